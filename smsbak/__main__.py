@@ -1,0 +1,5 @@
+"""Allow ``python -m smsbak``."""
+
+from smsbak.cli import main
+
+main()

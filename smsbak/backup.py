@@ -1,0 +1,261 @@
+"""The incremental backup engine: scan the phone, upload what Gmail lacks, record it.
+
+Orchestration only: the phone reader reads, the codec encodes, the mailbox
+uploads and the store remembers. Nothing here prints; progress goes through a
+callback and the outcome comes back as a :class:`BackupReport`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from typing import Protocol
+
+from smsbak.config import Settings
+from smsbak.errors import DailyLimitExceeded, PhoneError, SmsbakError
+from smsbak.gmail.client import Confirmed, Outgoing, Rejected
+from smsbak.mime import encode_sms, message_id_for
+from smsbak.model import Box, Sms
+from smsbak.phone.contacts import ContactBook
+from smsbak.phone.termux import Contact, PhoneSms, SmsPage
+from smsbak.store import RunCounts, StateStore, Uploaded
+
+log = logging.getLogger(__name__)
+
+KIND_SMS = "sms"
+BACKED_UP_BOXES = frozenset(Box)
+
+
+class Phone(Protocol):
+    generation: str | None
+
+    @property
+    def zone(self) -> tzinfo: ...
+
+    def sms_newest_first(self, page_size: int) -> Iterator[SmsPage]: ...
+
+    def contacts(self) -> list[Contact]: ...
+
+
+class Mailbox(Protocol):
+    def ensure_label(self, name: str) -> str: ...
+
+    def upload(
+        self,
+        items: Iterable[Outgoing],
+        label_id: str,
+        *,
+        on_confirmed: Callable[[Sequence[Confirmed]], None],
+        on_rejected: Callable[[Rejected], None],
+        should_stop: Callable[[], bool] = ...,
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    """``phase`` is "scan" (done = messages read) or "upload" (done of total)."""
+
+    phase: str
+    done: int
+    total: int | None = None
+
+
+@dataclass
+class BackupReport:
+    scanned: int = 0
+    already: int = 0
+    to_upload: int = 0
+    uploaded: int = 0
+    rejected: list[str] = field(default_factory=list)
+    unusable_rows: int = 0
+    pages: int = 0
+    dry_run: bool = False
+    planned: list[Sms] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    stopped: bool = False
+    seconds: float = 0.0
+    result: str = "ok"
+    error: SmsbakError | None = None
+
+    @property
+    def counts(self) -> RunCounts:
+        return RunCounts(
+            scanned=self.scanned,
+            uploaded=self.uploaded,
+            skipped=self.already,
+            failed=len(self.rejected),
+        )
+
+
+@dataclass(frozen=True)
+class BackupOptions:
+    full: bool = False
+    dry_run: bool = False
+
+
+class BackupEngine:
+    def __init__(
+        self,
+        *,
+        phone: Phone,
+        store: StateStore,
+        open_mailbox: Callable[[], tuple[Mailbox, str]],
+        settings: Settings,
+        progress: Callable[[Progress], None] = lambda _: None,
+        should_stop: Callable[[], bool] = lambda: False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.phone = phone
+        self.store = store
+        self.open_mailbox = open_mailbox
+        self.settings = settings
+        self.progress = progress
+        self.should_stop = should_stop
+        self.clock = clock
+
+    def run(self, options: BackupOptions) -> BackupReport:
+        """One backup. Errors are recorded in the run history and re-raised."""
+        report = BackupReport(dry_run=options.dry_run)
+        started = self.clock()
+        if options.dry_run:
+            self._scan_and_plan(options, report)
+            report.seconds = self.clock() - started
+            return report
+        self.store.close_interrupted_runs()
+        run_id = self.store.start_run("backup")
+        try:
+            pending = self._scan_and_plan(options, report)
+            if pending:
+                self._upload(pending, report)
+            report.result = (
+                "stopped" if report.stopped else ("partial" if report.rejected else "ok")
+            )
+        except SmsbakError as error:
+            report.result = "daily-limit" if isinstance(error, DailyLimitExceeded) else "failed"
+            report.error = error
+            self.store.finish_run(run_id, report.result, report.counts, error.message)
+            raise
+        except BaseException as error:
+            self.store.finish_run(run_id, "interrupted", report.counts, type(error).__name__)
+            raise
+        finally:
+            report.seconds = self.clock() - started
+        self.store.finish_run(
+            run_id,
+            report.result,
+            report.counts,
+            f"{len(report.rejected)} messages refused by Gmail" if report.rejected else None,
+        )
+        if self.phone.generation:
+            self.store.set_meta("termux_generation", self.phone.generation)
+        return report
+
+    # --- scanning -------------------------------------------------------------------
+
+    def _cutoff(self, options: BackupOptions) -> int | None:
+        newest = None if options.full else self.store.newest_date_ms(KIND_SMS)
+        if newest is None:
+            return None
+        return newest - int(self.settings.lookback_hours * 3_600_000)
+
+    def _scan_and_plan(self, options: BackupOptions, report: BackupReport) -> list[PhoneSms]:
+        """Read newest first until a page reaches below the cutoff; keep what is unrecorded.
+
+        Once a page's oldest message is older than (newest backed up - look-back),
+        every later page is wholly older, so reading stops there. A run with
+        nothing new costs one termux-sms-list call.
+        """
+        cutoff = self._cutoff(options)
+        found: dict[str, PhoneSms] = {}
+        for page in self.phone.sms_newest_first(self.settings.page_size):
+            report.pages += 1
+            report.unusable_rows += page.unusable
+            for message in page.messages:
+                found.setdefault(message.sms.fingerprint, message)
+            report.scanned = len(found)
+            self.progress(Progress("scan", report.scanned))
+            if cutoff is not None and page.messages and page.messages[-1].sms.date_ms < cutoff:
+                break
+        if report.unusable_rows:
+            report.warnings.append(
+                f"{report.unusable_rows} rows from termux-sms-list were not SMS smsbak can "
+                "read (unknown type or date) and were left out"
+            )
+        known = self.store.known(found)
+        report.already = len(known)
+        pending = [m for fp, m in found.items() if fp not in known]
+        pending.sort(key=lambda m: (m.sms.date_ms, m.sms.android_id or 0))
+        report.to_upload = len(pending)
+        if options.dry_run:
+            report.planned = [m.sms for m in pending]
+        return pending
+
+    # --- uploading ------------------------------------------------------------------
+
+    def _contact_names(self, pending: Sequence[PhoneSms], report: BackupReport) -> ContactBook:
+        """Sent messages carry no contact name in termux-sms-list: ask the address book once."""
+        if not any(m.contact_name is None and m.sms.box is not Box.INBOX for m in pending):
+            return ContactBook([])
+        try:
+            return ContactBook(self.phone.contacts())
+        except PhoneError as error:
+            report.warnings.append(
+                f"contact names left out: {error.message}"
+                + (f" ({error.hint})" if error.hint else "")
+            )
+            return ContactBook([])
+
+    def _upload(self, pending: list[PhoneSms], report: BackupReport) -> None:
+        mailbox, account = self.open_mailbox()
+        label_id = mailbox.ensure_label(self.settings.label)
+        book = self._contact_names(pending, report)
+        zone = self.phone.zone
+        by_key = {m.sms.fingerprint: m for m in pending}
+        total = len(pending)
+        self.progress(Progress("upload", 0, total))
+
+        def outgoing() -> Iterator[Outgoing]:
+            backup_time = datetime.now(UTC)
+            for message in pending:
+                name = message.contact_name or book.name_for(message.sms.address)
+                encoded = encode_sms(
+                    message.sms,
+                    account=account,
+                    contact_name=name,
+                    zone=zone,
+                    backup_time=backup_time,
+                )
+                yield Outgoing(key=message.sms.fingerprint, raw=encoded.raw)
+
+        def confirmed(parts: Sequence[Confirmed]) -> None:
+            self.store.record_uploaded(
+                [
+                    Uploaded(
+                        fingerprint=part.key,
+                        kind=KIND_SMS,
+                        date_ms=by_key[part.key].sms.date_ms,
+                        gmail_id=part.gmail_id,
+                        message_id=message_id_for(by_key[part.key].sms),
+                    )
+                    for part in parts
+                ]
+            )
+            report.uploaded += len(parts)
+            self.progress(Progress("upload", report.uploaded + len(report.rejected), total))
+
+        def rejected(part: Rejected) -> None:
+            sms = by_key[part.key].sms
+            log.warning("Gmail refused message _id=%s: %s", sms.android_id, part.reason)
+            report.rejected.append(f"_id {sms.android_id}: {part.reason}")
+
+        def stop() -> bool:
+            if self.should_stop():
+                report.stopped = True
+            return report.stopped
+
+        mailbox.upload(
+            outgoing(), label_id, on_confirmed=confirmed, on_rejected=rejected, should_stop=stop
+        )

@@ -1,0 +1,155 @@
+"""Settings: documented defaults, overridden by ``config.toml``, then by the environment.
+
+No configuration file is needed: with only a token present every command runs
+on the defaults below. Each effective value remembers where it came from so
+``smsbak config show`` (and error messages) can say so.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+from urllib.parse import urlsplit
+
+from smsbak.errors import UsageError
+from smsbak.paths import Paths
+
+GMAIL_QUOTA_UNITS_PER_MINUTE = 15_000
+GMAIL_BATCH_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective settings. Field docs double as the reference in README.md."""
+
+    label: str = "SMS"
+    """Gmail label that SMS go under (SMS Backup+ used the same default)."""
+    lookback_hours: float = 24.0
+    """How far behind the newest backed-up message an incremental scan still looks,
+    to pick up late deliveries that arrive with an older date."""
+    page_size: int = 1000
+    """Messages per termux-sms-list call; each call costs 0.5 to 3 s on a phone."""
+    termux_timeout: float = 60.0
+    """Seconds before a Termux:API call counts as hanging (the app is missing or asleep)."""
+    gmail_api: str = ""
+    """Base URL of the Gmail API; empty means Google. Plain http only to loopback."""
+    quota_units_per_minute: int = GMAIL_QUOTA_UNITS_PER_MINUTE
+    """Gmail's per-user quota that uploads are paced to. Google does not raise it;
+    only test emulators differ."""
+    batch_size: int = GMAIL_BATCH_LIMIT
+    """Inserts per batch request, at most 50 (Gmail refuses more)."""
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """Where each value came from: "default", the config file's path, or an env variable."""
+
+
+ENV_OVERRIDES = {"gmail_api": "SMSBAK_GMAIL_API"}
+
+
+def _positive_number(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return "must be a positive number"
+    return None
+
+
+def _positive_int(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return "must be a positive whole number"
+    return None
+
+
+def _label(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip() or any(ord(c) < 32 for c in value):
+        return "must be a non-empty label name without control characters"
+    return None
+
+
+def _batch_size(value: Any) -> str | None:
+    problem = _positive_int(value)
+    if problem is None and value > GMAIL_BATCH_LIMIT:
+        return f"must be at most {GMAIL_BATCH_LIMIT} (Gmail refuses larger batches)"
+    return problem
+
+
+def _api_url(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be a URL string"
+    if value:
+        try:
+            check_api_url(value)
+        except UsageError as error:
+            return error.message
+    return None
+
+
+VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+    "label": _label,
+    "lookback_hours": _positive_number,
+    "page_size": _positive_int,
+    "termux_timeout": _positive_number,
+    "gmail_api": _api_url,
+    "quota_units_per_minute": _positive_int,
+    "batch_size": _batch_size,
+}
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def check_api_url(url: str) -> str:
+    """Accept https anywhere, plain http only to this machine (tokens travel in it)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    loopback = host in LOOPBACK_HOSTS or host.startswith("127.")
+    if parts.scheme == "https" and host:
+        return url.rstrip("/")
+    if parts.scheme == "http" and loopback:
+        return url.rstrip("/")
+    if parts.scheme == "http":
+        raise UsageError(
+            f"refusing plain http to {host or url!r}: OAuth tokens would travel unencrypted",
+            "use https, or http only to 127.0.0.1/localhost (a local emulator)",
+        )
+    raise UsageError(f"not an http(s) URL: {url!r}", "write it like https://gmail.googleapis.com")
+
+
+def load_settings(paths: Paths, environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, then config.toml, then environment; every problem reported at once."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {f.name: "default" for f in fields(Settings) if f.name != "sources"}
+    problems: list[str] = []
+    config_file = paths.config_file
+    if config_file.exists():
+        try:
+            data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise UsageError(
+                f"cannot read {config_file}: {error}", "fix the file or delete it to use defaults"
+            ) from error
+        for key, value in data.items():
+            if key not in VALIDATORS:
+                problems.append(f"{key}: unknown setting")
+                continue
+            values[key] = value
+            sources[key] = str(config_file)
+    for key, variable in ENV_OVERRIDES.items():
+        if env.get(variable):
+            values[key] = env[variable]
+            sources[key] = f"${variable}"
+    for key, value in values.items():
+        problem = VALIDATORS[key](value)
+        if problem:
+            problems.append(f"{key} = {value!r} ({sources[key]}): {problem}")
+    if problems:
+        raise UsageError(
+            "invalid settings:\n  " + "\n  ".join(problems),
+            f"fix them in {config_file} (see README.md, Configuration)",
+        )
+    if values.get("gmail_api"):
+        values["gmail_api"] = check_api_url(values["gmail_api"])
+    for key in ("lookback_hours", "termux_timeout"):
+        if key in values:
+            values[key] = float(values[key])
+    return Settings(**values, sources=sources)

@@ -1,0 +1,83 @@
+"""One exception hierarchy for everything smsbak reports to a person.
+
+Each error carries its exit code and a hint that names the fix, so the CLI and
+the daemon can render any failure the same way without knowing where it came
+from. Exit codes are part of the documented interface (README, ``--help``).
+"""
+
+from __future__ import annotations
+
+
+class ExitCode:
+    """Process exit codes; scripts and the daemon branch on these."""
+
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    AUTH = 3
+    PHONE = 4
+    GMAIL = 5
+    STATE = 6
+    BUSY = 7
+
+
+class SmsbakError(Exception):
+    """A failure with a message for a person and a hint that says what to do."""
+
+    exit_code = ExitCode.INTERNAL
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(SmsbakError):
+    """Bad options, bad configuration values, a file that cannot be used."""
+
+    exit_code = ExitCode.USAGE
+
+
+class AuthError(SmsbakError):
+    """No token, a revoked or expired grant, or a token without the needed scopes."""
+
+    exit_code = ExitCode.AUTH
+
+
+class PhoneError(SmsbakError):
+    """Termux:API missing, hanging, denied a permission, or printed nonsense."""
+
+    exit_code = ExitCode.PHONE
+
+
+class PermissionDenied(PhoneError):
+    """Android refused a permission; the hint says how to grant it."""
+
+    def __init__(self, message: str, permissions: list[str], hint: str) -> None:
+        super().__init__(message, hint)
+        self.permissions = permissions
+
+
+class GmailError(SmsbakError):
+    """Gmail or the network failed in a way retries could not fix this run."""
+
+    exit_code = ExitCode.GMAIL
+
+
+class DailyLimitExceeded(GmailError):
+    """Gmail's daily quota is spent: nothing is wrong, the run resumes tomorrow."""
+
+
+class StateError(SmsbakError):
+    """The state database is unreadable, unwritable or from a newer smsbak."""
+
+    exit_code = ExitCode.STATE
+
+
+class BusyError(SmsbakError):
+    """Another smsbak run holds the lock."""
+
+    exit_code = ExitCode.BUSY

@@ -1,0 +1,70 @@
+"""Building the Gmail client, optionally pointed at another base URL (a local emulator).
+
+google-api-python-client has traps here (``shared/reference/gmail-api.md``):
+``api_endpoint`` moves ordinary calls, but media uploads keep ``https`` and the
+batch endpoint is hard-wired to Google. So every request goes through an
+``httplib2.Http`` that rewrites Google's hosts and the wrong scheme to the
+chosen base URL, and batches get an explicit batch URI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httplib2
+
+GOOGLE_BASE = "https://gmail.googleapis.com"
+HTTP_TIMEOUT = 120
+
+
+class RedirectingHttp(httplib2.Http):  # type: ignore[misc]
+    """Sends every Gmail request to ``base``, whatever URL the client library built."""
+
+    def __init__(self, base: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.base = base.rstrip("/")
+        netloc = urlsplit(self.base).netloc
+        self._prefixes = (
+            "https://gmail.googleapis.com",
+            "https://www.googleapis.com",
+            f"https://{netloc}",
+            f"http://{netloc}",
+        )
+
+    def request(self, uri: str, *args: Any, **kwargs: Any) -> Any:
+        for prefix in self._prefixes:
+            if uri.startswith(prefix) and uri[len(prefix) : len(prefix) + 1] in ("/", ""):
+                uri = self.base + uri[len(prefix) :]
+                break
+        return super().request(uri, *args, **kwargs)
+
+
+@dataclass(frozen=True)
+class GmailConnection:
+    service: Any
+    batch_uri: str
+
+
+def connect(credentials: Any, api_base: str = "") -> GmailConnection:
+    """A Gmail service using the bundled discovery document: no network until a call."""
+    import google_auth_httplib2
+    from googleapiclient.discovery import build
+
+    base = (api_base or GOOGLE_BASE).rstrip("/")
+    http = (
+        RedirectingHttp(base, timeout=HTTP_TIMEOUT)
+        if api_base
+        else httplib2.Http(timeout=HTTP_TIMEOUT)
+    )
+    authorized = google_auth_httplib2.AuthorizedHttp(credentials, http=http)
+    service = build(
+        "gmail",
+        "v1",
+        http=authorized,
+        static_discovery=True,
+        cache_discovery=False,
+        client_options={"api_endpoint": base} if api_base else None,
+    )
+    return GmailConnection(service=service, batch_uri=f"{base}/batch/gmail/v1")

@@ -1,0 +1,68 @@
+"""Records that flow between the phone, the codec, the state store and Gmail.
+
+Records are frozen dataclasses so they can be compared, hashed and passed
+between threads without anyone changing them underway.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass
+
+
+class Box(enum.IntEnum):
+    """Android's ``type`` column of the SMS store."""
+
+    INBOX = 1
+    SENT = 2
+    DRAFT = 3
+    OUTBOX = 4
+    FAILED = 5
+    QUEUED = 6
+
+    @property
+    def is_incoming(self) -> bool:
+        """Received messages are From the other party; everything else From the user."""
+        return self is Box.INBOX
+
+
+@dataclass(frozen=True)
+class Sms:
+    """One text message as the phone stores it.
+
+    ``date_ms`` is epoch milliseconds (UTC). Termux:API only gives whole
+    seconds, so messages it reads always have ``date_ms % 1000 == 0``; archives
+    written by SMS Backup+ carry the exact milliseconds.
+    """
+
+    address: str
+    body: str
+    date_ms: int
+    box: Box
+    read: bool | None = None
+    thread_id: int | None = None
+    android_id: int | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return sms_fingerprint(self.box, self.address, self.date_ms, self.body)
+
+
+def sms_fingerprint(box: Box, address: str, date_ms: int, body: str) -> str:
+    """Identity of a message across phones, readers and restores.
+
+    The date is truncated to whole seconds because termux-sms-list drops the
+    milliseconds: a message read by Termux:API and the same message restored
+    from an archive with exact milliseconds must get the same identity. The
+    body is part of it, so two different messages in one second never collide.
+    The Android ``_id`` is not: it changes after a factory reset. Fields are
+    length-prefixed so no choice of texts can make two tuples hash alike.
+    """
+    parts = ("sms", str(int(box)), address, str(date_ms // 1000), body)
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()

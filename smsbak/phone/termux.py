@@ -1,0 +1,298 @@
+"""Reading the phone through the Termux:API command-line tools.
+
+Every fact this module relies on is in ``shared/reference/termux-api.md``: the
+tools block forever when the Termux:API app is missing, exit 0 when the app
+failed, report missing permissions as JSON with exit 0, and print each page of
+``termux-sms-list`` oldest first. So: a timeout on every call, success decided
+by "stdout parses as the JSON we expect", and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from smsbak.errors import PermissionDenied, PhoneError
+from smsbak.model import Box, Sms
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = (
+    "install the Termux:API app from the same store as Termux (F-Droid or GitHub), "
+    "open it once, and run `pkg install termux-api`"
+)
+PERMISSION_PREFIX = "Please grant the following permission"
+PERMISSION_NAMES = {
+    "android.permission.READ_SMS": "SMS",
+    "android.permission.READ_CONTACTS": "Contacts",
+    "android.permission.READ_CALL_LOG": "Call logs",
+}
+STABLE_SORT = "--message-sort-order=date DESC, _id DESC"
+RECEIVED_FORMAT = "%Y-%m-%d %H:%M:%S"
+TYPE_NAMES = {
+    "inbox": Box.INBOX,
+    "sent": Box.SENT,
+    "draft": Box.DRAFT,
+    "outbox": Box.OUTBOX,
+    "failed": Box.FAILED,
+    "queued": Box.QUEUED,
+}
+
+
+@dataclass(frozen=True)
+class PhoneSms:
+    """An SMS as read, with the contact name termux-sms-list gave for it (inbox only)."""
+
+    sms: Sms
+    contact_name: str | None
+
+
+@dataclass(frozen=True)
+class SmsPage:
+    """One termux-sms-list answer, newest first, plus rows it could not use."""
+
+    messages: list[PhoneSms]
+    rows: int
+    unusable: int
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    number: str
+
+
+class TermuxTools:
+    """Runs Termux tools with a timeout and turns their quirks into errors."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.calls: list[str] = []
+
+    def run(self, tool: str, args: Sequence[str] = ()) -> subprocess.CompletedProcess[bytes]:
+        self.calls.append(tool)
+        log.debug("running %s %s", tool, " ".join(args))
+        try:
+            process = subprocess.Popen(
+                [tool, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        except FileNotFoundError as error:
+            raise PhoneError(f"{tool} is not installed", INSTALL_HINT) from error
+        try:
+            stdout, stderr = process.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            # termux-api leaves a child blocked on its socket: end the whole group.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise PhoneError(
+                f"{tool} did not answer within {self.timeout:g} s",
+                f"the Termux:API app is missing or not running: {INSTALL_HINT}",
+            ) from None
+        return subprocess.CompletedProcess([tool, *args], process.returncode, stdout, stderr)
+
+    def json(self, tool: str, args: Sequence[str] = ()) -> Any:
+        """Run a tool whose answer must be JSON; anything else is an error, never "empty"."""
+        result = self.run(tool, args)
+        if result.returncode != 0:
+            detail = result.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise PhoneError(
+                f"{tool} failed with exit code {result.returncode}"
+                + (f": {detail[-1]}" if detail else ""),
+                "update Termux:API (`pkg upgrade termux-api`) and check the Termux:API app",
+            )
+        text = result.stdout.decode("utf-8", "replace").strip()
+        if not text:
+            raise PhoneError(
+                f"{tool} printed nothing",
+                "the Termux:API app failed; open it once, then try again "
+                "(an empty answer is never taken as 'no messages')",
+            )
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise PhoneError(
+                f"{tool} printed something that is not complete JSON ({error.msg} at "
+                f"character {error.pos} of {len(text)})",
+                "the Termux:API app failed or was cut off; try again, and update Termux:API "
+                "if it keeps happening",
+            ) from None
+        if isinstance(data, dict) and "error" in data:
+            raise _error_from_answer(tool, str(data["error"]))
+        return data
+
+
+def _error_from_answer(tool: str, text: str) -> PhoneError:
+    if text.startswith(PERMISSION_PREFIX):
+        listed = text.split(":", 1)[1] if ":" in text else ""
+        permissions = [p.strip() for p in listed.split(",") if p.strip()]
+        names = ", ".join(PERMISSION_NAMES.get(p, p) for p in permissions) or "the asked"
+        return PermissionDenied(
+            f"Android denied {tool} the permission to read {names}: {', '.join(permissions)}",
+            permissions,
+            f"allow {names} for Termux:API in Android Settings > Apps > Termux:API > "
+            "Permissions (or accept the prompt the phone shows now), then run again",
+        )
+    return PhoneError(f"{tool} reported an error: {text}", "check the Termux:API app")
+
+
+def phone_timezone(tools: TermuxTools, environ: dict[str, str] | None = None) -> tzinfo:
+    """The phone's zone: ``getprop persist.sys.timezone``, else ``TZ``, else the system's.
+
+    termux-sms-list prints local wall-clock times without a zone marker, so
+    this decides what instant each message has. TZ is often unset in Termux.
+    """
+    env = os.environ if environ is None else environ
+    try:
+        result = tools.run("getprop", ["persist.sys.timezone"])
+        name = result.stdout.decode("utf-8", "replace").strip()
+    except PhoneError:
+        name = ""
+    for candidate in (name, env.get("TZ", "").lstrip(":")):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                log.warning("unknown time zone %r, trying the next source", candidate)
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink() and "zoneinfo/" in str(localtime.resolve()):
+        try:
+            return ZoneInfo(str(localtime.resolve()).split("zoneinfo/", 1)[1])
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    zone = datetime.now().astimezone().tzinfo
+    assert zone is not None
+    return zone
+
+
+def parse_received(text: str, zone: tzinfo) -> int:
+    """Local ``yyyy-MM-dd HH:mm:ss`` to epoch ms.
+
+    In the repeated hour when clocks go back the wall time is ambiguous; the
+    first occurrence (fold=0) is taken, consistently, so fingerprints are stable.
+    """
+    local = datetime.strptime(text, RECEIVED_FORMAT).replace(tzinfo=zone, fold=0)
+    return int(local.timestamp()) * 1000
+
+
+def _optional_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def parse_sms_row(row: Any, zone: tzinfo) -> PhoneSms | None:
+    """One termux-sms-list object; None for rows that are not a usable SMS."""
+    if not isinstance(row, dict):
+        return None
+    box = TYPE_NAMES.get(str(row.get("type", "")))
+    received = row.get("received")
+    if box is None or not isinstance(received, str):
+        return None
+    try:
+        date_ms = parse_received(received, zone)
+    except ValueError:
+        return None
+    # The new generation has "address"; both have "number" (the same value).
+    address = row["address"] if "address" in row else row.get("number")
+    body = row.get("body")
+    read = row.get("read")
+    sender = row.get("sender")
+    sms = Sms(
+        address=address if isinstance(address, str) else "",
+        body=body if isinstance(body, str) else "",
+        date_ms=date_ms,
+        box=box,
+        read=read if isinstance(read, bool) else None,
+        thread_id=_optional_int(row.get("threadid")),
+        android_id=_optional_int(row.get("_id")),
+    )
+    name = sender if box is Box.INBOX and isinstance(sender, str) and sender else None
+    return PhoneSms(sms=sms, contact_name=name)
+
+
+class TermuxPhone:
+    """The phone as Termux:API shows it: inbox and sent SMS, contacts, time zone."""
+
+    def __init__(self, tools: TermuxTools, generation: str | None = None) -> None:
+        self.tools = tools
+        self.generation = generation
+        self._zone: tzinfo | None = None
+
+    @property
+    def zone(self) -> tzinfo:
+        if self._zone is None:
+            self._zone = phone_timezone(self.tools)
+        return self._zone
+
+    def sms_page(self, offset: int, limit: int) -> SmsPage:
+        """The newest ``limit`` messages after ``offset``, newest first."""
+        args = ["-l", str(limit), "-o", str(offset)]
+        if self.generation == "new":
+            try:
+                data = self.tools.json("termux-sms-list", [*args, STABLE_SORT])
+            except PhoneError as error:
+                if "exit code" not in error.message:
+                    raise
+                # An older script rejects the long option: remember and go without.
+                self.generation = "old"
+                data = self.tools.json("termux-sms-list", args)
+        else:
+            data = self.tools.json("termux-sms-list", args)
+        if not isinstance(data, list):
+            raise PhoneError(
+                "termux-sms-list answered with something that is not a list of messages",
+                "update Termux:API (`pkg upgrade termux-api`)",
+            )
+        if data and isinstance(data[0], dict):
+            self.generation = "new" if "address" in data[0] else "old"
+        parsed = [parse_sms_row(row, self.zone) for row in data]
+        messages = [m for m in parsed if m is not None]
+        # Pages come oldest first; ties keep their printed order reversed too.
+        messages.reverse()
+        return SmsPage(messages=messages, rows=len(data), unusable=len(data) - len(messages))
+
+    def sms_newest_first(self, page_size: int) -> Iterator[SmsPage]:
+        """Walk the whole store newest first; the caller stops when it has seen enough.
+
+        Rows with equal dates have no stable order across pages on the old app,
+        so each next page starts again at the tie group that ended the previous
+        one, and rows are de-duplicated by ``_id``. That costs a few rows per
+        page and loses none.
+        """
+        offset = 0
+        seen: set[int] = set()
+        while True:
+            page = self.sms_page(offset, page_size)
+            fresh = [
+                m for m in page.messages if m.sms.android_id is None or m.sms.android_id not in seen
+            ]
+            seen.update(m.sms.android_id for m in fresh if m.sms.android_id is not None)
+            yield SmsPage(messages=fresh, rows=page.rows, unusable=page.unusable)
+            if page.rows < page_size or not page.messages:
+                return
+            oldest = page.messages[-1].sms.date_ms
+            ties = sum(1 for m in page.messages if m.sms.date_ms == oldest)
+            offset += page_size if ties >= page_size else page_size - ties
+
+    def contacts(self) -> list[Contact]:
+        data = self.tools.json("termux-contact-list")
+        if not isinstance(data, list):
+            raise PhoneError("termux-contact-list did not answer with a list", INSTALL_HINT)
+        return [
+            Contact(name=str(row["name"]), number=str(row["number"]))
+            for row in data
+            if isinstance(row, dict) and row.get("name") and row.get("number")
+        ]

@@ -1,0 +1,170 @@
+"""Turning progress and reports into text for a person (the CLI's side of the engines)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from smsbak.app import Status
+from smsbak.backup import BackupReport, Progress
+from smsbak.model import Box
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+class ProgressPrinter:
+    """A one-line bar with count, rate and ETA on a terminal; plain lines elsewhere.
+
+    Plain lines go out at most every ``plain_every`` seconds (and at the end of a
+    phase) so logs of the daemon or a cron job stay short.
+    """
+
+    def __init__(
+        self,
+        stream: IO[str],
+        is_terminal: bool,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        plain_every: float = 10.0,
+    ) -> None:
+        self.stream = stream
+        self.is_terminal = is_terminal
+        self.clock = clock
+        self.plain_every = plain_every
+        self._phase_started: dict[str, float] = {}
+        self._last_plain = 0.0
+        self._open_line = False
+
+    def __call__(self, update: Progress) -> None:
+        now = self.clock()
+        started = self._phase_started.setdefault(update.phase, now)
+        elapsed = max(now - started, 1e-6)
+        if update.phase == "scan":
+            text = f"Reading the phone: {update.done} messages"
+        else:
+            total = update.total or 0
+            rate = update.done / elapsed if update.done else 0.0
+            eta = (total - update.done) / rate if rate > 0 else None
+            width = 24
+            filled = int(width * update.done / total) if total else width
+            bar = "#" * filled + "-" * (width - filled)
+            text = f"Uploading [{bar}] {update.done}/{total} {rate:5.1f} msg/s" + (
+                f" ETA {duration(eta)}" if eta is not None and update.done < total else ""
+            )
+        if self.is_terminal:
+            self.stream.write("\r\x1b[K" + text)
+            self.stream.flush()
+            self._open_line = True
+            return
+        finished = update.total is not None and update.done >= update.total
+        if finished or now - self._last_plain >= self.plain_every:
+            self._last_plain = now
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self._open_line:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open_line = False
+
+
+def backup_summary(report: BackupReport) -> str:
+    if report.dry_run:
+        return (
+            f"Dry run: {report.to_upload} messages would be uploaded, "
+            f"{report.already} are already backed up ({report.scanned} read). Nothing was sent."
+        )
+    rate = report.uploaded / report.seconds if report.seconds > 0 else 0.0
+    text = (
+        f"Backed up {report.uploaded} new messages"
+        f" ({report.already} already in Gmail, {report.scanned} read) in "
+        f"{duration(report.seconds)}" + (f", {rate:.1f} msg/s" if report.uploaded else "") + "."
+    )
+    if report.stopped:
+        text += f" Stopped early; {report.to_upload - report.uploaded} left for the next run."
+    if report.rejected:
+        text += f" Gmail refused {len(report.rejected)}: see the log."
+    return text
+
+
+def planned_lines(report: BackupReport, limit: int = 20) -> list[str]:
+    """What a dry run would upload: dates, direction and sizes, never the text."""
+    lines = []
+    for sms in report.planned[:limit]:
+        when = datetime.fromtimestamp(sms.date_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        direction = "from" if sms.box is Box.INBOX else "to"
+        lines.append(f"  {when}  {direction} {sms.address}  ({len(sms.body)} characters)")
+    if len(report.planned) > limit:
+        lines.append(f"  ... and {len(report.planned) - limit} more")
+    return lines
+
+
+def _when(epoch_seconds: float | None) -> str | None:
+    if epoch_seconds is None:
+        return None
+    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="seconds")
+
+
+def status_data(status: Status) -> dict[str, Any]:
+    run = status.last_run
+    return {
+        "account": status.account,
+        "label": status.label,
+        "messages_backed_up": status.backed_up,
+        "newest_backed_up": _when(status.newest_ms / 1000) if status.newest_ms else None,
+        "running": status.running,
+        "last_run": None
+        if run is None
+        else {
+            "started": _when(run.started_at),
+            "ended": _when(run.ended_at),
+            "result": run.result,
+            "read": run.counts.scanned,
+            "uploaded": run.counts.uploaded,
+            "already_backed_up": run.counts.skipped,
+            "refused": run.counts.failed,
+            "error": run.error,
+        },
+        "last_success": _when(status.last_success.ended_at) if status.last_success else None,
+    }
+
+
+def status_text(status: Status) -> str:
+    data = status_data(status)
+    lines = [
+        f"Account:            {data['account'] or 'not logged in (run `smsbak auth`)'}",
+        f"Label:              {data['label']}",
+        f"Messages backed up: {data['messages_backed_up']}",
+        f"Newest backed up:   {data['newest_backed_up'] or '-'}",
+    ]
+    run = data["last_run"]
+    if run is None:
+        lines.append("Last run:           never")
+    else:
+        lines.append(
+            f"Last run:           {run['started']}  {run['result']}"
+            f"  (read {run['read']}, uploaded {run['uploaded']}, refused {run['refused']})"
+        )
+        if run["error"]:
+            lines.append(f"Last error:         {run['error']}")
+    lines.append(f"Last success:       {data['last_success'] or 'never'}")
+    if data["running"]:
+        lines.append("A backup is running now.")
+    return "\n".join(lines)
+
+
+def status_json(status: Status) -> str:
+    return json.dumps(status_data(status), indent=2)
