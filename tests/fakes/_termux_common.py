@@ -17,18 +17,15 @@ import json
 import os
 import random
 import re
-import select
 import signal
 import sys
-import tempfile
 import time
-import traceback
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from pathlib import Path
 from typing import Any, NoReturn
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# Heavier modules (pathlib, dataclasses, zoneinfo, tempfile, http.client ...) are
+# imported where needed: every fake call pays the start-up time.
 
 Phone = dict[str, Any]
 Row = dict[str, Any]
@@ -109,7 +106,8 @@ def load_phone(tool: str) -> Phone:
     if not name:
         fail(tool, f"fake Termux:API tool: ${PHONE_ENV} is not set (test set-up error)")
     try:
-        data = json.loads(Path(name).read_bytes())
+        with open(name, "rb") as handle:
+            data = json.loads(handle.read())
     except (OSError, ValueError) as exc:
         fail(tool, f"fake Termux:API tool: cannot read fixture phone {name}: {exc}")
     if not isinstance(data, dict):
@@ -210,6 +208,8 @@ def get_zone(name: str | None) -> tzinfo:
     if zone is None:
         zone = UTC
         if key:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
             try:
                 zone = ZoneInfo(key)
             except (ZoneInfoNotFoundError, ValueError):
@@ -440,21 +440,23 @@ List SMS messages.
 """
 
 
-@dataclass
 class SmsQuery:
-    limit: int = 10
-    offset: int = 0
-    type_name: str = "all"
-    address: str | None = None
-    sort_order: str = "date DESC"
-    no_reverse: bool = False
-    conversation: bool = False
-    conv_limit: int = -1
-    conv_offset: int = -1
-    conv_sort_order: str = "date DESC"
-    conv_no_reverse: bool = False
-    conv_multiple: bool = False
-    conv_nested: bool = False
+    """The parsed termux-sms-list options (defaults as in the scripts/app)."""
+
+    def __init__(self) -> None:
+        self.limit = 10
+        self.offset = 0
+        self.type_name = "all"
+        self.address: str | None = None
+        self.sort_order = "date DESC"
+        self.no_reverse = False
+        self.conversation = False
+        self.conv_limit = -1
+        self.conv_offset = -1
+        self.conv_sort_order = "date DESC"
+        self.conv_no_reverse = False
+        self.conv_multiple = False
+        self.conv_nested = False
 
 
 def parse_sms_list_args(argv: Sequence[str], new: bool) -> SmsQuery:
@@ -886,7 +888,7 @@ def browse(url: str) -> int:
 
 def browser_log_path() -> str | None:
     log = os.environ.get(LOG_ENV)
-    return str(Path(log).parent / BROWSER_LOG) if log else None
+    return os.path.join(os.path.dirname(log), BROWSER_LOG) if log else None
 
 
 def launch_browser(url: str) -> None:
@@ -908,6 +910,8 @@ def launch_browser(url: str) -> None:
         os.dup2(out, 2)
         code = browse(url)
     except BaseException:
+        import traceback
+
         traceback.print_exc()
         code = 1
     finally:
@@ -951,9 +955,14 @@ def main_sms_send(argv: Sequence[str]) -> int:
     tool = "termux-sms-send"
     log_invocation(tool, argv)
     log = os.environ.get(LOG_ENV)
-    directory = Path(log).parent if log else Path(tempfile.gettempdir())
+    if log:
+        directory = os.path.dirname(os.path.abspath(log))
+    else:
+        import tempfile
+
+        directory = tempfile.gettempdir()
     line = json.dumps({"argv": list(argv), "t": time.time()}) + "\n"
-    with open(directory / SMS_SEND_MARKER, "a", encoding="utf-8") as marker:
+    with open(os.path.join(directory, SMS_SEND_MARKER), "a", encoding="utf-8") as marker:
         marker.write(line)
     sys.stderr.write("SMS SENT (fake) — smsbak must never call this\n")
     sys.stderr.flush()
@@ -976,6 +985,8 @@ NOTIFICATION_LONG = [
 
 def read_stdin_with_timeout(seconds: float) -> str:
     """``read -t 3 -r -d ''``: read stdin until EOF or the timeout."""
+    import select
+
     deadline = time.monotonic() + seconds
     chunks: list[bytes] = []
     try:

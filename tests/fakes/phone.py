@@ -1,0 +1,353 @@
+"""The fixture phone behind the fake Termux:API tools in ``tests/fakes/bin``.
+
+A test builds a :class:`FakePhone` in a temporary directory, fills it, and runs the
+code under test with ``phone.env()``, which puts the fakes first on ``PATH`` and
+names the fixture file and the call log::
+
+    phone = FakePhone(tmp_path)
+    phone.add_contact("Anna", "+49 170 12345678")
+    phone.add_sms(address="+4917012345678", body="hi", date=1_700_000_000_123)
+    subprocess.run(["smsbak", ...], env=phone.env())
+    assert len(phone.calls("termux-sms-list")) == 1
+    assert not phone.sms_send_called()
+
+Every mutating method saves the file at once (atomically) unless inside
+``with phone.batch():``; the fakes read it afresh on every call.  For large corpora
+use :meth:`FakePhone.add_many` (one save).
+
+Fixture format (see ``_termux_common.py``): ``generation`` ("new"|"old"),
+``timezone``, ``props``, ``modes`` (tool -> ok|permission|hang|garbage|truncated|
+empty|exit1), ``missing_permissions`` (list for all tools, or dict tool -> list;
+``set_mode`` writes the dict form), ``messages`` (Android SMS rows, ``date`` in epoch
+ms), ``contacts``, ``calls``, and optionally ``api_app_installed`` (false drops the
+``TERMUX_API_VERSION`` line from termux-info).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+BIN_DIR = Path(__file__).resolve().parent / "bin"
+PHONE_FILE = "phone.json"
+LOG_FILE = "termux-calls.jsonl"
+SMS_SEND_MARKER = "sms-send-CALLED"
+BROWSER_LOG = "fake-browser.log"
+
+MODES = ("ok", "permission", "hang", "garbage", "truncated", "empty", "exit1")
+GENERATIONS = ("new", "old")
+FIELDS = frozenset(
+    {
+        "generation",
+        "timezone",
+        "props",
+        "modes",
+        "missing_permissions",
+        "messages",
+        "contacts",
+        "calls",
+        "api_app_installed",
+    }
+)
+
+# Android's Telephony.TextBasedSmsColumns.MESSAGE_TYPE_*
+INBOX, SENT, DRAFT, OUTBOX, FAILED, QUEUED = 1, 2, 3, 4, 5, 6
+# CallLog.Calls.*_TYPE
+INCOMING, OUTGOING, MISSED, VOICEMAIL, REJECTED, BLOCKED = 1, 2, 3, 4, 5, 6
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_millis(value: int | datetime) -> int:
+    """Epoch milliseconds of an int (taken as ms already) or an aware datetime."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime: give an aware one (or epoch milliseconds)")
+        return (value - _EPOCH) // timedelta(milliseconds=1)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"date must be epoch milliseconds (int) or aware datetime: {value!r}")
+    return value
+
+
+class FakePhone:
+    """Builds the fixture file and the environment for a test."""
+
+    def __init__(
+        self, directory: Path, *, generation: str = "new", timezone: str = "Europe/Berlin"
+    ) -> None:
+        if generation not in GENERATIONS:
+            raise ValueError(f"generation must be one of {GENERATIONS}: {generation!r}")
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path: Path = self.directory / PHONE_FILE
+        self.log_path: Path = self.directory / LOG_FILE
+        self.data: dict[str, Any] = {
+            "generation": generation,
+            "timezone": timezone,
+            "props": {"ro.build.version.sdk": "34"},
+            "modes": {},
+            "messages": [],
+            "contacts": [],
+            "calls": [],
+        }
+        self._batch_depth = 0
+        self._reindex()
+        self.save()
+
+    # ------------------------------------------------------------------ storage
+
+    def save(self) -> None:
+        """Write the fixture atomically (temporary file + ``os.replace``)."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(self.data, handle, ensure_ascii=False, separators=(",", ":"))
+        os.replace(tmp, self.path)
+
+    def reload(self) -> None:
+        """Re-read the fixture file (after editing it by hand)."""
+        self.data = json.loads(self.path.read_text(encoding="utf-8"))
+        self._reindex()
+
+    @contextmanager
+    def batch(self) -> Iterator[FakePhone]:
+        """Defer saving until the block ends (for many small edits)."""
+        self._batch_depth += 1
+        try:
+            yield self
+        finally:
+            self._batch_depth -= 1
+            if self._batch_depth == 0:
+                self.save()
+
+    def _changed(self) -> None:
+        if self._batch_depth == 0:
+            self.save()
+
+    def _reindex(self) -> None:
+        messages = self.data.get("messages") or []
+        self._next_id = max((int(m["_id"]) for m in messages), default=0) + 1
+        self._threads: dict[str | None, int] = {}
+        for m in messages:
+            self._threads.setdefault(m.get("address"), int(m.get("thread_id", 0)))
+        self._next_thread = max((int(m.get("thread_id", 0)) for m in messages), default=0) + 1
+        calls = self.data.get("calls") or []
+        self._next_call_id = max((int(c["_id"]) for c in calls), default=0) + 1
+
+    # ------------------------------------------------------------------ content
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The SMS rows (live list; call :meth:`save` after editing rows in place)."""
+        rows: list[dict[str, Any]] = self.data["messages"]
+        return rows
+
+    @property
+    def contacts(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.data["contacts"]
+        return rows
+
+    @property
+    def call_rows(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.data["calls"]
+        return rows
+
+    def _thread_for(self, address: str | None) -> int:
+        thread = self._threads.get(address)
+        if thread is None:
+            thread = self._next_thread
+            self._threads[address] = thread
+        self._next_thread = max(self._next_thread, thread + 1)
+        return thread
+
+    def _make_sms(
+        self,
+        *,
+        address: str | None,
+        body: str | None,
+        date: int | datetime,
+        type: int = INBOX,
+        read: bool = True,
+        thread_id: int | None = None,
+        _id: int | None = None,
+    ) -> dict[str, Any]:
+        if thread_id is None:
+            thread_id = self._thread_for(address)
+        else:
+            self._threads.setdefault(address, thread_id)
+            self._next_thread = max(self._next_thread, thread_id + 1)
+        if _id is None:
+            _id = self._next_id
+        self._next_id = max(self._next_id, _id + 1)
+        return {
+            "_id": _id,
+            "thread_id": thread_id,
+            "address": address,
+            "body": body,
+            "date": to_millis(date),
+            "type": int(type),
+            "read": 1 if read else 0,
+        }
+
+    def add_sms(
+        self,
+        *,
+        address: str | None,
+        body: str | None,
+        date: int | datetime,
+        type: int = INBOX,
+        read: bool = True,
+        thread_id: int | None = None,
+    ) -> dict[str, Any]:
+        """Add one SMS row (next ``_id``; one thread per address unless given); save."""
+        row = self._make_sms(
+            address=address, body=body, date=date, type=type, read=read, thread_id=thread_id
+        )
+        self.messages.append(row)
+        self._changed()
+        return row
+
+    def add_many(self, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Bulk :meth:`add_sms`: each mapping has its keyword arguments (``_id``
+        optional too); one save at the end."""
+        made = [self._make_sms(**dict(row)) for row in rows]
+        self.messages.extend(made)
+        self._changed()
+        return made
+
+    def clear_messages(self) -> None:
+        self.messages.clear()
+        self._reindex()
+        self._changed()
+
+    def add_contact(self, name: str, number: str) -> None:
+        self.contacts.append({"name": name, "number": number})
+        self._changed()
+
+    def add_call(
+        self,
+        *,
+        number: str | None,
+        date: int | datetime,
+        type: int = INCOMING,
+        duration: int = 0,
+        name: str | None = None,
+        sim_id: str | None = "1",
+    ) -> dict[str, Any]:
+        """Add a call-log row (``duration`` in seconds); save; return it."""
+        row = {
+            "_id": self._next_call_id,
+            "number": number,
+            "name": name,
+            "type": int(type),
+            "date": to_millis(date),
+            "duration": int(duration),
+            "sim_id": sim_id,
+        }
+        self._next_call_id += 1
+        self.call_rows.append(row)
+        self._changed()
+        return row
+
+    # ------------------------------------------------------------------ behaviour
+
+    def set_mode(
+        self, tool: str, mode: str, missing_permissions: Sequence[str] | None = None
+    ) -> None:
+        """Make ``tool`` fail: ok | permission | hang | garbage | truncated | empty |
+        exit1.  ``missing_permissions`` (mode "permission") defaults to what the tool
+        needs."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}: {mode!r}")
+        self.data.setdefault("modes", {})[tool] = mode
+        missing = self.data.get("missing_permissions")
+        if not isinstance(missing, dict):
+            missing = {}
+            self.data["missing_permissions"] = missing
+        if missing_permissions is None:
+            missing.pop(tool, None)
+        else:
+            missing[tool] = list(missing_permissions)
+        self._changed()
+
+    def set(self, **fields: Any) -> None:
+        """Set top-level fields: generation, timezone, props, api_app_installed, ..."""
+        unknown = set(fields) - FIELDS
+        if unknown:
+            raise ValueError(f"unknown fixture fields: {sorted(unknown)}")
+        if "generation" in fields and fields["generation"] not in GENERATIONS:
+            raise ValueError(f"generation must be one of {GENERATIONS}")
+        self.data.update(fields)
+        if {"messages", "calls"} & set(fields):
+            self._reindex()
+        self._changed()
+
+    # ------------------------------------------------------------------ running
+
+    def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """A copy of ``os.environ`` (or ``base``) with the fakes first on PATH and
+        SMSBAK_FAKE_PHONE / SMSBAK_FAKE_LOG set.
+
+        Second on PATH comes a directory holding only a ``python3`` link to the
+        interpreter running the tests: the fakes' ``#!/usr/bin/env python3`` then
+        finds a Python >= 3.11 quickly (a pyenv shim costs ~70 ms per call).
+        """
+        env = dict(os.environ if base is None else base)
+        path = env.get("PATH") or os.defpath
+        env["PATH"] = os.pathsep.join([str(BIN_DIR), str(self._python_dir()), path])
+        env["SMSBAK_FAKE_PHONE"] = str(self.path)
+        env["SMSBAK_FAKE_LOG"] = str(self.log_path)
+        return env
+
+    def _python_dir(self) -> Path:
+        directory = self.directory / ".python3-for-fakes"
+        link = directory / "python3"
+        if not link.exists():
+            directory.mkdir(exist_ok=True)
+            tmp = directory / f".python3.{os.getpid()}"
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(sys.executable)
+            os.replace(tmp, link)
+        return directory
+
+    def run(
+        self,
+        tool: str,
+        *args: str,
+        timeout: float = 10,
+        input: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run one fake (stdout/stderr captured as bytes)."""
+        return subprocess.run(
+            [str(BIN_DIR / tool), *args],
+            env=dict(env) if env is not None else self.env(),
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def calls(self, tool: str | None = None) -> list[dict[str, Any]]:
+        """The logged invocations ``{"tool", "argv", "t"}``, optionally of one tool."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+        return [e for e in entries if tool is None or e["tool"] == tool]
+
+    def sms_send_called(self) -> bool:
+        return (self.log_path.parent / SMS_SEND_MARKER).exists()
+
+    @property
+    def browser_log_path(self) -> Path:
+        """Where the fake browser of termux-open-url reports its requests."""
+        return self.log_path.parent / BROWSER_LOG
