@@ -184,6 +184,35 @@ def _code_from_answer(answer: str, state: str) -> str:
     return query["code"][0]
 
 
+SECRETS_HINT = (
+    "download the JSON of a 'Desktop app' OAuth client from Google Cloud Console "
+    "(README.md, Google OAuth client setup)"
+)
+
+
+def read_client_secrets(path: Path) -> dict[str, Any]:
+    """The client JSON, checked to be a Desktop ("installed") client before any network."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UsageError(f"cannot read {path} as JSON: {error}", SECRETS_HINT) from error
+    if not isinstance(data, dict) or not isinstance(data.get("installed"), dict):
+        kind = next(iter(data), "unknown") if isinstance(data, dict) and data else "unknown"
+        raise UsageError(
+            f"{path} is not the JSON of a Desktop app OAuth client (it is of type {kind!r})",
+            SECRETS_HINT,
+        )
+    installed = data["installed"]
+    missing = [
+        key
+        for key in ("client_id", "client_secret", "auth_uri", "token_uri")
+        if not isinstance(installed.get(key), str) or not installed.get(key)
+    ]
+    if missing:
+        raise UsageError(f"{path} lacks {', '.join(missing)}", SECRETS_HINT)
+    return data
+
+
 def open_in_browser(url: str) -> bool:
     """termux-open-url when it exists (the phone's browser); never fails the login."""
     opener = shutil.which("termux-open-url")
@@ -208,14 +237,7 @@ def run_login(
     """The loopback OAuth flow, with a pasted redirect URL accepted as well."""
     from google_auth_oauthlib.flow import InstalledAppFlow
 
-    try:
-        flow = InstalledAppFlow.from_client_secrets_file(str(client_secrets), scopes=scopes)
-    except (OSError, ValueError, KeyError) as error:
-        raise UsageError(
-            f"cannot use {client_secrets} as OAuth client secrets: {error}",
-            "download the JSON of a 'Desktop app' OAuth client from Google Cloud Console "
-            "(README.md, Google OAuth client setup)",
-        ) from error
+    flow = InstalledAppFlow.from_client_config(read_client_secrets(client_secrets), scopes=scopes)
     token_uri = str(flow.client_config.get("token_uri", ""))
     check_api_url(token_uri)
     if urlsplit(token_uri).scheme == "http":

@@ -1,0 +1,131 @@
+"""The test bed: a fake phone (Termux tools on PATH), a Gmail emulator, and smsbak itself.
+
+smsbak runs as a real subprocess (``python -m smsbak``) against real fake
+processes and a real HTTP server, so every boundary of our own code is
+exercised; nothing of smsbak is patched out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.gmail_emulator import GmailEmulator
+from tests.fakes.phone import FakePhone
+
+BACKUP_SCOPES = [
+    "https://www.googleapis.com/auth/gmail.insert",
+    "https://www.googleapis.com/auth/gmail.labels",
+    "openid",
+    "https://www.googleapis.com/auth/userinfo.email",
+]
+ACCOUNT = "user@example.com"
+# Tests run the emulator with a quota scaled up 1000 times and no latency;
+# the real quota is measured in benchmarks/.
+TEST_QUOTA_PER_MINUTE = 15_000_000
+
+
+@pytest.fixture
+def emulator() -> Iterator[GmailEmulator]:
+    with GmailEmulator(
+        account=ACCOUNT, quota_units_per_minute=TEST_QUOTA_PER_MINUTE, burst_units=1250 * 1000
+    ) as emu:
+        yield emu
+
+
+def write_token(home: Path, emulator: GmailEmulator, scopes: list[str] | None = None) -> str:
+    """A token.json as `smsbak auth` leaves it, granted by the emulator."""
+    granted = scopes or BACKUP_SCOPES
+    refresh_token = emulator.grant(granted)
+    secrets = emulator.client_secrets()["installed"]
+    token = {
+        "token": None,
+        "refresh_token": refresh_token,
+        "token_uri": emulator.token_uri,
+        "client_id": secrets["client_id"],
+        "client_secret": secrets["client_secret"],
+        "scopes": granted,
+        "account": ACCOUNT,
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "token.json"
+    path.write_text(json.dumps(token))
+    path.chmod(0o600)
+    return refresh_token
+
+
+@dataclass
+class Bed:
+    """Everything one end-to-end test needs, with a helper to run the CLI."""
+
+    home: Path
+    phone: FakePhone
+    emulator: GmailEmulator
+    refresh_token: str
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = self.phone.env()
+        env["SMSBAK_HOME"] = str(self.home)
+        env["SMSBAK_GMAIL_API"] = self.emulator.url
+        env.pop("TZ", None)
+        env.update(extra)
+        return env
+
+    def configure(self, **settings: object) -> None:
+        lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
+        (self.home / "config.toml").write_text("\n".join(lines) + "\n")
+
+    def smsbak(
+        self, *args: str, timeout: float = 120, input: str | None = None, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "smsbak", *args],
+            env=self.env(**extra),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+            check=False,
+        )
+
+    def popen(self, *args: str, **extra: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "smsbak", *args],
+            env=self.env(**extra),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def sms_list_calls(self) -> int:
+        return len(self.phone.calls("termux-sms-list"))
+
+    def stored(self, label: str = "SMS") -> list[object]:
+        return list(self.emulator.messages(label))
+
+
+@pytest.fixture
+def bed(tmp_path: Path, emulator: GmailEmulator) -> Iterator[Bed]:
+    home = tmp_path / "home"
+    phone = FakePhone(tmp_path / "phone")
+    refresh_token = write_token(home, emulator)
+    test_bed = Bed(home=home, phone=phone, emulator=emulator, refresh_token=refresh_token)
+    test_bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE)
+    yield test_bed
+    assert not phone.sms_send_called(), "smsbak must never call termux-sms-send"
+
+
+@pytest.fixture(autouse=True)
+def _no_real_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing in the suite may reach Google: proxies off, no ambient credentials."""
+    for variable in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
