@@ -57,7 +57,14 @@ def test_auth_accepts_the_redirect_address_pasted_from_another_device(
 ) -> None:
     (bed.home / "token.json").unlink()
     process = subprocess.Popen(
-        [sys.executable, "-m", "smsbak", "auth", "--client-secrets", str(secrets_file(bed, tmp_path))],
+        [
+            sys.executable,
+            "-m",
+            "smsbak",
+            "auth",
+            "--client-secrets",
+            str(secrets_file(bed, tmp_path)),
+        ],
         env=bed.env(),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

@@ -57,9 +57,7 @@ def tricky_corpus(phone: FakePhone) -> None:
     with phone.batch():
         for index, (address, body, box) in enumerate(rows):
             second = index if index != 13 else 12  # two messages in one second
-            phone.add_sms(
-                address=address, body=body, date=BASE + second * 1000 + 437, type=box
-            )
+            phone.add_sms(address=address, body=body, date=BASE + second * 1000 + 437, type=box)
 
 
 def decoded(bed: Bed) -> list[Sms]:
@@ -145,9 +143,7 @@ def test_late_delivery_inside_the_look_back_window_is_picked_up(bed: Bed) -> Non
 
 
 @pytest.mark.parametrize("generation", ["old", "new"])
-def test_small_pages_with_ties_on_both_generations_lose_nothing(
-    bed: Bed, generation: str
-) -> None:
+def test_small_pages_with_ties_on_both_generations_lose_nothing(bed: Bed, generation: str) -> None:
     bed.configure(quota_units_per_minute=15_000_000, page_size=4)
     bed.phone.set(generation=generation)
     with bed.phone.batch():

@@ -1,0 +1,87 @@
+"""README.md must stay true: commands, options, settings, exit codes and the test command."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from smsbak.cli import main
+from smsbak.config import Settings
+from smsbak.errors import ExitCode
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def commands() -> dict[str, click.Command]:
+    assert isinstance(main, click.Group)
+    return dict(main.commands)
+
+
+@pytest.mark.parametrize("name", sorted(commands()))
+def test_every_command_and_option_is_in_the_readme(name: str) -> None:
+    assert f"### `smsbak {name}`" in README
+    for parameter in commands()[name].params:
+        for option in getattr(parameter, "opts", []):
+            if option.startswith("--") and option != "--help":
+                assert option in README, f"{name} {option} is not documented"
+
+
+@pytest.mark.parametrize("name", sorted(commands()))
+def test_every_command_has_help_with_an_example(name: str) -> None:
+    result = CliRunner().invoke(main, [name, "--help"])
+    assert result.exit_code == 0
+    assert "Example" in result.output
+    assert f"smsbak {name}" in result.output
+
+
+def test_top_level_help_lists_the_exit_codes_the_readme_lists() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    codes = {
+        value for key, value in vars(ExitCode).items() if key.isupper() and isinstance(value, int)
+    }
+    for code in codes:
+        assert re.search(rf"^\s+{code}\s+\S", result.output, re.M), code
+        assert re.search(rf"^\| {code} \|", README, re.M), code
+
+
+def test_the_documented_settings_are_the_real_defaults() -> None:
+    block = README.split("## Configuration", 1)[1].split("```toml", 1)[1].split("```", 1)[0]
+    documented = tomllib.loads(block)
+    defaults = {f.name: f.default for f in dataclasses.fields(Settings) if f.name != "sources"}
+    assert documented == defaults
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    command = README.split("## Development and tests", 1)[1].split("```sh", 1)[1]
+    test_line = command.split("```", 1)[0].strip().splitlines()[-1]
+    assert test_line.startswith("pytest")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert test_line in ci.splitlines()
+
+
+def test_nothing_in_smsbak_can_send_an_sms() -> None:
+    for path in (ROOT / "smsbak").rglob("*.py"):
+        assert "termux-sms-send" not in path.read_text(encoding="utf-8"), path
+
+
+@pytest.mark.parametrize("script", ["termux-setup.sh", ".ci/run"])
+def test_shell_scripts_pass_shellcheck(script: str) -> None:
+    if shutil.which("shellcheck") is None:
+        if os.environ.get("SMSBAK_REQUIRE_SHELLCHECK"):
+            pytest.fail("shellcheck is required here but not installed")
+        pytest.skip("shellcheck is not installed")
+    result = subprocess.run(
+        ["shellcheck", str(ROOT / script)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout
