@@ -279,3 +279,47 @@ def test_the_label_is_configurable_and_created_once(bed: Bed) -> None:
     names = [label["name"] for label in bed.emulator.labels()]
     assert names.count("Texts/Phone") == 1
     assert len(bed.emulator.messages("Texts/Phone")) == 2
+
+
+def test_full_scan_finds_an_old_message_the_incremental_scan_skips(bed: Bed) -> None:
+    bed.configure(quota_units_per_minute=15_000_000, page_size=5)
+    with bed.phone.batch():
+        for i in range(20):
+            bed.phone.add_sms(address="+4990", body=f"f{i}", date=BASE + i * 5 * 3_600_000)
+    assert bed.smsbak("backup").returncode == 0
+    # Imported from another app with a date far older than the look-back window.
+    bed.phone.add_sms(address="+4991", body="imported", date=BASE - 30 * 86_400_000)
+    assert bed.smsbak("backup").returncode == 0
+    assert "imported" not in [m.body for m in decoded(bed)]
+    before = bed.emulator.insert_calls
+    result = bed.smsbak("backup", "--full")
+    assert result.returncode == 0, result.stderr
+    assert bed.emulator.insert_calls - before == 1
+    assert_exactly_once(bed)
+
+
+def test_sigterm_finishes_the_batch_in_flight_and_the_next_run_completes(bed: Bed) -> None:
+    import signal
+
+    bed.configure(quota_units_per_minute=15_000_000, batch_size=5)
+    with bed.phone.batch():
+        for i in range(60):
+            bed.phone.add_sms(address="+4992", body=f"term {i}", date=BASE + i * 1000)
+    bed.emulator.latency = 0.05
+    process = bed.popen("backup")
+    deadline = time.monotonic() + 30
+    while len(bed.emulator.messages()) < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "Stopped early" in out
+    stored = len(bed.emulator.messages())
+    assert 0 < stored < 60
+    assert recorded_count(bed) == stored  # the batch in flight was recorded, not lost
+    status = json.loads(bed.smsbak("status", "--json").stdout)
+    assert status["last_run"]["result"] == "stopped"
+    bed.emulator.latency = 0.0
+    assert bed.smsbak("backup").returncode == 0
+    assert_exactly_once(bed)
+    assert bed.emulator.resent_after_confirmed() == []

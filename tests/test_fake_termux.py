@@ -185,9 +185,7 @@ def test_restricted_view_only_inbox_and_sent(phone: FakePhone) -> None:
 
 def test_ties_are_unstable_across_pages_unless_sorted_by_id(phone: FakePhone) -> None:
     # 30 messages with one and the same date, paged 10 at a time.
-    phone.add_many(
-        {"address": "+4917000000001", "body": str(i), "date": BASE} for i in range(30)
-    )
+    phone.add_many({"address": "+4917000000001", "body": str(i), "date": BASE} for i in range(30))
     stable: list[int] = []
     unstable: list[int] = []
     for offset in ("0", "10", "20"):
@@ -331,11 +329,14 @@ def test_contact_list_sorted_by_name(phone: FakePhone) -> None:
     phone.add_contact("bert", "+49 170 2")
     phone.add_contact("Anna", "+49 170 1")
     phone.add_contact("Ölaf", "+49 170 3")
-    assert ok(phone, "termux-contact-list") == (
-        '[\n  {\n    "name": "Anna",\n    "number": "+49 170 1"\n  },\n'
-        '  {\n    "name": "bert",\n    "number": "+49 170 2"\n  },\n'
-        '  {\n    "name": "Ölaf",\n    "number": "+49 170 3"\n  }\n]\n'
-    ).encode()
+    assert (
+        ok(phone, "termux-contact-list")
+        == (
+            '[\n  {\n    "name": "Anna",\n    "number": "+49 170 1"\n  },\n'
+            '  {\n    "name": "bert",\n    "number": "+49 170 2"\n  },\n'
+            '  {\n    "name": "Ölaf",\n    "number": "+49 170 3"\n  }\n]\n'
+        ).encode()
+    )
     assert phone.run("termux-contact-list", "-l", "3").returncode == 1
 
 
@@ -532,9 +533,11 @@ def test_open_url_browser_follows_loopback_redirects_in_background(
     phone.run("termux-open-url", f"{base}/loop", env=env)
     phone.run("termux-open-url", f"{base}/away", env=env)
     assert _wait_for(
-        lambda: phone.browser_log_path.exists()
-        and "too many redirects" in phone.browser_log_path.read_text()
-        and "example.com" in phone.browser_log_path.read_text()
+        lambda: (
+            phone.browser_log_path.exists()
+            and "too many redirects" in phone.browser_log_path.read_text()
+            and "example.com" in phone.browser_log_path.read_text()
+        )
     )
     assert sum(1 for path, _ in handler.hits if path == "/loop") == 11
 

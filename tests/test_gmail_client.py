@@ -139,3 +139,28 @@ def test_backoff_grows_with_jitter_and_respects_the_server() -> None:
     assert all(0.5 * 2 ** (n - 1) <= d <= 2 ** (n - 1) for n, d in enumerate(delays[:6], 1))
     assert max(delays) <= 64
     assert backoff_delay(1, 30.0, rng) == 30.0
+
+
+def test_media_uploads_also_reach_the_overridden_endpoint(
+    tmp_path: Path, emulator: GmailEmulator
+) -> None:
+    """The client keeps https for uploads (a known trap); the transport must fix it."""
+    import io
+
+    from googleapiclient.http import MediaIoBaseUpload
+
+    write_token(tmp_path, emulator)
+    token = load_token(tmp_path / "token.json")
+    service = connect(token.credentials, emulator.url).service
+    message = raw(1) + b"x" * 3_000_000 + b"\r\n"
+    for resumable in (False, True):
+        media = MediaIoBaseUpload(
+            io.BytesIO(message),
+            mimetype="message/rfc822",
+            resumable=resumable,
+            chunksize=1024 * 1024,
+        )
+        answer = service.users().messages().insert(userId="me", media_body=media).execute()
+        assert answer["id"]
+    assert len(emulator.messages()) == 1  # the second upload merged by Message-ID
+    assert emulator.messages()[0].raw == message

@@ -58,6 +58,9 @@ def connect(credentials: Any, api_base: str = "") -> GmailConnection:
         if api_base
         else httplib2.Http(timeout=HTTP_TIMEOUT)
     )
+    # As googleapiclient's own build_http: to resumable uploads 308 means
+    # "resume incomplete", not a redirect.
+    http.redirect_codes = http.redirect_codes - {308}
     authorized = google_auth_httplib2.AuthorizedHttp(credentials, http=http)
     service = build(
         "gmail",
