@@ -18,16 +18,16 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from smsbak.errors import AuthError, DailyLimitExceeded, GmailError
 from smsbak.gmail.auth import REAUTH_HINT
-from smsbak.gmail.pacing import INSERT_COST, TokenBucket
+from smsbak.gmail.pacing import GET_COST, INSERT_COST, LIST_COST, TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,12 @@ RETRYABLE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "backendError
 _RETRY_AFTER_TEXT = re.compile(r"Retry after (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outgoing:
     """One message to insert; ``key`` lets the caller match answers to its records."""
 
     key: str
     raw: bytes
-    attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -147,6 +146,8 @@ def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -
     return max(delay, retry_after or 0.0)
 
 
+T = TypeVar("T")
+
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     http.client.HTTPException,
@@ -247,32 +248,121 @@ class GmailMailbox:
         ``on_confirmed`` is called once per batch response with the parts Gmail
         accepted, before anything else is sent, so the caller can commit them.
         """
-        source = iter(items)  # consumed lazily: only one batch is encoded at a time
-        retry_queue: deque[Outgoing] = deque()
+        messages = self.service.users().messages()
+
+        def insert(item: Outgoing) -> Any:
+            return messages.insert(
+                userId="me",
+                internalDateSource="dateHeader",
+                body={
+                    "raw": base64.urlsafe_b64encode(item.raw).decode("ascii"),
+                    "labelIds": [label_id],
+                },
+            )
+
+        def answered(parts: Sequence[tuple[Outgoing, Any]]) -> None:
+            on_confirmed([Confirmed(item.key, str(response["id"])) for item, response in parts])
+
+        self._batched(
+            items,
+            insert,
+            INSERT_COST,
+            key=lambda item: item.key,
+            on_answers=answered,
+            on_rejected=lambda item, reason: on_rejected(Rejected(item.key, reason)),
+            should_stop=should_stop,
+        )
+
+    def list_ids(self, label_id: str, query: str = "") -> Iterator[str]:
+        """Every message id under a label, newest first, 500 a page."""
+        token: str | None = None
+        while True:
+            self.stats.waited_for_quota += self.bucket.acquire(LIST_COST)
+            page = self._call(
+                self.service.users()
+                .messages()
+                .list(
+                    userId="me",
+                    labelIds=[label_id],
+                    q=query or None,
+                    maxResults=500,
+                    pageToken=token,
+                )
+            )
+            for entry in page.get("messages", []):
+                yield str(entry["id"])
+            token = page.get("nextPageToken")
+            if not token:
+                return
+
+    def fetch_raw(
+        self,
+        ids: Iterable[str],
+        *,
+        on_fetched: Callable[[Sequence[tuple[str, bytes]]], None],
+        on_rejected: Callable[[str, str], None],
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """The raw RFC 822 bytes of each message, in paced batches of at most 50."""
+        messages = self.service.users().messages()
+
+        def answered(parts: Sequence[tuple[str, Any]]) -> None:
+            on_fetched(
+                [
+                    (gmail_id, base64.urlsafe_b64decode(_padded(str(response["raw"]))))
+                    for gmail_id, response in parts
+                ]
+            )
+
+        self._batched(
+            ids,
+            lambda gmail_id: messages.get(userId="me", id=gmail_id, format="raw"),
+            GET_COST,
+            key=lambda gmail_id: gmail_id,
+            on_answers=answered,
+            on_rejected=on_rejected,
+            should_stop=should_stop,
+        )
+
+    def _batched(
+        self,
+        items: Iterable[T],
+        make_request: Callable[[T], Any],
+        cost: int,
+        *,
+        key: Callable[[T], str],
+        on_answers: Callable[[Sequence[tuple[T, Any]]], None],
+        on_rejected: Callable[[T, str], None],
+        should_stop: Callable[[], bool],
+    ) -> None:
+        """Paced batches with per-part retries; a part that succeeded is never sent again."""
+        source = iter(items)  # consumed lazily: only one batch is built at a time
+        retry_queue: deque[T] = deque()
+        attempts: dict[str, int] = {}
         while not should_stop():
-            batch: list[Outgoing] = []
+            batch: list[T] = []
             while retry_queue and len(batch) < self.batch_size:
                 batch.append(retry_queue.popleft())
             batch.extend(islice(source, self.batch_size - len(batch)))
             if not batch:
                 return
-            self.stats.waited_for_quota += self.bucket.acquire(INSERT_COST * len(batch))
-            answers = self._send_batch(batch, label_id)
-            confirmed = [
-                Confirmed(item.key, answer)
+            self.stats.waited_for_quota += self.bucket.acquire(cost * len(batch))
+            answers = self._send_batch([make_request(item) for item in batch])
+            succeeded = [
+                (item, answer)
                 for item, answer in zip(batch, answers, strict=True)
-                if isinstance(answer, str)
+                if not isinstance(answer, PartFailure)
             ]
-            if confirmed:
-                on_confirmed(confirmed)
-            retry: list[Outgoing] = []
+            if succeeded:
+                on_answers(succeeded)
+            retry: list[T] = []
             fatal: PartFailure | None = None
             longest_hint: float | None = None
             for item, answer in zip(batch, answers, strict=True):
-                if isinstance(answer, str):
+                if not isinstance(answer, PartFailure):
                     continue
-                key = f"{answer.status} {answer.reason}".strip()
-                self.stats.failures[key] = self.stats.failures.get(key, 0) + 1
+                label = f"{answer.status} {answer.reason}".strip()
+                self.stats.failures[label] = self.stats.failures.get(label, 0) + 1
                 if (
                     answer.reason == "dailyLimitExceeded"
                     or answer.status == 401
@@ -281,14 +371,14 @@ class GmailMailbox:
                     fatal = fatal or answer
                     continue
                 if not is_retryable(answer):
-                    on_rejected(Rejected(item.key, f"{key}: {answer.message}"))
+                    on_rejected(item, f"{label}: {answer.message}")
                     continue
-                item.attempts += 1
-                if item.attempts >= MAX_ATTEMPTS:
+                attempt = attempts[key(item)] = attempts.get(key(item), 0) + 1
+                if attempt >= MAX_ATTEMPTS:
                     raise GmailError(
-                        f"Gmail kept failing ({key}) after {MAX_ATTEMPTS} attempts; "
+                        f"Gmail kept failing ({label}) after {MAX_ATTEMPTS} attempts; "
                         "everything confirmed so far is recorded",
-                        "check the network and run the backup again later",
+                        "check the network and run the command again later",
                     )
                 if answer.status == 429 or answer.reason in RETRYABLE_REASONS:
                     self.bucket.drain()
@@ -299,43 +389,32 @@ class GmailMailbox:
                 _raise_for_fatal(fatal)
             if retry:
                 self.stats.retried_parts += len(retry)
-                attempt = max(item.attempts for item in retry)
-                self._wait(backoff_delay(attempt, longest_hint, self.rng))
+                worst = max(attempts[key(item)] for item in retry)
+                self._wait(backoff_delay(worst, longest_hint, self.rng))
                 retry_queue.extend(retry)
 
-    def _send_batch(self, batch: Sequence[Outgoing], label_id: str) -> list[str | PartFailure]:
-        """One batch request; per part either the Gmail id or the failure."""
+    def _send_batch(self, requests: Sequence[Any]) -> list[Any]:
+        """One batch request; per part either the response body or a PartFailure."""
         from googleapiclient.errors import HttpError
         from googleapiclient.http import BatchHttpRequest
 
-        answers: dict[str, str | PartFailure] = {}
+        answers: dict[str, Any] = {}
 
         def collect(request_id: str, response: Any, exception: Any) -> None:
             if exception is None:
-                answers[request_id] = str(response["id"])
+                answers[request_id] = response
             elif isinstance(exception, HttpError):
                 answers[request_id] = failure_from_http_error(exception)
             else:
                 answers[request_id] = PartFailure(0, "transport", str(exception))
 
-        request = BatchHttpRequest(callback=collect, batch_uri=self.batch_uri)
-        messages = self.service.users().messages()
-        for index, item in enumerate(batch):
-            request.add(
-                messages.insert(
-                    userId="me",
-                    internalDateSource="dateHeader",
-                    body={
-                        "raw": base64.urlsafe_b64encode(item.raw).decode("ascii"),
-                        "labelIds": [label_id],
-                    },
-                ),
-                request_id=str(index),
-            )
+        batch = BatchHttpRequest(callback=collect, batch_uri=self.batch_uri)
+        for index, request in enumerate(requests):
+            batch.add(request, request_id=str(index))
         self.stats.batches += 1
-        self.stats.requests += len(batch)
+        self.stats.requests += len(requests)
         try:
-            _translate_auth(request.execute)
+            _translate_auth(batch.execute)
         except HttpError as error:
             whole = failure_from_http_error(error)
             _raise_for_fatal(whole)
@@ -344,14 +423,18 @@ class GmailMailbox:
                     f"Gmail refused the batch request: {whole.status} {whole.message}",
                     "this is a bug in smsbak or a change at Gmail; please report it",
                 ) from error
-            return [whole] * len(batch)
+            return [whole] * len(requests)
         except TRANSPORT_ERRORS as error:
             log.info("batch lost in transit (%s); its parts go again", type(error).__name__)
-            return [PartFailure(0, "transport", type(error).__name__)] * len(batch)
+            return [PartFailure(0, "transport", type(error).__name__)] * len(requests)
         return [
             answers.get(str(index), PartFailure(0, "missing", "no answer for this part"))
-            for index in range(len(batch))
+            for index in range(len(requests))
         ]
+
+
+def _padded(text: str) -> str:
+    return text + "=" * (-len(text) % 4)
 
 
 def _translate_auth(execute: Callable[[], Any]) -> Any:
