@@ -21,6 +21,33 @@ empty|exit1), ``missing_permissions`` (list for all tools, or dict tool -> list;
 ``set_mode`` writes the dict form), ``messages`` (Android SMS rows, ``date`` in epoch
 ms), ``contacts``, ``calls``, and optionally ``api_app_installed`` (false drops the
 ``TERMUX_API_VERSION`` line from termux-info).
+
+Privileged tools (``rish``, ``su``, ``content``, ``appops`` in ``bin``; a fake ``id``
+in ``privileged-bin``, which rish/su put first on PATH; logic in ``_privileged.py``)
+read these keys, all optional:
+
+- ``privileged``: ``{"rish": bool, "su": bool}``, default both false.  Without it
+  ``rish`` says "Server is not running" and ``su`` "Permission denied" (exit 1).
+- ``rish_mode`` / ``su_mode``: "ok" | "hang" (hang: block until killed, before
+  anything else).  ``rish_call_cost`` / ``su_call_cost``: seconds slept first.
+- ``rish_require_app_id``: true makes a missing ``RISH_APPLICATION_ID`` fatal as
+  in real rish; by default the fake only warns on stderr.
+- ``appops``: package -> op -> mode (allow|ignore|deny|default|foreground), e.g.
+  ``{"com.android.shell": {"WRITE_SMS": "allow"}}``.  Anything but "allow" for
+  com.android.shell's WRITE_SMS makes inserts/deletes on content://sms silently do
+  nothing (as the shell user and, by choice, as root too).
+- ``content_escaping``: "modern" (default; ``\\`` escapes the next character) |
+  "legacy" (split on the first two colons, rest literal).
+- ``content_fail_after``: N or null; once ``content_inserts_done`` (rows stored by
+  ``content insert``, counted across calls) reaches N, every ``content`` call fails.
+- ``content_call_cost``: seconds each ``content`` call sleeps first.
+- ``content_error_exit``: exit status of a provider failure (default 1).
+
+``content`` runs only under rish/su (they export ``FAKE_UID`` 2000 / 0); it reads
+and writes ``messages`` and ``calls`` of this same file, so what it inserts is what
+termux-sms-list then lists.  The fakes replace the file atomically under a lock on
+``phone.json.lock``; this object notices such outside writes and re-reads the file
+before its next access (outside ``batch()``), so ``phone.messages`` shows them.
 """
 
 from __future__ import annotations
@@ -33,6 +60,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 BIN_DIR = Path(__file__).resolve().parent / "bin"
@@ -54,8 +82,25 @@ FIELDS = frozenset(
         "contacts",
         "calls",
         "api_app_installed",
+        "privileged",
+        "rish_mode",
+        "su_mode",
+        "rish_call_cost",
+        "su_call_cost",
+        "rish_require_app_id",
+        "appops",
+        "content_escaping",
+        "content_fail_after",
+        "content_inserts_done",
+        "content_call_cost",
+        "content_error_exit",
     }
 )
+PRIVILEGED_MODES = ("ok", "hang")
+APPOP_MODES = ("allow", "ignore", "deny", "default", "foreground")
+CONTENT_ESCAPINGS = ("modern", "legacy")
+SHELL_PACKAGE = "com.android.shell"
+PRIVILEGED_BIN = Path(__file__).resolve().parent / "privileged-bin"
 
 # Android's Telephony.TextBasedSmsColumns.MESSAGE_TYPE_*
 INBOX, SENT, DRAFT, OUTBOX, FAILED, QUEUED = 1, 2, 3, 4, 5, 6
@@ -88,7 +133,7 @@ class FakePhone:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path: Path = self.directory / PHONE_FILE
         self.log_path: Path = self.directory / LOG_FILE
-        self.data: dict[str, Any] = {
+        self.data = {
             "generation": generation,
             "timezone": timezone,
             "props": {"ro.build.version.sdk": "34"},
@@ -98,6 +143,7 @@ class FakePhone:
             "calls": [],
         }
         self._batch_depth = 0
+        self._stamp: tuple[int, int, int] | None = None
         self._reindex()
         self.save()
 
@@ -109,15 +155,43 @@ class FakePhone:
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(self.data, handle, ensure_ascii=False, separators=(",", ":"))
         os.replace(tmp, self.path)
+        self._stamp = self._disk_stamp()
 
     def reload(self) -> None:
         """Re-read the fixture file (after editing it by hand)."""
+        stamp = self._disk_stamp()
         self.data = json.loads(self.path.read_text(encoding="utf-8"))
+        self._stamp = stamp
         self._reindex()
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The fixture; re-read first when a fake (content, appops) rewrote the file."""
+        if self._batch_depth == 0 and self._stamp is not None:
+            stamp = self._disk_stamp()
+            if stamp is not None and stamp != self._stamp:
+                self.reload()
+        return self._data
+
+    @data.setter
+    def data(self, value: dict[str, Any]) -> None:
+        self._data = value
+
+    def _sync(self) -> None:
+        """Re-read the file if a fake rewrote it (the ``data`` getter does that)."""
+        _ = self.data
+
+    def _disk_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     @contextmanager
     def batch(self) -> Iterator[FakePhone]:
         """Defer saving until the block ends (for many small edits)."""
+        self._sync()
         self._batch_depth += 1
         try:
             yield self
@@ -206,6 +280,7 @@ class FakePhone:
         thread_id: int | None = None,
     ) -> dict[str, Any]:
         """Add one SMS row (next ``_id``; one thread per address unless given); save."""
+        self._sync()
         row = self._make_sms(
             address=address, body=body, date=date, type=type, read=read, thread_id=thread_id
         )
@@ -216,6 +291,7 @@ class FakePhone:
     def add_many(self, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Bulk :meth:`add_sms`: each mapping has its keyword arguments (``_id``
         optional too); one save at the end."""
+        self._sync()
         made = [self._make_sms(**dict(row)) for row in rows]
         self.messages.extend(made)
         self._changed()
@@ -241,6 +317,7 @@ class FakePhone:
         sim_id: str | None = "1",
     ) -> dict[str, Any]:
         """Add a call-log row (``duration`` in seconds); save; return it."""
+        self._sync()
         row = {
             "_id": self._next_call_id,
             "number": number,
@@ -283,10 +360,59 @@ class FakePhone:
             raise ValueError(f"unknown fixture fields: {sorted(unknown)}")
         if "generation" in fields and fields["generation"] not in GENERATIONS:
             raise ValueError(f"generation must be one of {GENERATIONS}")
+        for key in ("rish_mode", "su_mode"):
+            if key in fields and fields[key] not in PRIVILEGED_MODES:
+                raise ValueError(f"{key} must be one of {PRIVILEGED_MODES}")
+        if "content_escaping" in fields and fields["content_escaping"] not in CONTENT_ESCAPINGS:
+            raise ValueError(f"content_escaping must be one of {CONTENT_ESCAPINGS}")
         self.data.update(fields)
         if {"messages", "calls"} & set(fields):
             self._reindex()
         self._changed()
+
+    # ------------------------------------------------------------------ privileged
+
+    def enable_privileged(self, rish: bool = True, su: bool = False) -> None:
+        """Make Shizuku's ``rish`` (shell user, uid 2000) and/or root ``su`` work."""
+        self.data["privileged"] = {"rish": bool(rish), "su": bool(su)}
+        self._changed()
+
+    def set_appop(self, mode: str, *, package: str = SHELL_PACKAGE, op: str = "WRITE_SMS") -> None:
+        """Set an app-op mode as ``appops set`` would (default: the shell's WRITE_SMS)."""
+        if mode not in APPOP_MODES:
+            raise ValueError(f"mode must be one of {APPOP_MODES}: {mode!r}")
+        self.data.setdefault("appops", {}).setdefault(package, {})[op] = mode
+        self._changed()
+
+    def appop(self, *, package: str = SHELL_PACKAGE, op: str = "WRITE_SMS") -> str:
+        """The current mode ("default" when never set), as the fakes left it."""
+        ops = (self.data.get("appops") or {}).get(package) or {}
+        return str(ops.get(op, "default"))
+
+    def set_content(
+        self,
+        *,
+        escaping: str | None = None,
+        fail_after: int | EllipsisType | None = ...,
+        call_cost: float | None = None,
+    ) -> None:
+        """Configure the fake ``content`` tool; omitted arguments stay as they are.
+        Setting ``fail_after`` (an int, or None for never) restarts the insert count."""
+        if escaping is not None:
+            if escaping not in CONTENT_ESCAPINGS:
+                raise ValueError(f"escaping must be one of {CONTENT_ESCAPINGS}: {escaping!r}")
+            self.data["content_escaping"] = escaping
+        if not isinstance(fail_after, EllipsisType):
+            self.data["content_fail_after"] = fail_after
+            self.data["content_inserts_done"] = 0
+        if call_cost is not None:
+            self.data["content_call_cost"] = float(call_cost)
+        self._changed()
+
+    @property
+    def content_inserts_done(self) -> int:
+        """Rows stored by ``content insert`` since the count was last reset."""
+        return int(self.data.get("content_inserts_done") or 0)
 
     # ------------------------------------------------------------------ running
 

@@ -1,0 +1,1059 @@
+"""The privileged side of the fake phone: Shizuku's ``rish``, Magisk-style ``su``,
+and the ``content`` / ``appops`` tools that only work under them, plus the ``id``
+they put first on PATH.  The scripts in ``bin`` (and ``privileged-bin/id``) call
+one ``main_*`` function of this module.
+
+Behaviour follows section 1 of /work/shared/reference/restore-formats.md; where it
+is silent the choice follows a reading of AOSP (Content.java, SmsProvider) and is
+marked "silent:".  Fixture keys are documented in phone.py.  Kept apart from
+``_termux_common`` so the Termux:API fakes do not compile this on every call.
+Stdlib only; sqlite3 is imported where needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from _termux_common import (
+    PHONE_ENV,
+    Phone,
+    Row,
+    fail,
+    hang,
+    load_phone,
+    log_invocation,
+    write_stdout,
+)
+
+UID_ENV = "FAKE_UID"  # set by rish (2000) and su (0) for the command they run
+SHELL_UID, ROOT_UID = 2000, 0
+APP_UID = 10234  # silent: the uid error messages give Termux
+SHELL_PACKAGE = "com.android.shell"
+PRIVILEGED_MODES = ("ok", "hang")
+APPOP_MODES = ("allow", "ignore", "deny", "default", "foreground")
+CONTENT_ESCAPINGS = ("modern", "legacy")
+PRIVILEGED_BIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "privileged-bin")
+MAGISK_VERSION = ("27.0:MAGISK", "27000")
+
+
+def _float_field(phone: Phone, key: str) -> float:
+    try:
+        return max(float(phone.get(key) or 0), 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def pay_call_cost(phone: Phone, key: str) -> None:
+    """Sleep ``phone[key]`` seconds (the start-up of a Java process on a phone)."""
+    cost = _float_field(phone, key)
+    if cost > 0:
+        time.sleep(cost)
+
+
+def privileged_flags(phone: Phone) -> dict[str, bool]:
+    raw = phone.get("privileged") or {}
+    if not isinstance(raw, dict):
+        raw = {}
+    return {"rish": bool(raw.get("rish", False)), "su": bool(raw.get("su", False))}
+
+
+def caller_uid() -> int | None:
+    """The uid a privileged fake runs as: $FAKE_UID (set by rish/su), else None."""
+    value = os.environ.get(UID_ENV, "")
+    return int(value) if value.isdigit() else None
+
+
+def appop_mode(phone: Phone, package: str, op: str) -> str:
+    ops = (phone.get("appops") or {}).get(package) or {}
+    mode = ops.get(op, "default") if isinstance(ops, dict) else "default"
+    return str(mode) if mode in APPOP_MODES else "default"
+
+
+class FixtureLock:
+    """An exclusive ``flock`` on ``<fixture>.lock`` around a read-modify-write."""
+
+    def __init__(self, tool: str) -> None:
+        self.tool = tool
+        self.fd = -1
+
+    def __enter__(self) -> FixtureLock:
+        import fcntl
+
+        name = os.environ.get(PHONE_ENV)
+        if not name:
+            fail(self.tool, f"fake tool: ${PHONE_ENV} is not set (test set-up error)")
+        self.fd = os.open(name + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)  # closing releases the lock
+
+
+def save_phone(phone: Phone) -> None:
+    """Write the fixture back atomically, in FakePhone's format (hold FixtureLock)."""
+    name = os.environ[PHONE_ENV]
+    directory, base = os.path.split(name)
+    tmp = os.path.join(directory, f".{base}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(phone, handle, ensure_ascii=False, separators=(",", ":"))
+    os.replace(tmp, name)
+
+
+def _exec_shell(args: Sequence[str], uid: int) -> NoReturn:
+    """Replace this process by ``/bin/sh ARGS`` running "as" ``uid``: FAKE_UID set,
+    privileged-bin (the fake ``id``) first on PATH, everything else inherited."""
+    env = dict(os.environ)
+    env[UID_ENV] = str(uid)
+    path = env.get("PATH") or os.defpath
+    if path.split(os.pathsep)[0] != PRIVILEGED_BIN:
+        env["PATH"] = os.pathsep.join([PRIVILEGED_BIN, path])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve("/bin/sh", ["sh", *args], env)
+
+
+# --------------------------------------------------------------------------- rish
+
+
+RISH_NOT_RUNNING = (
+    'rish: Server is not running. Start Shizuku first (fake: "privileged": '
+    '{"rish": true} in the fixture).\n'
+)
+RISH_APP_ID_MISSING = (
+    "RISH_APPLICATION_ID is not set, set this environment variable to the id of "
+    "current application (package name)\n"
+)
+
+
+def main_rish(argv: Sequence[str]) -> int:
+    """``rish [-c CMD]``: ``sh`` as the shell user (uid 2000) through Shizuku.
+
+    All arguments go to ``/bin/sh`` as they are (rish is an ``sh`` front), so the
+    exit status is the command's; without ``-c`` commands come from stdin.
+    ``RISH_APPLICATION_ID`` missing: real rish aborts; the fake only warns on stderr
+    and goes on, unless the fixture has ``"rish_require_app_id": true``.
+    """
+    tool = "rish"
+    log_invocation(tool, argv)
+    phone = load_phone(tool)
+    mode = phone.get("rish_mode", "ok")
+    if mode not in PRIVILEGED_MODES:
+        fail(tool, f"fake rish: unknown rish_mode {mode!r} (one of {PRIVILEGED_MODES})", 2)
+    pay_call_cost(phone, "rish_call_cost")
+    if mode == "hang":  # started from the background on Android 10+
+        hang()
+    if not os.environ.get("RISH_APPLICATION_ID"):
+        sys.stderr.write(RISH_APP_ID_MISSING)
+        if phone.get("rish_require_app_id"):
+            return 1
+        sys.stderr.write("rish (fake): going on without it; real rish would stop here\n")
+    if not privileged_flags(phone)["rish"]:
+        sys.stderr.write(RISH_NOT_RUNNING)
+        return 1
+    _exec_shell(argv, SHELL_UID)
+
+
+# --------------------------------------------------------------------------- su
+
+
+SU_USAGE = """\
+MagiskSU (fake)
+
+Usage: su [options] [-] [user [argument...]]
+
+Options:
+  -c, --command COMMAND         Pass COMMAND to the invoked shell
+  -h, --help                    Display this help message and exit
+  -, -l, --login                Pretend the shell to be a login shell
+  -m, -p,
+  --preserve-environment        Preserve the entire environment
+  -s, --shell SHELL             Use SHELL instead of the default /system/bin/sh
+  -v, --version                 Display version number and exit
+  -V                            Display version code and exit
+  -mm, -M,
+  --mount-master                Force run in the global mount namespace
+"""
+_SU_USERS = {"root": ROOT_UID, "shell": SHELL_UID}
+
+
+def main_su(argv: Sequence[str]) -> int:
+    """``su [-c CMD] [user]``: ``sh`` as root when the fixture grants root.
+
+    As with MagiskSU, ``-c`` takes every remaining argument (joined by spaces);
+    without ``-c`` commands come from stdin.  A user argument (``root``, ``shell``
+    or a number) sets the uid.  Not granted: ``Permission denied``, exit 1.
+    """
+    tool = "su"
+    log_invocation(tool, argv)
+    phone = load_phone(tool)
+    mode = phone.get("su_mode", "ok")
+    if mode not in PRIVILEGED_MODES:
+        fail(tool, f"fake su: unknown su_mode {mode!r} (one of {PRIVILEGED_MODES})", 2)
+    args = list(argv)
+    uid = ROOT_UID
+    command: str | None = None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg in ("-c", "--command"):
+            command = " ".join(args[i:])
+            break
+        if arg in ("-h", "--help"):
+            write_stdout(SU_USAGE)
+            return 0
+        if arg in ("-v", "--version"):
+            write_stdout(MAGISK_VERSION[0] + "\n")
+            return 0
+        if arg == "-V":
+            write_stdout(MAGISK_VERSION[1] + "\n")
+            return 0
+        if arg in (
+            "-",
+            "-l",
+            "--login",
+            "-m",
+            "-p",
+            "--preserve-environment",
+            "-mm",
+            "-M",
+            "--mount-master",
+        ):
+            continue
+        if arg in ("-s", "--shell"):
+            i += 1  # silent: the shell is always /bin/sh here
+            continue
+        if arg.startswith("-"):
+            sys.stderr.write(f"su: invalid option -- '{arg.lstrip('-')}'\n" + SU_USAGE)
+            return 1
+        if arg.isdigit():
+            uid = int(arg)
+        elif arg in _SU_USERS:
+            uid = _SU_USERS[arg]
+        else:
+            sys.stderr.write(f"su: unknown user: {arg}\n")
+            return 1
+    pay_call_cost(phone, "su_call_cost")
+    if mode == "hang":
+        hang()
+    if not privileged_flags(phone)["su"]:
+        sys.stderr.write("Permission denied\n")
+        return 1
+    _exec_shell(["-c", command] if command is not None else [], uid)
+
+
+# --------------------------------------------------------------------------- id
+
+
+_ID_NAMES = {ROOT_UID: "root", SHELL_UID: "shell"}
+_ID_GROUPS = {
+    ROOT_UID: [(0, "root")],
+    SHELL_UID: [
+        (2000, "shell"),
+        (1004, "input"),
+        (1007, "log"),
+        (1011, "adb"),
+        (1015, "sdcard_rw"),
+        (1028, "sdcard_r"),
+        (3001, "net_bt_admin"),
+        (3002, "net_bt"),
+        (3003, "inet"),
+        (3006, "net_bw_stats"),
+    ],
+}
+_ID_CONTEXT = {ROOT_UID: "u:r:magisk:s0", SHELL_UID: "u:r:shell:s0"}
+
+
+def _exec_real_id(argv: Sequence[str]) -> NoReturn:
+    mine = os.path.realpath(PRIVILEGED_BIN)
+    for directory in (os.environ.get("PATH") or os.defpath).split(os.pathsep):
+        if not directory or os.path.realpath(directory) == mine:
+            continue
+        candidate = os.path.join(directory, "id")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            os.execv(candidate, ["id", *argv])
+    os.execv("/usr/bin/id", ["id", *argv])
+
+
+def main_id(argv: Sequence[str]) -> int:
+    """``id`` as seen under rish/su: $FAKE_UID decides.  Handles ``-u -g -G -n``
+    (combined or not) and no arguments; anything else, or no $FAKE_UID, runs the
+    real ``id``.  Not logged (a helper, not a phone tool)."""
+    uid = caller_uid()
+    if uid is None:
+        _exec_real_id(argv)
+    flags: set[str] = set()
+    for arg in argv:
+        if not arg.startswith("-") or arg.startswith("--") or len(arg) < 2:
+            _exec_real_id(argv)
+        flags.update(arg[1:])
+    if not flags <= set("ugGnr"):
+        _exec_real_id(argv)
+    name = _ID_NAMES.get(uid, str(uid))
+    groups = _ID_GROUPS.get(uid, [(uid, name)])
+    names = "n" in flags
+    if "u" in flags or "g" in flags:
+        write_stdout((name if names else str(uid)) + "\n")
+    elif "G" in flags:
+        write_stdout(" ".join(g[1] if names else str(g[0]) for g in groups) + "\n")
+    else:
+        group_text = ",".join(f"{gid}({gname})" for gid, gname in groups)
+        context = _ID_CONTEXT.get(uid, "u:r:shell:s0")
+        write_stdout(f"uid={uid}({name}) gid={uid}({name}) groups={group_text} context={context}\n")
+    return 0
+
+
+# --------------------------------------------------------------------------- appops
+
+
+APPOPS_USAGE = """\
+AppOps service (appops) commands:
+  help
+    Print this help text.
+  set [--user <USER_ID>] [--uid] <PACKAGE | UID> <OP> <MODE>
+    Set the mode for a particular application and operation.
+  get [--user <USER_ID>] [--uid] <PACKAGE | UID> [<OP>]
+    Return the mode for a particular application and optional operation.
+  reset [--user <USER_ID>] [<PACKAGE>]
+    Reset the given application or all applications to default modes.
+  <MODE> is one of allow, ignore, deny, or default
+"""
+_OP_NUMBERS = {"14": "READ_SMS", "15": "WRITE_SMS", "16": "RECEIVE_SMS", "20": "SEND_SMS"}
+_OP_NAME_RE = re.compile(r"[A-Z][A-Z0-9_]*\Z")
+
+
+def _op_name(raw: str) -> str | None:
+    if raw in _OP_NUMBERS:
+        return _OP_NUMBERS[raw]
+    name = raw[len("android:") :].upper() if raw.startswith("android:") else raw
+    return name if _OP_NAME_RE.match(name) else None
+
+
+def main_appops(argv: Sequence[str]) -> int:
+    """``appops set|get|reset`` over the fixture's ``appops`` (package -> op -> mode).
+
+    Only under rish/su ($FAKE_UID); otherwise a ``Security exception`` on stderr.
+    Usage errors: ``Error: ...`` plus the usage on stderr, exit 1 (silent: the real
+    ``cmd appops`` exits 255 on errors)."""
+    tool = "appops"
+    log_invocation(tool, argv)
+    load_phone(tool)
+
+    def usage_error(message: str) -> int:
+        sys.stderr.write(f"Error: {message}\n{APPOPS_USAGE}")
+        return 1
+
+    args = list(argv)
+    if not args or args[0] in ("help", "-h", "--help"):
+        if args:
+            write_stdout(APPOPS_USAGE)
+            return 0
+        return usage_error("no command given")
+    command, rest = args[0], []
+    skip = False
+    for i, arg in enumerate(args[1:], start=1):
+        if skip:
+            skip = False
+            continue
+        if arg == "--user":
+            if i + 1 >= len(args):
+                return usage_error("--user needs a value")
+            skip = True
+            continue
+        if arg == "--uid":
+            continue
+        rest.append(arg)
+    if command not in ("set", "get", "reset"):
+        return usage_error(f"unknown command '{command}'")
+    uid = caller_uid()
+    if uid is None:
+        sys.stderr.write(
+            f"Security exception: uid {APP_UID} does not have "
+            "android.permission.MANAGE_APP_OPS_MODES.\n\n"
+            "java.lang.SecurityException: uid 10234 does not have "
+            "android.permission.MANAGE_APP_OPS_MODES.\n"
+            "\tat com.android.server.appop.AppOpsService.enforceManageAppOpsModes"
+            "(AppOpsService.java:2210)\n"
+        )
+        return 1
+    if command == "set":
+        if len(rest) != 3:
+            return usage_error("set needs <PACKAGE> <OP> <MODE>")
+        package, raw_op, mode = rest
+        op = _op_name(raw_op)
+        if op is None:
+            return usage_error(f"Unknown operation string: {raw_op}")
+        if mode not in APPOP_MODES:
+            return usage_error(f"Mode {mode} is not valid")
+        with FixtureLock(tool):
+            phone = load_phone(tool)
+            appops = phone.setdefault("appops", {})
+            appops.setdefault(package, {})[op] = mode
+            save_phone(phone)
+        return 0
+    if command == "reset":
+        if len(rest) > 1:
+            return usage_error("reset takes at most one <PACKAGE>")
+        with FixtureLock(tool):
+            phone = load_phone(tool)
+            appops = phone.setdefault("appops", {})
+            for package in [rest[0]] if rest else list(appops):
+                appops[package] = {op: "default" for op in appops.get(package) or {}}
+            save_phone(phone)
+        return 0
+    if not 1 <= len(rest) <= 2:
+        return usage_error("get needs <PACKAGE> [<OP>]")
+    phone = load_phone(tool)
+    package = rest[0]
+    ops = (phone.get("appops") or {}).get(package) or {}
+    if len(rest) == 2:
+        op = _op_name(rest[1])
+        if op is None:
+            return usage_error(f"Unknown operation string: {rest[1]}")
+        names = [op]
+    else:
+        names = list(ops)
+    lines = [f"{op}: {appop_mode(phone, package, op)}" for op in names]
+    lines = [line for line in lines if not line.endswith(": default")]
+    write_stdout("\n".join(lines) + "\n" if lines else "No operations.\n")
+    return 0
+
+
+# --------------------------------------------------------------------------- content
+
+
+CONTENT_USAGE = """\
+usage: adb shell content [subcommand] [options]
+
+usage: adb shell content insert --uri <URI> [--user <USER_ID>] --bind <BINDING> [--bind <BINDING>...] [--extra <BINDING>...]
+  <URI> a content provider URI.
+  <BINDING> binds a typed value to a column and is formatted:
+  <COLUMN_NAME>:<TYPE>:<COLUMN_VALUE> where:
+  <TYPE> specifies data type such as:
+  b - boolean, s - string, i - integer, l - long, f - float, d - double, n - null
+  Note: Omit the value for passing an empty string, e.g column:s:
+  Example:
+  # Add "new_setting" secure setting with value "new_value".
+  adb shell content insert --uri content://settings/secure --bind name:s:new_setting --bind value:s:new_value
+
+usage: adb shell content update --uri <URI> [--user <USER_ID>] [--where <WHERE>] [--extra <BINDING>...]
+  <WHERE> is a SQL style where clause in quotes (You have to escape single quotes - see example below).
+
+usage: adb shell content delete --uri <URI> [--user <USER_ID>] --bind <BINDING> [--bind <BINDING>...] [--where <WHERE>] [--extra <BINDING>...]
+  Example:
+  # Remove "new_setting" secure setting.
+  adb shell content delete --uri content://settings/secure --where "name='new_setting'"
+
+usage: adb shell content query --uri <URI> [--user <USER_ID>] [--projection <PROJECTION>] [--where <WHERE>] [--sort <SORT_ORDER>]  [--extra <BINDING>...]
+  <PROJECTION> is a list of colon separated column names and is formatted:
+  <COLUMN_NAME>[:<COLUMN_NAME>...]
+  <SORT_ORDER> is the order in which rows in the result should be sorted.
+  Example:
+  # Select "name" and "value" columns from secure settings where "name" is equal to "new_setting" and sort the result by name in ascending order.
+  adb shell content query --uri content://settings/secure --projection name:value --where "name='new_setting'" --sort "name ASC"
+"""  # noqa: E501
+
+# (column, declared type, value shown for a fixture row that lacks the key)
+SMS_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+    ("_id", "INTEGER PRIMARY KEY", None),
+    ("thread_id", "INTEGER", None),
+    ("address", "TEXT", None),
+    ("person", "INTEGER", None),
+    ("date", "INTEGER", None),
+    ("date_sent", "INTEGER", 0),
+    ("protocol", "INTEGER", None),
+    ("read", "INTEGER", 0),
+    ("status", "INTEGER", -1),
+    ("type", "INTEGER", None),
+    ("reply_path_present", "INTEGER", None),
+    ("subject", "TEXT", None),
+    ("body", "TEXT", None),
+    ("service_center", "TEXT", None),
+    ("locked", "INTEGER", 0),
+    ("sub_id", "INTEGER", -1),
+    ("error_code", "INTEGER", 0),
+    ("creator", "TEXT", None),
+    ("seen", "INTEGER", 0),
+)
+CALL_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+    ("_id", "INTEGER PRIMARY KEY", None),
+    ("number", "TEXT", None),
+    ("presentation", "INTEGER", 1),
+    ("date", "INTEGER", None),
+    ("duration", "INTEGER", None),
+    ("type", "INTEGER", None),
+    ("new", "INTEGER", None),
+    ("name", "TEXT", None),
+    ("is_read", "INTEGER", None),
+    ("subscription_id", "TEXT", None),
+)
+# Keys every stored SMS row has, in FakePhone's order (thread_id only when known).
+SMS_CORE_KEYS = ("_id", "thread_id", "address", "body", "date", "type", "read")
+SMS_BOXES = {"inbox": 1, "sent": 2, "draft": 3, "outbox": 4, "failed": 5, "queued": 6}
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+_JAVA_INT_RE = re.compile(r"[+-]?[0-9]+\Z")
+_CONTENT_URI_RE = re.compile(r"content://([^/?#]*)(/[^?#]*)?\Z")
+
+
+class ContentArgError(Exception):
+    """Content.java's IllegalArgumentException while parsing: usage + [ERROR], exit 0."""
+
+
+class ProviderError(Exception):
+    """An exception inside Command.execute(): "Error while accessing provider:..."."""
+
+    def __init__(self, java_line: str) -> None:
+        super().__init__(java_line)
+        self.java_line = java_line
+
+
+class ContentCommand:
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+        self.uri: str | None = None
+        self.values: dict[str, Any] = {}
+        self.projection: list[str] | None = None
+        self.where: str | None = None
+        self.sort: str | None = None
+
+
+def _java_int(value: str, bounds: tuple[int, int]) -> int:
+    if not _JAVA_INT_RE.match(value) or not bounds[0] <= int(value) <= bounds[1]:
+        raise ContentArgError(f'For input string: "{value}"')
+    return int(value)
+
+
+def _java_double(value: str) -> float:
+    text = value.strip()
+    if text[-1:] in ("f", "F", "d", "D"):
+        text = text[:-1]
+    if not re.fullmatch(r"[+-]?(NaN|Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)", text):
+        raise ContentArgError(f'For input string: "{value}"' if value else "empty String")
+    return float(text.replace("Infinity", "inf"))
+
+
+def _float32(value: float) -> float:
+    """Narrow to a Java float (overflow gives an infinity, as in Java)."""
+    import struct
+
+    try:
+        return float(struct.unpack("<f", struct.pack("<f", value))[0])
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
+
+
+def split_with_escaping(argument: str, split_char: str = ":") -> list[str]:
+    """Content.java's splitWithEscaping: a backslash escapes whatever follows it."""
+    parts: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(argument):
+        ch = argument[i]
+        if ch == "\\":
+            i += 1
+            if i == len(argument):
+                raise ContentArgError("Invalid escaping")
+            current.append(argument[i])
+        elif ch == split_char:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def parse_binding(argument: str | None, escaping: str) -> tuple[str, Any]:
+    if not argument:
+        raise ContentArgError(f"Binding not well formed: {argument}")
+    # legacy: split on the first two colons, the rest is literal
+    parts = argument.split(":", 2) if escaping == "legacy" else split_with_escaping(argument)
+    if len(parts) != 3:
+        raise ContentArgError(f"Binding not well formed: {argument}")
+    column, kind, value = parts
+    kind = kind.lower()
+    converted: Any
+    if kind == "s":
+        converted = value
+    elif kind == "i":
+        converted = _java_int(value, INT32)
+    elif kind == "l":
+        converted = _java_int(value, INT64)
+    elif kind == "f":
+        converted = _float32(_java_double(value))
+    elif kind == "d":
+        converted = _java_double(value)
+    elif kind == "b":
+        converted = 1 if value.lower() == "true" else 0  # Boolean.parseBoolean
+    elif kind == "n":
+        converted = None
+    else:
+        raise ContentArgError(f"Unsupported type: {parts[1]}")
+    return column, converted
+
+
+class _Tokens:
+    def __init__(self, argv: Sequence[str]) -> None:
+        self.args = list(argv)
+        self.pos = 0
+
+    def next(self) -> str | None:
+        if self.pos >= len(self.args):
+            return None
+        self.pos += 1
+        return self.args[self.pos - 1]
+
+    def value_of(self, argument: str) -> str:
+        value = self.next()
+        if not value or value.startswith("--"):
+            raise ContentArgError(f"No value for argument: {argument}")
+        return value
+
+
+def parse_content_args(argv: Sequence[str], escaping: str) -> ContentCommand:
+    tokens = _Tokens(argv)
+    operation = tokens.next()
+    if operation not in ("insert", "delete", "query", "update", "call", "read", "write", "gettype"):
+        raise ContentArgError(f"Unsupported operation: {operation or 'null'}")
+    command = ContentCommand(operation)
+    if operation not in ("insert", "delete", "query"):
+        return command  # the fake does not model these
+    allowed = {
+        "insert": {"--uri", "--user", "--bind", "--extra"},
+        "delete": {"--uri", "--user", "--bind", "--where", "--extra"},
+        "query": {"--uri", "--user", "--projection", "--where", "--sort", "--extra"},
+    }[operation]
+    while (argument := tokens.next()) is not None:
+        if argument not in allowed:
+            raise ContentArgError(f"Unsupported argument: {argument}")
+        if argument == "--uri":
+            command.uri = tokens.value_of(argument)
+        elif argument == "--user":
+            _java_int(tokens.value_of(argument), INT32)
+        elif argument == "--bind":
+            column, value = parse_binding(tokens.next(), escaping)
+            command.values[column] = value
+        elif argument == "--extra":
+            parse_binding(tokens.next(), escaping)  # silent: extras are ignored
+        elif argument == "--projection":
+            command.projection = re.split(r"\s*:\s*", tokens.value_of(argument))
+        elif argument == "--where":
+            command.where = tokens.value_of(argument)
+        elif argument == "--sort":
+            command.sort = tokens.value_of(argument)
+    if command.uri is None:
+        raise ContentArgError("Content provider URI not specified. Did you specify --uri argument?")
+    if operation == "insert" and not command.values:
+        raise ContentArgError("Bindings not specified. Did you specify --bind argument(s)?")
+    return command
+
+
+class ContentTarget:
+    """What a URI names: a table, an SMS box (0 = all) and maybe one row id."""
+
+    def __init__(self, authority: str, table: str, box: int = 0, row_id: int | None = None):
+        self.authority = authority
+        self.table = table
+        self.box = box
+        self.row_id = row_id
+
+    @property
+    def columns(self) -> tuple[tuple[str, str, Any], ...]:
+        return SMS_COLUMNS if self.table == "sms" else CALL_COLUMNS
+
+    @property
+    def fixture_key(self) -> str:
+        return "messages" if self.table == "sms" else "calls"
+
+    def conditions(self) -> list[str]:
+        conditions = []
+        if self.box:
+            conditions.append(f"type={self.box}")
+        if self.row_id is not None:
+            conditions.append(f"_id={self.row_id}")
+        return conditions
+
+
+def resolve_uri(uri: str) -> ContentTarget:
+    match = _CONTENT_URI_RE.match(uri)
+    authority = match.group(1) if match else "null"
+    path = (match.group(2) or "").strip("/") if match else ""
+    if match is None or authority not in ("sms", "call_log"):
+        if authority in ("mms", "mms-sms"):
+            raise ProviderError(
+                f"java.lang.UnsupportedOperationException: fake content tool: {authority} "
+                "is out of scope"
+            )
+        raise ProviderError(
+            f"java.lang.IllegalStateException: Could not find provider: {authority}"
+        )
+    parts = path.split("/") if path else []
+    if authority == "sms":
+        if not parts:
+            return ContentTarget(authority, "sms")
+        if len(parts) == 1 and parts[0].isdigit():
+            return ContentTarget(authority, "sms", row_id=int(parts[0]))
+        if len(parts) == 1 and parts[0] in SMS_BOXES:
+            return ContentTarget(authority, "sms", box=SMS_BOXES[parts[0]])
+    elif parts[:1] == ["calls"] and len(parts) <= 2:
+        if len(parts) == 1:
+            return ContentTarget(authority, "calls")
+        if parts[1].isdigit():
+            return ContentTarget(authority, "calls", row_id=int(parts[1]))
+    raise ProviderError(f"java.lang.IllegalArgumentException: Unknown URL {uri}")
+
+
+def _sql_value(value: Any) -> Any:
+    if value is None or isinstance(value, (int, float, str, bytes)):
+        return value
+    return json.dumps(value)
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def build_table(db: Any, target: ContentTarget, rows: Sequence[Row]) -> list[str]:
+    """Create ``target.table`` in the sqlite connection ``db`` with the provider's
+    columns (plus any extra keys fixture rows carry) and load ``rows``."""
+    names = [c for c, _, _ in target.columns]
+    known = set(names)
+    extras: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in known:
+                known.add(key)
+                extras.append(key)
+    defs = [f"{_quote_ident(c)} {t}" for c, t, _ in target.columns]
+    defs += [_quote_ident(c) for c in extras]
+    db.execute(f"CREATE TABLE {target.table} ({', '.join(defs)})")
+    defaults = {c: d for c, _, d in target.columns}
+    names += extras
+    marks = ", ".join("?" * len(names))
+    db.executemany(
+        f"INSERT INTO {target.table} VALUES ({marks})",
+        ([_sql_value(row.get(c, defaults.get(c))) for c in names] for row in rows),
+    )
+    return names
+
+
+def _sqlite_error(exc: Exception, sql: str) -> ProviderError:
+    return ProviderError(
+        f"android.database.sqlite.SQLiteException: {exc} (code 1 SQLITE_ERROR): , "
+        f"while compiling: {sql}"
+    )
+
+
+def java_float_text(value: float) -> str:
+    """Java's ``String.valueOf(cursor.getFloat(i))``: the cursor narrows to float;
+    shortest digits that identify it; plain in [1e-3, 1e7), else ``d.dddE<n>``."""
+    import math
+    import struct
+    from decimal import Decimal
+
+    narrowed = _float32(value)
+    if math.isnan(narrowed):
+        return "NaN"
+    if math.isinf(narrowed):
+        return "Infinity" if narrowed > 0 else "-Infinity"
+    if narrowed == 0:
+        return "-0.0" if math.copysign(1.0, narrowed) < 0 else "0.0"
+    packed = struct.pack("<f", narrowed)
+    text = f"{narrowed:.8e}"
+    for digits in range(9):
+        text = f"{narrowed:.{digits}e}"
+        if struct.pack("<f", float(text)) == packed:
+            break
+    mantissa, exponent = text.split("e")
+    if 1e-3 <= abs(narrowed) < 1e7:
+        plain = format(Decimal(text), "f")
+        if "." not in plain:
+            return plain + ".0"
+        plain = plain.rstrip("0")
+        return plain + "0" if plain.endswith(".") else plain
+    sign = "-" if mantissa.startswith("-") else ""
+    digits_text = mantissa.lstrip("-").replace(".", "").rstrip("0") or "0"
+    return f"{sign}{digits_text[0]}.{digits_text[1:] or '0'}E{int(exponent)}"
+
+
+def cell_text(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes):
+        return "BLOB"
+    if isinstance(value, float):
+        return java_float_text(value)
+    return str(value)
+
+
+def content_query(phone: Phone, target: ContentTarget, command: ContentCommand) -> str:
+    import sqlite3
+
+    db = sqlite3.connect(":memory:")
+    try:
+        build_table(db, target, phone.get(target.fixture_key) or ())
+        columns = ", ".join(command.projection) if command.projection else "*"
+        conditions = target.conditions()
+        if command.where:
+            conditions.append(f"({command.where})")
+        sql = f"SELECT {columns} FROM {target.table}"
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+        sql += " ORDER BY " + (command.sort or "date DESC")  # both providers' default
+        try:
+            cursor = db.execute(sql)
+            rows = cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise _sqlite_error(exc, sql) from None
+        names = [d[0] for d in cursor.description]
+    finally:
+        db.close()
+    if not rows:
+        return "No result found.\n"
+    lines = []
+    for index, row in enumerate(rows):
+        pairs = zip(names, row, strict=True)
+        cells = ", ".join(f"{name}={cell_text(value)}" for name, value in pairs)
+        lines.append(f"Row: {index} {cells}\n")
+    return "".join(lines)
+
+
+def _matching_ids(phone: Phone, target: ContentTarget, where: str | None) -> set[int]:
+    import sqlite3
+
+    db = sqlite3.connect(":memory:")
+    try:
+        build_table(db, target, phone.get(target.fixture_key) or ())
+        conditions = target.conditions() + ([f"({where})"] if where else [])
+        sql = f"SELECT _id FROM {target.table}"
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+        try:
+            return {int(r[0]) for r in db.execute(sql)}
+        except sqlite3.Error as exc:
+            raise _sqlite_error(exc, sql.replace("SELECT _id FROM", "DELETE FROM")) from None
+    finally:
+        db.close()
+
+
+def _typed_values(target: ContentTarget, phone: Phone, values: dict[str, Any]) -> Row | None:
+    """The bound values as SQLite stores them (column affinity), or None when the
+    real ``SQLiteDatabase.insert`` would fail (unknown column, bad primary key):
+    it logs the error and returns -1, so the insert is silently lost."""
+    import sqlite3
+
+    known = {c for c, _, _ in target.columns}
+    for row in phone.get(target.fixture_key) or ():
+        known.update(row)
+    if not set(values) <= known:
+        return None
+    db = sqlite3.connect(":memory:")
+    try:
+        defs = [f"{_quote_ident(c)} {t}" for c, t, _ in target.columns]
+        defs += [_quote_ident(c) for c in sorted(known - {c for c, _, _ in target.columns})]
+        db.execute(f"CREATE TABLE t ({', '.join(defs)})")
+        names = list(values)
+        quoted = ", ".join(_quote_ident(n) for n in names)
+        try:
+            db.execute(
+                f"INSERT INTO t ({quoted}) VALUES ({', '.join('?' * len(names))})",
+                [values[n] for n in names],
+            )
+        except sqlite3.Error:
+            return None
+        stored = db.execute(f"SELECT {quoted} FROM t").fetchone()
+    finally:
+        db.close()
+    return dict(zip(names, stored, strict=True))
+
+
+def _next_id(rows: Sequence[Row]) -> int:
+    return max((int(r["_id"]) for r in rows if isinstance(r.get("_id"), int)), default=0) + 1
+
+
+def thread_for_address(messages: Sequence[Row], address: str) -> int:
+    """FakePhone's rule: the thread of the first row with this address, else a new
+    one (the highest thread id + 1)."""
+    highest = 0
+    for row in messages:
+        thread = row.get("thread_id")
+        if not isinstance(thread, int):
+            continue
+        if row.get("address") == address:
+            return thread
+        highest = max(highest, thread)
+    return highest + 1
+
+
+def sms_insert(phone: Phone, target: ContentTarget, values: dict[str, Any], uid: int) -> bool:
+    """SmsProvider.insert as the shell user or root.  Returns whether a row was
+    stored.  Mirrors: the WRITE_SMS app-op (silent drop), the box URIs setting
+    ``type``, ``date`` defaulting to now, ``thread_id`` from the address, drafts
+    replacing the thread's draft, non-inbox rows marked read, ``creator``."""
+    # silent: root is held to com.android.shell's app-op as well (not verified).
+    if appop_mode(phone, SHELL_PACKAGE, "WRITE_SMS") != "allow":
+        return False
+    if target.row_id is not None:
+        raise ProviderError(
+            f"java.lang.UnsupportedOperationException: Invalid URI: content://sms/{target.row_id}"
+        )
+    typed = _typed_values(target, phone, values)
+    if typed is None:
+        return False
+    messages: list[Row] = phone.setdefault("messages", [])
+    if "_id" in typed and any(r.get("_id") == typed["_id"] for r in messages):
+        return False  # UNIQUE constraint: SQLiteDatabase.insert logs and returns -1
+    if target.box:
+        typed["type"] = target.box  # the brief: a box URI forces its type
+    elif typed.get("type") is None:
+        typed["type"] = 1  # content://sms defaults to the inbox
+    if typed.get("date") is None:
+        typed["date"] = int(time.time() * 1000)
+    address = typed.get("address")
+    if not typed.get("thread_id") and isinstance(address, str) and address:
+        typed["thread_id"] = thread_for_address(messages, address)
+    if typed["type"] == 3 and typed.get("thread_id") is not None:
+        messages[:] = [
+            r
+            for r in messages
+            if not (r.get("type") == 3 and r.get("thread_id") == typed["thread_id"])
+        ]
+    if typed["type"] != 1:
+        typed["read"] = 1
+    typed["creator"] = "root" if uid == ROOT_UID else SHELL_PACKAGE
+    typed.setdefault("_id", _next_id(messages))
+    row: Row = {}
+    for key in SMS_CORE_KEYS:
+        if key in typed and not (key == "thread_id" and typed[key] is None):
+            row[key] = typed[key]
+        elif key in ("address", "body"):
+            row[key] = None
+        elif key == "read":
+            row[key] = 0
+    for key, value in typed.items():
+        row.setdefault(key, value)
+    messages.append(row)
+    return True
+
+
+def call_insert(phone: Phone, target: ContentTarget, values: dict[str, Any]) -> bool:
+    """CallLogProvider.insert: no app-op; ``date`` defaults to now (silent)."""
+    if target.row_id is not None:
+        raise ProviderError(
+            "java.lang.IllegalArgumentException: Cannot insert into URL: "
+            f"content://call_log/calls/{target.row_id}"
+        )
+    typed = _typed_values(target, phone, values)
+    if typed is None:
+        return False
+    calls: list[Row] = phone.setdefault("calls", [])
+    if "_id" in typed and any(r.get("_id") == typed["_id"] for r in calls):
+        return False
+    if typed.get("date") is None:
+        typed["date"] = int(time.time() * 1000)
+    row: Row = {"_id": typed.pop("_id", None) or _next_id(calls)}
+    row.update(typed)
+    calls.append(row)
+    return True
+
+
+def content_error_exit(phone: Phone) -> int:
+    value = phone.get("content_error_exit", 1)
+    return int(value) if isinstance(value, int) else 1
+
+
+def provider_failure(phone: Phone, authority: str, java_line: str) -> int:
+    sys.stderr.write(
+        f"Error while accessing provider:{authority}\n{java_line}\n"
+        "\tat com.android.commands.content.Content$Command.execute(Content.java:524)\n"
+        "\tat com.android.commands.content.Content.main(Content.java:735)\n"
+        "\tat com.android.internal.os.RuntimeInit.nativeFinishInit(Native Method)\n"
+    )
+    sys.stderr.flush()
+    return content_error_exit(phone)
+
+
+def check_fail_after(phone: Phone, authority: str) -> None:
+    fail_after = phone.get("content_fail_after")
+    done = int(phone.get("content_inserts_done") or 0)
+    if isinstance(fail_after, int) and done >= fail_after:
+        raise ProviderError(
+            f"java.lang.IllegalStateException: Could not find provider: {authority} "
+            f"(fake: content_fail_after={fail_after} reached)"
+        )
+
+
+def main_content(argv: Sequence[str]) -> int:
+    """Android's ``content`` tool over the fixture (``messages`` and ``calls``).
+
+    Order as in Content.java: parse (errors: usage + ``[ERROR] ...`` on stdout,
+    exit 0), then reach the provider: refused without rish/su, failing once
+    ``content_fail_after`` inserts are done, else run.  Provider failures print
+    ``Error while accessing provider:<authority>`` and a Java exception on stderr and
+    exit ``content_error_exit`` (default 1; silent: by AOSP's code it would be 0).
+    """
+    tool = "content"
+    log_invocation(tool, argv)
+    phone = load_phone(tool)
+    pay_call_cost(phone, "content_call_cost")
+    escaping = phone.get("content_escaping", "modern")
+    if escaping not in CONTENT_ESCAPINGS:
+        fail(tool, f"fake content: content_escaping must be one of {CONTENT_ESCAPINGS}", 2)
+    try:
+        command = parse_content_args(argv, escaping)
+    except ContentArgError as exc:
+        write_stdout(f"{CONTENT_USAGE}\n[ERROR] {exc}\n")
+        return 0
+    if command.uri is None:
+        fail(tool, f"fake content: '{command.operation}' is not modelled by the fake", 2)
+    match = _CONTENT_URI_RE.match(command.uri)
+    authority = match.group(1) if match else "null"
+    uid = caller_uid()
+    if uid is None:
+        return provider_failure(
+            phone,
+            authority,
+            "java.lang.SecurityException: Permission Denial: getContentProviderExternal() "
+            f"from pid={os.getpid()}, uid={APP_UID} requires "
+            "android.permission.ACCESS_CONTENT_PROVIDERS_EXTERNALLY",
+        )
+    try:
+        check_fail_after(phone, authority)
+        target = resolve_uri(command.uri)
+        if command.operation == "query":
+            write_stdout(content_query(phone, target, command))
+            return 0
+        with FixtureLock(tool):
+            phone = load_phone(tool)  # afresh, under the lock
+            check_fail_after(phone, authority)  # parallel callers may have got there
+            if command.operation == "delete":
+                if (
+                    target.table == "sms"
+                    and appop_mode(phone, SHELL_PACKAGE, "WRITE_SMS") != "allow"
+                ):
+                    return 0  # silently rejected like inserts
+                doomed = _matching_ids(phone, target, command.where)
+                rows = phone.get(target.fixture_key) or []
+                phone[target.fixture_key] = [r for r in rows if r.get("_id") not in doomed]
+                if doomed:
+                    save_phone(phone)
+                return 0
+            if target.table == "sms":
+                stored = sms_insert(phone, target, command.values, uid)
+            else:
+                stored = call_insert(phone, target, command.values)
+            if stored:
+                phone["content_inserts_done"] = int(phone.get("content_inserts_done") or 0) + 1
+                save_phone(phone)
+            return 0
+    except ProviderError as exc:
+        return provider_failure(phone, authority, exc.java_line)
