@@ -10,13 +10,18 @@ import logging
 import logging.handlers
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
 from smsbak.backup import BackupEngine, BackupOptions, BackupReport, Progress
 from smsbak.config import GMAIL_BATCH_LIMIT, Settings
+from smsbak.errors import PhoneError
 from smsbak.gmail.auth import (
     GMAIL_INSERT,
     GMAIL_LABELS,
+    GMAIL_READONLY,
     REAUTH_HINT,
+    RESTORE_AUTH_HINT,
     load_token,
     require_scopes,
     save_token,
@@ -25,7 +30,12 @@ from smsbak.gmail.client import GmailMailbox
 from smsbak.gmail.pacing import INSERT_COST, TokenBucket
 from smsbak.lock import RunLock
 from smsbak.paths import Paths, ensure_private_dir, make_private
+from smsbak.phone.contacts import numbers_match
+from smsbak.phone.privileged import PrivilegedShell
 from smsbak.phone.termux import TermuxPhone, TermuxTools
+from smsbak.phone.writer import PhoneSmsStore
+from smsbak.restore import RestoreEngine, RestoreOptions, RestoreReport, RestoreTarget
+from smsbak.restore_targets import FileTarget, TargetChoice, default_archive_path
 from smsbak.store import Run, StateStore
 
 LOG_FILE = "smsbak.log"
@@ -126,3 +136,85 @@ def read_status(paths: Paths, settings: Settings) -> Status:
             last_success=store.last_run("backup", "ok"),
             running=running,
         )
+
+
+def run_restore(
+    paths: Paths,
+    settings: Settings,
+    options: RestoreOptions,
+    to: TargetChoice | None,
+    *,
+    progress: Callable[[Progress], None] = lambda _: None,
+    now: datetime | None = None,
+) -> RestoreReport:
+    """One locked restore from the Gmail archive into the chosen target."""
+    token = load_token(paths.restore_token_file, missing_hint=RESTORE_AUTH_HINT)
+    require_scopes(token, [GMAIL_READONLY], "reading the Gmail archive", RESTORE_AUTH_HINT)
+    with RunLock(paths.lock_file), StateStore(paths.state_db) as store:
+        store.close_interrupted_runs()
+        target = _choose_target(paths, settings, store, to, now or datetime.now())
+        from smsbak.gmail.transport import connect
+
+        connection = connect(token.credentials, settings.gmail_api)
+        bucket = TokenBucket(
+            settings.quota_units_per_minute, capacity=INSERT_COST * GMAIL_BATCH_LIMIT
+        )
+        archive = GmailMailbox(
+            connection.service, connection.batch_uri, bucket, batch_size=settings.batch_size
+        )
+        engine = RestoreEngine(
+            archive=archive,
+            target=target,
+            store=store,
+            matches_contact=numbers_match,
+            progress=progress,
+        )
+        report = engine.run(options)
+        if isinstance(target, FileTarget) and to is None:
+            report.next_steps.insert(
+                0,
+                "Neither Shizuku nor root answered, so the messages went into a file that an "
+                "SMS app imports (smsbak cannot write the phone's SMS store without them).",
+            )
+        return report
+
+
+def _choose_target(
+    paths: Paths, settings: Settings, store: StateStore, to: TargetChoice | None, now: datetime
+) -> RestoreTarget:
+    tools = TermuxTools(settings.termux_timeout)
+    if to is None or to.kind == "phone":
+        shell = PrivilegedShell.detect(settings.termux_timeout)
+        if shell is not None:
+            return PhoneSmsStore(shell)
+        if to is not None:
+            raise PhoneError(
+                "restoring into the phone needs Shizuku (rish) or root (su), and neither answered",
+                "set up Shizuku and export rish to Termux, or use --to smsie:FILE.zip and import "
+                "the file with SMS Import / Export",
+            )
+    phone = TermuxPhone(tools, generation=store.get_meta("termux_generation"))
+
+    def read_phone() -> set[str] | None:
+        try:
+            return {
+                message.sms.fingerprint
+                for page in phone.sms_newest_first(settings.page_size)
+                for message in page.messages
+            }
+        except PhoneError:
+            return None
+
+    def contact_names() -> dict[str, str]:
+        try:
+            return {c.number: c.name for c in phone.contacts()}
+        except PhoneError:
+            return {}
+
+    if to is None:
+        path, note = default_archive_path(Path.home(), now)
+        return FileTarget(
+            "smsie", path, read_phone=read_phone, contact_names=contact_names, note=note
+        )
+    assert to.path is not None
+    return FileTarget(to.kind, to.path, read_phone=read_phone, contact_names=contact_names)

@@ -104,32 +104,42 @@ def main(ctx: click.Context, verbose: bool) -> None:
     show_default=True,
     help="Seconds to wait for the browser.",
 )
+@click.option(
+    "--restore",
+    "for_restore",
+    is_flag=True,
+    help="Log in for `smsbak restore` (read access), kept apart from the backup login.",
+)
 @click.pass_obj
 @reports_errors
-def auth(obj: Context, client_secrets: Path, timeout: float) -> None:
+def auth(obj: Context, client_secrets: Path, timeout: float, for_restore: bool) -> None:
     """Log in to Gmail and save the token (owner-only) for backups.
 
     Asks only for permission to add messages and manage labels (gmail.insert,
     gmail.labels) and to learn your address: the saved token cannot read your
-    mail. The consent page opens in the phone's browser via termux-open-url;
+    mail. `--restore` asks for read access instead (gmail.readonly), saved in a
+    separate token-restore.json, so the backup token stays insert-only. The
+    consent page opens in the phone's browser via termux-open-url;
     the address is printed as well. Using a browser on another device? Log in
     there and paste the address it ends on (http://localhost:...) here.
 
     \b
-    Example:
+    Examples:
       smsbak auth --client-secrets ~/storage/downloads/client_secret.json
+      smsbak auth --restore --client-secrets ~/storage/downloads/client_secret.json
     """
-    from smsbak.gmail.auth import BACKUP_SCOPES, run_login
+    from smsbak.gmail.auth import BACKUP_SCOPES, RESTORE_SCOPES, run_login
 
+    token_file = obj.paths.restore_token_file if for_restore else obj.paths.token_file
     stored = run_login(
         client_secrets,
-        obj.paths.token_file,
-        BACKUP_SCOPES,
+        token_file,
+        RESTORE_SCOPES if for_restore else BACKUP_SCOPES,
         say=click.echo,
         stdin=sys.stdin if not sys.stdin.closed else None,
         timeout=timeout,
     )
-    click.echo(f"Logged in as {stored.account}. Token saved to {obj.paths.token_file}.")
+    click.echo(f"Logged in as {stored.account}. Token saved to {token_file}.")
 
 
 class _StopFlag:
@@ -225,3 +235,94 @@ def status(obj: Context, as_json: bool) -> None:
 
     current = read_status(obj.paths, obj.settings())
     click.echo(status_json(current) if as_json else status_text(current))
+
+
+def _date_ms(value: str | None, option: str) -> int | None:
+    """YYYY-MM-DD (local midnight) or a full ISO date-time."""
+    if value is None:
+        return None
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date; write it like 2024-05-31 or 2024-05-31T18:00",
+            param_hint=option,
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()
+    return int(moment.timestamp() * 1000)
+
+
+@main.command()
+@click.option(
+    "--to",
+    "target",
+    metavar="TARGET",
+    help="phone, smsie:FILE.zip or xml:FILE.xml (default: phone with Shizuku/root, "
+    "else an SMS Import/Export archive in Downloads).",
+)
+@click.option("--label", help="Gmail label to restore from (default: the `label` setting, SMS).")
+@click.option("--since", metavar="DATE", help="Only messages from this date on (2024-01-31).")
+@click.option("--until", metavar="DATE", help="Only messages before this date.")
+@click.option(
+    "--contact", metavar="NUMBER", help="Only messages with this number, however written."
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N messages.")
+@click.option("--dry-run", is_flag=True, help="Count what would be restored; write nothing.")
+@click.pass_obj
+@reports_errors
+def restore(
+    obj: Context,
+    target: str | None,
+    label: str | None,
+    since: str | None,
+    until: str | None,
+    contact: str | None,
+    limit: int | None,
+    dry_run: bool,
+) -> None:
+    """Bring SMS back from Gmail (smsbak's and SMS Backup+'s archives).
+
+    Never sends an SMS. Into the phone it writes through Shizuku (rish) or root
+    (su) with `content insert`, confirming every message by reading it back;
+    without either it writes a file that SMS Import / Export (or SMS Backup &
+    Restore) imports, and says how. Messages already on the phone are skipped,
+    so an interrupted restore can simply be run again. Needs the read-access
+    login from `smsbak auth --restore`.
+
+    \b
+    Examples:
+      smsbak restore                          # into the phone, or a file in Downloads
+      smsbak restore --to smsie:~/storage/downloads/sms.zip
+      smsbak restore --to xml:sms.xml --since 2024-01-01
+      smsbak restore --contact "+49 170 1234567" --limit 100 --dry-run
+    """
+    from smsbak.app import run_restore, setup_file_logging
+    from smsbak.render import ProgressPrinter, restore_summary
+    from smsbak.restore import RestoreOptions
+    from smsbak.restore_targets import parse_target
+
+    settings = obj.settings()
+    choice = parse_target(target)
+    options = RestoreOptions(
+        label=label or settings.label,
+        since_ms=_date_ms(since, "--since"),
+        until_ms=_date_ms(until, "--until"),
+        contact=contact,
+        limit=limit,
+        dry_run=dry_run,
+    )
+    setup_file_logging(obj.paths)
+    printer = ProgressPrinter(sys.stderr, sys.stderr.isatty())
+    try:
+        report = run_restore(obj.paths, settings, options, choice, progress=printer)
+    finally:
+        printer.close()
+    for warning in report.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    for line in restore_summary(report):
+        click.echo(line)
+    if report.refused:
+        sys.exit(ExitCode.PHONE)

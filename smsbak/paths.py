@@ -31,6 +31,11 @@ class Paths:
         return self.config_dir / "token.json"
 
     @property
+    def restore_token_file(self) -> Path:
+        """A separate login with read access, so the daemon's token stays insert-only."""
+        return self.config_dir / "token-restore.json"
+
+    @property
     def state_db(self) -> Path:
         return self.data_dir / "state.sqlite3"
 

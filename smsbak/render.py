@@ -11,6 +11,9 @@ from typing import IO, Any
 from smsbak.app import Status
 from smsbak.backup import BackupReport, Progress
 from smsbak.model import Box
+from smsbak.restore import RestoreReport
+
+PHASES = {"upload": "Uploading", "fetch": "Reading Gmail", "write": "Restoring"}
 
 
 def duration(seconds: float) -> str:
@@ -168,3 +171,29 @@ def status_text(status: Status) -> str:
 
 def status_json(status: Status) -> str:
     return json.dumps(status_data(status), indent=2)
+
+
+def restore_summary(report: RestoreReport) -> list[str]:
+    """What was restored, what was skipped and why, and what the person must do next."""
+    verb = "would be restored" if report.dry_run else "restored"
+    count = report.to_write if report.dry_run else report.written
+    lines = [
+        f"{count} messages {verb} to {report.target}"
+        + (f" in {duration(report.seconds)}" if not report.dry_run else "")
+        + "."
+    ]
+    details = [
+        (report.already_on_phone, "already on the phone"),
+        (report.duplicates_in_archive, "duplicates in the archive"),
+        (report.not_chosen, "not chosen by --since/--until/--contact"),
+        (len(report.refused), "refused by the phone"),
+    ]
+    details += [(n, f"skipped: {reason}") for reason, n in sorted(report.skipped.items())]
+    lines += [f"  {n:>6}  {what}" for n, what in details if n]
+    lines.append(f"  {report.listed:>6}  emails under the label, {report.sms_found} of them SMS")
+    if report.dry_run:
+        lines.append("Dry run: nothing was written.")
+    if report.next_steps:
+        lines.append("Next:")
+        lines += [f"  {index}. {step}" for index, step in enumerate(report.next_steps, 1)]
+    return lines

@@ -40,7 +40,14 @@ USERINFO_EMAIL = "https://www.googleapis.com/auth/userinfo.email"
 BACKUP_SCOPES = [GMAIL_INSERT, GMAIL_LABELS, OPENID, USERINFO_EMAIL]
 """The least a backup needs: insert and label, and who the account is. It cannot read mail."""
 
+RESTORE_SCOPES = [GMAIL_READONLY, OPENID, USERINFO_EMAIL]
+"""Restore reads the archive; kept in its own token file, apart from the backup token."""
+
 REAUTH_HINT = "run `smsbak auth --client-secrets FILE` again to log in"
+RESTORE_AUTH_HINT = (
+    "restore needs read access to Gmail, kept apart from the backup login: run "
+    "`smsbak auth --restore --client-secrets FILE`"
+)
 
 
 @dataclass(frozen=True)
@@ -61,12 +68,12 @@ def _parse_expiry(value: Any) -> datetime | None:
     return parsed.replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
-def load_token(path: Path) -> StoredToken:
+def load_token(path: Path, missing_hint: str = REAUTH_HINT) -> StoredToken:
     """Read token.json; a missing or broken file is an authentication problem with a fix."""
     from google.oauth2.credentials import Credentials
 
     if not path.exists():
-        raise AuthError(f"not logged in: {path} does not exist", REAUTH_HINT)
+        raise AuthError(f"not logged in: {path} does not exist", missing_hint)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):

@@ -209,13 +209,20 @@ class GmailMailbox:
         self.stats.waited_for_retry += seconds
         self.sleep(seconds)
 
+    def find_label(self, name: str) -> str | None:
+        """The id of label ``name`` (Gmail compares label names without case), or None."""
+        labels = self._call(self.service.users().labels().list(userId="me"))
+        for label in labels.get("labels", []):
+            if str(label.get("name", "")).casefold() == name.casefold():
+                return str(label["id"])
+        return None
+
     def ensure_label(self, name: str) -> str:
         """The id of label ``name``, created when missing; a creation race is fine."""
         for _ in range(2):
-            labels = self._call(self.service.users().labels().list(userId="me"))
-            for label in labels.get("labels", []):
-                if str(label.get("name", "")).casefold() == name.casefold():
-                    return str(label["id"])
+            existing = self.find_label(name)
+            if existing is not None:
+                return existing
             created = self._call(
                 self.service.users()
                 .labels()

@@ -20,6 +20,23 @@ def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
 
+def numbers_match(first: str, second: str) -> bool:
+    """Are these two ways of writing the same number (or the same sender name)?"""
+    if first.strip().casefold() == second.strip().casefold():
+        return True
+    if re.search(r"[A-Za-z]", first + second) or len(_digits(first)) < 3:
+        return False
+    if _digits(first)[-_SUFFIX:] != _digits(second)[-_SUFFIX:]:
+        return False
+    import phonenumbers
+
+    return phonenumbers.is_number_match(first, second) in (
+        phonenumbers.MatchType.EXACT_MATCH,
+        phonenumbers.MatchType.NSN_MATCH,
+        phonenumbers.MatchType.SHORT_NSN_MATCH,
+    )
+
+
 class ContactBook:
     def __init__(self, contacts: Iterable[Contact]) -> None:
         self._by_suffix: dict[str, list[Contact]] = defaultdict(list)
@@ -43,17 +60,7 @@ class ContactBook:
         digits = _digits(address)
         if len(digits) < 3 or re.search(r"[A-Za-z]", address):
             return None
-        candidates = self._by_suffix.get(digits[-_SUFFIX:], [])
-        if not candidates:
-            return None
-        import phonenumbers  # deferred: its metadata takes a while to load
-
-        for contact in candidates:
-            match = phonenumbers.is_number_match(address, contact.number)
-            if match in (
-                phonenumbers.MatchType.EXACT_MATCH,
-                phonenumbers.MatchType.NSN_MATCH,
-                phonenumbers.MatchType.SHORT_NSN_MATCH,
-            ):
+        for contact in self._by_suffix.get(digits[-_SUFFIX:], []):
+            if numbers_match(address, contact.number):
                 return contact.name
         return None

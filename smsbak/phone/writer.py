@@ -1,0 +1,189 @@
+"""Writing SMS back into the phone's store with ``content insert``, confirmed by re-query.
+
+Android silently drops writes to the SMS store from anyone but the default SMS
+app unless the WRITE_SMS app-op is allowed for the shell, and ``content``
+prints nothing either way. So nothing counts as restored until a query shows
+the row, and a missing row stops the restore with an error rather than a
+success that is not one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from smsbak.errors import PhoneError
+from smsbak.model import Box, Sms, sms_fingerprint
+from smsbak.phone.privileged import (
+    PrivilegedShell,
+    content_command,
+    escape_bind_value,
+    parse_content_rows,
+)
+
+log = logging.getLogger(__name__)
+
+SMS_URI = "content://sms"
+PROJECTION = ("_id", "date", "type", "address", "body")
+SHELL_PACKAGE = "com.android.shell"
+CHUNK = 50
+"""Inserts per shell start: one rish/su process and one confirming query per chunk."""
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    row_id: int
+    fingerprint: str
+    body: str
+
+
+def _rows_to_stored(rows: Iterable[dict[str, str | None]]) -> list[StoredRow]:
+    stored = []
+    for row in rows:
+        try:
+            box = Box(int(row["type"] or 0))
+            date_ms = int(row["date"] or 0)
+            row_id = int(row["_id"] or 0)
+        except ValueError:
+            continue  # types the restore never writes (0, unknown)
+        address, body = row["address"] or "", row["body"] or ""
+        stored.append(StoredRow(row_id, sms_fingerprint(box, address, date_ms, body), body))
+    return stored
+
+
+class PhoneSmsStore:
+    """The restore target "phone": the SMS store reached through rish or su."""
+
+    def __init__(self, shell: PrivilegedShell, *, chunk: int = CHUNK) -> None:
+        self.shell = shell
+        self.chunk = chunk
+        self.escaping = "modern"
+
+    @property
+    def description(self) -> str:
+        return f"the phone's SMS store, through {self.shell.description}"
+
+    def _query(self, where: str | None = None) -> list[StoredRow]:
+        args = ["query", "--uri", SMS_URI, "--projection", ":".join(PROJECTION)]
+        if where:
+            args += ["--where", where]
+        result = self.shell.check(content_command(*args), "reading the SMS store")
+        return _rows_to_stored(parse_content_rows(result.stdout, PROJECTION))
+
+    def existing_fingerprints(self) -> set[str]:
+        """Everything already on the phone, every box included."""
+        return {row.fingerprint for row in self._query()}
+
+    def prepare(self) -> None:
+        self.shell.check(
+            f"appops set {SHELL_PACKAGE} WRITE_SMS allow", "allowing the shell to write SMS"
+        )
+
+    def finish(self) -> None:
+        """Put the app-op back to Android's default: the shell keeps no extra right."""
+        try:
+            self.shell.check(
+                f"appops set {SHELL_PACKAGE} WRITE_SMS default", "resetting the WRITE_SMS app-op"
+            )
+        except PhoneError as error:
+            log.warning("could not reset the WRITE_SMS app-op: %s", error.message)
+
+    def next_steps(self) -> list[str]:
+        return [
+            "Open your messaging app: the messages are in their conversations "
+            "(restart it if it was open)."
+        ]
+
+    def _insert_command(self, sms: Sms) -> str:
+        def text(value: str) -> str:
+            return escape_bind_value(value) if self.escaping == "modern" else value
+
+        return content_command(
+            "insert",
+            "--uri",
+            SMS_URI,
+            "--bind",
+            f"address:s:{text(sms.address)}",
+            "--bind",
+            f"body:s:{text(sms.body)}",
+            "--bind",
+            f"date:l:{sms.date_ms}",
+            "--bind",
+            f"type:i:{int(sms.box)}",
+            "--bind",
+            f"read:i:{0 if sms.read is False else 1}",
+            "--bind",
+            "seen:i:1",
+        )
+
+    def write(
+        self,
+        messages: Sequence[Sms],
+        *,
+        on_written: Callable[[Sequence[Sms]], None],
+        on_rejected: Callable[[Sms, str], None],
+    ) -> None:
+        """Insert in chunks; report each chunk once a query has confirmed it."""
+        for start in range(0, len(messages), self.chunk):
+            chunk = []
+            for sms in messages[start : start + self.chunk]:
+                if "\x00" in sms.address or "\x00" in sms.body:
+                    on_rejected(sms, "contains a NUL character, which `content` cannot take")
+                else:
+                    chunk.append(sms)
+            if not chunk:
+                continue
+            missing = self._write_chunk(chunk)
+            written = [sms for sms in chunk if sms not in missing]
+            if written:
+                on_written(written)
+            if missing:
+                raise PhoneError(
+                    f"the phone did not keep {len(missing)} of {len(chunk)} messages just "
+                    f"written ({len(written)} were confirmed and are recorded)",
+                    "Android drops SMS writes unless the WRITE_SMS app-op is allowed for the "
+                    f"shell: check `appops get {SHELL_PACKAGE} WRITE_SMS` through "
+                    f"{self.shell.kind}; running the restore again skips what is already there",
+                )
+
+    def _write_chunk(self, chunk: list[Sms]) -> list[Sms]:
+        """Insert and confirm; returns the messages the phone did not keep."""
+        self.shell.check("\n".join(self._insert_command(sms) for sms in chunk), "writing messages")
+        missing = self._missing(chunk)
+        if missing and self.escaping == "modern" and self._stored_literally(missing):
+            # An older `content` keeps "\:" as two characters: undo, write unescaped.
+            log.info("this phone's content tool does not unescape; writing unescaped")
+            self.escaping = "legacy"
+            self.shell.check(
+                "\n".join(self._insert_command(sms) for sms in missing), "writing messages"
+            )
+            missing = self._missing(chunk)
+        return missing
+
+    def _missing(self, chunk: list[Sms]) -> list[Sms]:
+        low = min(sms.date_ms for sms in chunk)
+        high = max(sms.date_ms for sms in chunk)
+        present = {row.fingerprint for row in self._query(f"date>={low} AND date<={high}")}
+        return [sms for sms in chunk if sms.fingerprint not in present]
+
+    def _stored_literally(self, missing: list[Sms]) -> bool:
+        """Were the missing ones stored with our escapes kept? Then delete those rows."""
+        low = min(sms.date_ms for sms in missing)
+        high = max(sms.date_ms for sms in missing)
+        rows = self._query(f"date>={low} AND date<={high}")
+        wanted = {
+            sms_fingerprint(
+                sms.box, escape_bind_value(sms.address), sms.date_ms, escape_bind_value(sms.body)
+            )
+            for sms in missing
+        }
+        wrong = [row.row_id for row in rows if row.fingerprint in wanted]
+        if not wrong:
+            return False
+        ids = ",".join(str(row_id) for row_id in wrong)
+        self.shell.check(
+            content_command("delete", "--uri", SMS_URI, "--where", f"_id IN ({ids})"),
+            "removing wrongly escaped rows",
+        )
+        return True

@@ -1,0 +1,243 @@
+"""The restore engine: read the Gmail archive, decode, choose, skip what the phone has, write.
+
+Reads smsbak's and SMS Backup+'s emails alike (by their ``X-smssync-*``
+headers only). Emails that are not SMS records are counted by reason, never
+fatal. What ends up on the phone is also recorded in the state store as backed
+up, so the next backup does not upload it again.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from smsbak.backup import KIND_SMS, Progress
+from smsbak.errors import UsageError
+from smsbak.mime import DecodeError, decode_sms
+from smsbak.model import Sms
+from smsbak.store import RunCounts, StateStore, Uploaded
+
+log = logging.getLogger(__name__)
+
+
+class Archive(Protocol):
+    def find_label(self, name: str) -> str | None: ...
+
+    def list_ids(self, label_id: str, query: str = "") -> Iterator[str]: ...
+
+    def fetch_raw(
+        self,
+        ids: Iterable[str],
+        *,
+        on_fetched: Callable[[Sequence[tuple[str, bytes]]], None],
+        on_rejected: Callable[[str, str], None],
+        should_stop: Callable[[], bool] = ...,
+    ) -> None: ...
+
+
+class RestoreTarget(Protocol):
+    @property
+    def description(self) -> str: ...
+
+    def existing_fingerprints(self) -> set[str] | None: ...
+
+    def prepare(self) -> None: ...
+
+    def write(
+        self,
+        messages: Sequence[Sms],
+        *,
+        on_written: Callable[[Sequence[Sms]], None],
+        on_rejected: Callable[[Sms, str], None],
+    ) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def next_steps(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    label: str = "SMS"
+    since_ms: int | None = None
+    until_ms: int | None = None
+    contact: str | None = None
+    limit: int | None = None
+    dry_run: bool = False
+
+
+@dataclass
+class RestoreReport:
+    target: str = ""
+    listed: int = 0
+    fetched: int = 0
+    sms_found: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    not_chosen: int = 0
+    duplicates_in_archive: int = 0
+    already_on_phone: int = 0
+    to_write: int = 0
+    written: int = 0
+    refused: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    next_steps: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Found:
+    sms: Sms
+    gmail_id: str
+    message_id: str
+
+
+def _message_id(raw: bytes) -> str:
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    message = email.message_from_bytes(head + b"\r\n\r\n", policy=email.policy.compat32)
+    return str(message.get("Message-ID", "")).strip()
+
+
+class RestoreEngine:
+    def __init__(
+        self,
+        *,
+        archive: Archive,
+        target: RestoreTarget,
+        store: StateStore,
+        matches_contact: Callable[[str, str], bool],
+        progress: Callable[[Progress], None] = lambda _: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.archive = archive
+        self.target = target
+        self.store = store
+        self.matches_contact = matches_contact
+        self.progress = progress
+        self.clock = clock
+
+    def run(self, options: RestoreOptions) -> RestoreReport:
+        started = self.clock()
+        report = RestoreReport(target=self.target.description, dry_run=options.dry_run)
+        found = self._read_archive(options, report)
+        existing = self.target.existing_fingerprints()
+        if existing is None:
+            report.warnings.append(
+                "could not read what the phone already has; nothing was skipped as present"
+            )
+            existing = set()
+        pending = [f for f in found if f.sms.fingerprint not in existing]
+        report.already_on_phone = len(found) - len(pending)
+        pending.sort(key=lambda f: (f.sms.date_ms, f.sms.android_id or 0))
+        report.to_write = len(pending)
+        if options.dry_run:
+            report.seconds = self.clock() - started
+            return report
+        run_id = self.store.start_run("restore")
+        # In Gmail already: the next backup must not upload these again.
+        self._record(found)
+        try:
+            if pending:
+                self._write(pending, report)
+            report.next_steps = self.target.next_steps()
+        except BaseException as error:
+            self.store.finish_run(
+                run_id, "failed", self._counts(report), str(error) or type(error).__name__
+            )
+            raise
+        finally:
+            report.seconds = self.clock() - started
+        self.store.finish_run(
+            run_id, "partial" if report.refused else "ok", self._counts(report), None
+        )
+        return report
+
+    @staticmethod
+    def _counts(report: RestoreReport) -> RunCounts:
+        return RunCounts(
+            scanned=report.sms_found,
+            uploaded=report.written,
+            skipped=report.already_on_phone,
+            failed=len(report.refused),
+        )
+
+    def _chosen(self, sms: Sms, options: RestoreOptions) -> bool:
+        if options.since_ms is not None and sms.date_ms < options.since_ms:
+            return False
+        if options.until_ms is not None and sms.date_ms >= options.until_ms:
+            return False
+        return options.contact is None or self.matches_contact(sms.address, options.contact)
+
+    def _read_archive(self, options: RestoreOptions, report: RestoreReport) -> list[_Found]:
+        label_id = self.archive.find_label(options.label)
+        if label_id is None:
+            raise UsageError(
+                f"there is no Gmail label {options.label!r} in this account",
+                "check the label name (`--label`) and that you logged in to the right account",
+            )
+        ids = list(self.archive.list_ids(label_id))
+        report.listed = len(ids)
+        chosen: dict[str, _Found] = {}
+
+        def fetched(parts: Sequence[tuple[str, bytes]]) -> None:
+            for gmail_id, raw in parts:
+                report.fetched += 1
+                try:
+                    sms = decode_sms(raw)
+                except DecodeError as error:
+                    report.skipped[error.reason] += 1
+                    continue
+                report.sms_found += 1
+                if not self._chosen(sms, options):
+                    report.not_chosen += 1
+                    continue
+                if sms.fingerprint in chosen:
+                    report.duplicates_in_archive += 1
+                    continue
+                chosen[sms.fingerprint] = _Found(sms, gmail_id, _message_id(raw))
+            self.progress(Progress("fetch", report.fetched, report.listed))
+
+        def rejected(gmail_id: str, reason: str) -> None:
+            report.skipped[f"not fetched ({reason.split(':')[0]})"] += 1
+
+        def enough() -> bool:
+            # Gmail lists newest first, so with --limit the rest is older.
+            return options.limit is not None and len(chosen) >= options.limit
+
+        self.archive.fetch_raw(ids, on_fetched=fetched, on_rejected=rejected, should_stop=enough)
+        found = sorted(chosen.values(), key=lambda f: f.sms.date_ms, reverse=True)
+        if options.limit is not None:
+            found = found[: options.limit]
+        return found
+
+    def _record(self, found: Sequence[_Found]) -> None:
+        self.store.record_uploaded(
+            [
+                Uploaded(f.sms.fingerprint, KIND_SMS, f.sms.date_ms, f.gmail_id, f.message_id)
+                for f in found
+            ]
+        )
+
+    def _write(self, pending: list[_Found], report: RestoreReport) -> None:
+        total = len(pending)
+        self.progress(Progress("write", 0, total))
+
+        def written(parts: Sequence[Sms]) -> None:
+            report.written += len(parts)
+            self.progress(Progress("write", report.written + len(report.refused), total))
+
+        def refused(sms: Sms, reason: str) -> None:
+            log.warning("could not restore message _id=%s: %s", sms.android_id, reason)
+            report.refused.append(reason)
+
+        self.target.prepare()
+        try:
+            self.target.write([f.sms for f in pending], on_written=written, on_rejected=refused)
+        finally:
+            self.target.finish()

@@ -1,0 +1,138 @@
+"""Where a restore writes: the phone itself, or a file a default-SMS app imports.
+
+``--to phone`` writes through Shizuku or root; ``--to smsie:FILE.zip`` and
+``--to xml:FILE.xml`` write files for SMS Import/Export and SMS Backup &
+Restore. Without ``--to``: the phone when Shizuku or root works, otherwise an
+SMS Import/Export archive in the shared Downloads folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from smsbak.errors import UsageError
+from smsbak.model import Sms
+
+FILE_KINDS = {
+    "smsie": ("SMS Import / Export archive", ".zip"),
+    "xml": ("SMS Backup & Restore file", ".xml"),
+}
+DEFAULT_SWITCH_BACK = (
+    "Afterwards make your usual messaging app the default SMS app again "
+    "(Android Settings > Apps > Default apps > SMS app)."
+)
+
+
+@dataclass(frozen=True)
+class TargetChoice:
+    """What ``--to`` asked for: "phone", or a file kind with its path; None = automatic."""
+
+    kind: str
+    path: Path | None = None
+
+
+def parse_target(text: str | None) -> TargetChoice | None:
+    if text is None or text == "auto":
+        return None
+    if text == "phone":
+        return TargetChoice("phone")
+    kind, _, location = text.partition(":")
+    if kind in FILE_KINDS and location:
+        path = Path(location).expanduser()
+        suffix = FILE_KINDS[kind][1]
+        if path.suffix.lower() != suffix:
+            raise UsageError(
+                f"--to {kind}: wants a {suffix} file name, not {path.name!r}",
+                f"write it like --to {kind}:restore{suffix}",
+            )
+        return TargetChoice(kind, path)
+    raise UsageError(
+        f"unknown restore target {text!r}",
+        "use --to phone, --to smsie:FILE.zip or --to xml:FILE.xml",
+    )
+
+
+def default_archive_path(home: Path, now: datetime) -> tuple[Path, str | None]:
+    """The shared Downloads folder when Termux can reach it (termux-setup-storage)."""
+    downloads = home / "storage" / "downloads"
+    name = f"smsbak-restore-{now:%Y%m%d-%H%M%S}.zip"
+    if downloads.is_dir():
+        return downloads / name, None
+    return home / name, (
+        "Termux cannot reach the shared Downloads folder: run `termux-setup-storage` and "
+        "copy the file there, or run the restore again afterwards"
+    )
+
+
+class FileTarget:
+    """A file written in one go once every message is known, atomically."""
+
+    def __init__(
+        self,
+        kind: str,
+        path: Path,
+        *,
+        read_phone: Callable[[], set[str] | None],
+        contact_names: Callable[[], dict[str, str]] = dict,
+        note: str | None = None,
+    ) -> None:
+        self.note = note
+        self.kind = kind
+        self.path = path
+        self.read_phone = read_phone
+        self.contact_names = contact_names
+
+    @property
+    def description(self) -> str:
+        return f"the {FILE_KINDS[self.kind][0]} {self.path}"
+
+    def existing_fingerprints(self) -> set[str] | None:
+        return self.read_phone()
+
+    def prepare(self) -> None:
+        if not self.path.parent.is_dir():
+            raise UsageError(
+                f"the folder {self.path.parent} does not exist", "create it or choose another path"
+            )
+
+    def write(
+        self,
+        messages: Sequence[Sms],
+        *,
+        on_written: Callable[[Sequence[Sms]], None],
+        on_rejected: Callable[[Sms, str], None],
+    ) -> None:
+        names = self.contact_names()
+        if self.kind == "xml":
+            from smsbak.formats.xml import write_sms_xml
+
+            write_sms_xml(self.path, messages, contact_names=names)
+        else:
+            from smsbak.formats.smsie import write_smsie_zip
+
+            write_smsie_zip(self.path, messages, contact_names=names)
+        on_written(messages)
+
+    def finish(self) -> None:
+        pass
+
+    def next_steps(self) -> list[str]:
+        return ([self.note] if self.note else []) + self._import_steps()
+
+    def _import_steps(self) -> list[str]:
+        if self.kind == "xml":
+            return [
+                f"Open SMS Backup & Restore, choose Restore, and pick {self.path.name} "
+                f"(it is in {self.path.parent}).",
+                "The app asks to become the default SMS app while it restores: allow it.",
+                DEFAULT_SWITCH_BACK,
+            ]
+        return [
+            "Install SMS Import / Export (F-Droid), open it and allow it to be the default "
+            "SMS app when asked (Android lets only the default SMS app write messages).",
+            f"Choose 'Import messages' and pick {self.path.name} (in {self.path.parent}).",
+            DEFAULT_SWITCH_BACK,
+        ]

@@ -1,0 +1,261 @@
+"""`smsbak restore` end to end: Gmail emulator -> phone (fake rish/su/content) or files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from smsbak.errors import ExitCode
+from smsbak.model import Box, Sms
+from tests.conftest import Bed, write_token
+from tests.fakes import sbp_corpus
+from tests.test_backup_e2e import BASE, tricky_corpus
+
+RESTORE_SCOPES = [
+    "https://www.googleapis.com/auth/gmail.readonly",
+    "openid",
+    "https://www.googleapis.com/auth/userinfo.email",
+]
+
+
+def restore_login(bed: Bed) -> None:
+    """`smsbak auth --restore` leaves token-restore.json beside the backup token."""
+    write_token(bed.home, bed.emulator, scopes=RESTORE_SCOPES)
+    (bed.home / "token.json").rename(bed.home / "token-restore.json")
+    write_token(bed.home, bed.emulator)
+
+
+def phone_view(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
+    """What must survive a restore: address, body, whole-second date, direction, read."""
+    return sorted(
+        (
+            row["address"] or "",
+            row["body"] or "",
+            int(row["date"]) // 1000,  # type: ignore[call-overload]
+            row["type"],
+            bool(row["read"]) if row["type"] == 1 else True,
+        )
+        for row in rows
+    )
+
+
+def factory_reset(bed: Bed) -> None:
+    """The phone loses its messages and smsbak's files; Gmail keeps the archive."""
+    bed.phone.clear_messages()
+    shutil.rmtree(bed.home)
+    bed.home.mkdir()
+    bed.configure(quota_units_per_minute=15_000_000)
+    restore_login(bed)
+
+
+@pytest.fixture
+def backed_up(bed: Bed) -> tuple[Bed, list[tuple[object, ...]]]:
+    tricky_corpus(bed.phone)
+    with bed.phone.batch():
+        bed.phone.add_sms(address="+4917", body="unread one", date=BASE + 60_000, read=False)
+        bed.phone.add_sms(address="+4917", body="colon: a\\:b \\ end\\", date=BASE + 61_000)
+    assert bed.smsbak("backup").returncode == 0
+    original = phone_view(bed.phone.messages)
+    factory_reset(bed)
+    return bed, original
+
+
+@pytest.mark.parametrize("shell", ["rish", "su"])
+def test_round_trip_through_the_phone(backed_up: tuple[Bed, list[object]], shell: str) -> None:
+    bed, original = backed_up
+    bed.phone.enable_privileged(rish=shell == "rish", su=shell == "su")
+    result = bed.smsbak("restore", "--to", "phone")
+    assert result.returncode == 0, result.stderr
+    assert "17 messages restored" in result.stdout
+    assert phone_view(bed.phone.messages) == original
+    assert bed.phone.appop() in ("default", None)  # the shell keeps no extra right
+    again = bed.smsbak("restore", "--to", "phone")
+    assert again.returncode == 0, again.stderr
+    assert "0 messages restored" in again.stdout
+    assert "17  already on the phone" in again.stdout
+    assert phone_view(bed.phone.messages) == original
+    inserts = bed.emulator.insert_calls
+    backup = bed.smsbak("backup")
+    assert backup.returncode == 0, backup.stderr
+    assert bed.emulator.insert_calls == inserts, "the backup re-uploaded restored messages"
+
+
+def test_legacy_content_tool_escaping_is_detected(backed_up: tuple[Bed, list[object]]) -> None:
+    bed, original = backed_up
+    bed.phone.enable_privileged(rish=True)
+    bed.phone.set_content(escaping="legacy")
+    result = bed.smsbak("restore", "--to", "phone")
+    assert result.returncode == 0, result.stderr
+    assert phone_view(bed.phone.messages) == original
+
+
+def test_without_shizuku_or_root_phone_restore_says_what_to_do(
+    backed_up: tuple[Bed, list[object]],
+) -> None:
+    bed, _ = backed_up
+    result = bed.smsbak("restore", "--to", "phone")
+    assert result.returncode == ExitCode.PHONE
+    assert "Shizuku" in result.stderr and "--to smsie:" in result.stderr
+    assert bed.phone.messages == []
+
+
+def test_automatic_target_falls_back_to_an_archive_in_downloads(
+    backed_up: tuple[Bed, list[object]], tmp_path: Path
+) -> None:
+    from smsbak.formats.smsie import read_smsie_zip
+
+    bed, original = backed_up
+    downloads = tmp_path / "user" / "storage" / "downloads"
+    downloads.mkdir(parents=True)
+    result = bed.smsbak("restore", HOME=str(tmp_path / "user"))
+    assert result.returncode == 0, result.stderr
+    (archive,) = downloads.glob("smsbak-restore-*.zip")
+    assert "SMS Import / Export" in result.stdout
+    assert "default SMS app" in result.stdout
+    restored = list(read_smsie_zip(archive))
+    assert sorted((s.address, s.body, s.date_ms // 1000) for s in restored) == sorted(
+        (o[0], o[1], o[2]) for o in original
+    )
+
+
+@pytest.mark.parametrize("kind", ["smsie", "xml"])
+def test_round_trip_through_files(
+    backed_up: tuple[Bed, list[object]], tmp_path: Path, kind: str
+) -> None:
+    from smsbak.formats.smsie import read_smsie_zip
+    from smsbak.formats.xml import read_sms_xml
+
+    bed, original = backed_up
+    path = tmp_path / ("out.zip" if kind == "smsie" else "out.xml")
+    result = bed.smsbak("restore", "--to", f"{kind}:{path}")
+    assert result.returncode == 0, result.stderr
+    reader = read_smsie_zip if kind == "smsie" else read_sms_xml
+    restored = [
+        (
+            s.address,
+            s.body,
+            s.date_ms // 1000,
+            int(s.box),
+            True if s.box is not Box.INBOX else s.read,
+        )
+        for s in reader(path)
+    ]
+    assert sorted(restored) == original
+
+
+def test_legacy_sms_backup_plus_archive(bed: Bed, tmp_path: Path) -> None:
+    from smsbak.formats.xml import read_sms_xml
+
+    restore_login(bed)
+    gmail = bed.emulator  # seeded directly, as Gmail holds the old archive
+    legacy = [
+        Sms("+4917011111", "Grüße aus Berlin 🐻", 1_262_304_000_123, Box.INBOX, True, 3, 11),
+        Sms("+4917011111", "line one\nline two", 1_262_304_001_999, Box.SENT, True, 3, 12),
+        Sms("DHL", "Paket: =?utf-8?q?no?= encoded", 1_300_000_000_001, Box.INBOX, False, 4, 13),
+        Sms("+331234", "français ça va", 1_400_000_000_500, Box.INBOX, None, None, None),
+    ]
+    for index, sms in enumerate(legacy):
+        raw = sbp_corpus.sms_email(
+            sms,
+            name="Anna" if index == 0 else None,
+            language=("de", "en", "fr", "de")[index],
+            encoding="base64" if index % 2 else "quoted-printable",
+            optional_headers=index != 3,
+        )
+        gmail.add_message(raw, ["SMS"])
+    old = Sms("+49111", "from 2009", 1_230_000_000_000, Box.INBOX)
+    gmail.add_message(sbp_corpus.sms_email(old, datatype=None), ["SMS"])
+    gmail.add_message(sbp_corpus.mms_email(1_500_000_000, "+4912"), ["SMS"])
+    gmail.add_message(sbp_corpus.call_email(1_500_000_000_000, "+4912"), ["SMS"])
+    gmail.add_message(sbp_corpus.plain_email(), ["SMS"])
+    corrupt = sbp_corpus.sms_email(legacy[0]).replace(
+        b"X-smssync-date: 1262304000123", b"X-smssync-date: yesterday"
+    )
+    gmail.add_message(corrupt.replace(b"Message-ID: <", b"Message-ID: <x"), ["SMS"])
+    bad_charset = sbp_corpus.sms_email(
+        Sms("+4913", "x", 1_450_000_000_000, Box.INBOX), encoding="base64"
+    ).replace(b"eA==", b"//79")
+    gmail.add_message(bad_charset, ["SMS"])
+
+    path = tmp_path / "legacy.xml"
+    result = bed.smsbak("restore", "--to", f"xml:{path}")
+    assert result.returncode == 0, result.stderr
+    restored = {(s.address, s.body, s.date_ms, s.box) for s in read_sms_xml(path)}
+    assert restored == {(s.address, s.body, s.date_ms, s.box) for s in legacy}
+    for reason in (
+        "no datatype header",
+        "datatype MMS",
+        "datatype CALLLOG",
+        "bad date header",
+        "body not valid in its charset",
+    ):
+        assert f"skipped: {reason}" in result.stdout, reason
+    assert "10  emails under the label, 4 of them SMS" in result.stdout
+
+
+def test_choosing_what_to_restore(backed_up: tuple[Bed, list[object]], tmp_path: Path) -> None:
+    from smsbak.formats.smsie import read_smsie_zip
+
+    bed, _ = backed_up
+    path = tmp_path / "some.zip"
+    result = bed.smsbak(
+        "restore", "--to", f"smsie:{path}", "--contact", "0170 1111111", "--limit", "3"
+    )
+    assert result.returncode == 0, result.stderr
+    bodies = [s.body for s in read_smsie_zip(path)]
+    assert sorted(bodies) == ["same second, first", "same second, second", "sent to Bob"]
+    dry = bed.smsbak(
+        "restore", "--to", "phone", "--dry-run", "--since", "2026-03-01T12:00:10+01:00"
+    )
+    assert dry.returncode == ExitCode.PHONE  # no Shizuku/root: the phone is not reachable
+    bed.phone.enable_privileged(rish=True)
+    dry = bed.smsbak(
+        "restore", "--to", "phone", "--dry-run", "--since", "2026-03-01T12:00:10+01:00"
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "7 messages would be restored" in dry.stdout
+    assert bed.phone.messages == []
+
+
+def test_a_content_tool_failing_halfway_leaves_nothing_to_double(
+    backed_up: tuple[Bed, list[object]],
+) -> None:
+    bed, original = backed_up
+    bed.phone.enable_privileged(rish=True)
+    bed.phone.set_content(fail_after=5)
+    bed.configure(quota_units_per_minute=15_000_000)
+    result = bed.smsbak("restore", "--to", "phone")
+    assert result.returncode == ExitCode.PHONE
+    assert "Error" in result.stderr
+    assert 0 < len(bed.phone.messages) < len(original)
+    bed.phone.set_content(fail_after=None)
+    again = bed.smsbak("restore", "--to", "phone")
+    assert again.returncode == 0, again.stderr
+    assert phone_view(bed.phone.messages) == original
+
+
+def test_restore_needs_its_own_read_login(bed: Bed) -> None:
+    result = bed.smsbak("restore", "--dry-run", "--to", "xml:x.xml")
+    assert result.returncode == ExitCode.AUTH
+    assert "smsbak auth --restore" in result.stderr
+    token = json.loads((bed.home / "token.json").read_text())
+    assert "https://www.googleapis.com/auth/gmail.readonly" not in token["scopes"]
+
+
+def test_never_sends_an_sms(backed_up: tuple[Bed, list[object]]) -> None:
+    bed, _ = backed_up
+    bed.phone.enable_privileged(rish=True)
+    assert bed.smsbak("restore").returncode == 0
+    assert not bed.phone.sms_send_called()
+    assert not bed.phone.calls("termux-sms-send")
+
+
+def test_read_state_survives_the_phone_restore(backed_up: tuple[Bed, list[object]]) -> None:
+    bed, _ = backed_up
+    bed.phone.enable_privileged(su=True)
+    assert bed.smsbak("restore", "--to", "phone").returncode == 0
+    unread = [row for row in bed.phone.messages if row["body"] == "unread one"]
+    assert [row["read"] for row in unread] == [0]
