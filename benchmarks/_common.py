@@ -1,0 +1,355 @@
+"""Shared helpers of the benchmarks: test bed, timed smsbak runs, BENCHMARKS.md sections.
+
+Every benchmark runs the real CLI (``python -m smsbak``) as a subprocess against
+the fake Termux tools (``tests.fakes.phone.FakePhone``) and the Gmail emulator
+(``tests.fakes.gmail_emulator.GmailEmulator``, on 127.0.0.1 only), exactly as the
+end-to-end tests do. Nothing here is taken from smsbak's own output: counts
+come from the emulator and the fake's call log, times and memory from the OS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.fakes.gmail_emulator import GmailEmulator  # noqa: E402
+from tests.fakes.phone import FakePhone  # noqa: E402
+
+BENCHMARKS_MD = REPO / "BENCHMARKS.md"
+ACCOUNT = "user@example.com"
+BACKUP_SCOPES = [
+    "https://www.googleapis.com/auth/gmail.insert",
+    "https://www.googleapis.com/auth/gmail.labels",
+    "openid",
+    "https://www.googleapis.com/auth/userinfo.email",
+]
+# Gmail's real per-user quota and the burst of one full batch (50 inserts x 25 units).
+REAL_QUOTA_PER_MINUTE = 15_000
+REAL_BURST_UNITS = 1_250
+INSERT_COST = 25
+# "Scaled" quota for benchmarks that are not about the quota (as the tests use).
+SCALED_QUOTA_PER_MINUTE = 15_000_000
+SCALED_BURST_UNITS = 1_250_000
+# Phone messages start here (2025-01-01 00:00 UTC), one every MESSAGE_SPACING_MS.
+BASE_MS = 1_735_689_600_000
+MESSAGE_SPACING_MS = 10 * 60_000
+
+HEADER = """# smsbak benchmarks
+
+Performance measurements of `smsbak`, made by the scripts in `benchmarks/`
+(plain Python: `python benchmarks/NAME.py`; `--no-write` prints without
+touching this file). Each script rewrites only its own section below, between
+`<!-- bench:NAME -->` markers, so the numbers here are always the last full run.
+
+All runs drive the real CLI (`python -m smsbak ...`) as a subprocess, with the
+fake Termux:API tools of `tests/fakes/` on `PATH` and the Gmail emulator
+(`tests/fakes/gmail_emulator.py`) on 127.0.0.1, as the end-to-end tests do.
+Counts are taken from the emulator and the fake tools' call log, times and memory
+from the operating system; nothing is parsed from smsbak's own output. The
+emulator runs inside the benchmark process and shares the CPUs with smsbak.
+"""
+
+
+# --------------------------------------------------------------------------- machine
+
+
+def machine_facts() -> dict[str, str]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "processor\t: arm")):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    try:
+        nproc = subprocess.run(["nproc"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        nproc = str(os.cpu_count())
+    mem = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) // 1024} MiB"
+                break
+    commit = "unknown"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "smsbak"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        commit = head + (" + uncommitted changes in smsbak/" if dirty else "")
+    return {
+        "machine (uname -m)": platform.machine(),
+        "CPU": cpu,
+        "nproc": nproc,
+        "memory": mem,
+        "Python": platform.python_version(),
+        "smsbak commit": commit,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def machine_line() -> str:
+    return "; ".join(f"{k}: {v}" for k, v in machine_facts().items())
+
+
+# --------------------------------------------------------------------------- BENCHMARKS.md
+
+
+def update_section(name: str, body: str) -> None:
+    """Replace (or append) the ``<!-- bench:name -->`` section of BENCHMARKS.md."""
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    BENCHMARKS_MD.touch(exist_ok=True)
+    with open(BENCHMARKS_MD, "r+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # benchmarks may finish at the same time
+        text = handle.read() or HEADER
+        pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+        if pattern.search(text):
+            text = pattern.sub(lambda _: block, text, count=1)
+        else:
+            text = text.rstrip() + "\n\n" + block + "\n"
+        handle.seek(0)
+        handle.write(text if text.endswith("\n") else text + "\n")
+        handle.truncate()
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def verdict(ok: bool) -> str:
+    return "**pass**" if ok else "**FAIL**"
+
+
+# --------------------------------------------------------------------------- test bed
+
+
+def write_token(home: Path, emulator: GmailEmulator) -> str:
+    """A token.json as `smsbak auth` leaves it, granted by the emulator (as tests/conftest)."""
+    refresh_token = emulator.grant(BACKUP_SCOPES)
+    secrets = emulator.client_secrets()["installed"]
+    token = {
+        "token": None,
+        "refresh_token": refresh_token,
+        "token_uri": emulator.token_uri,
+        "client_id": secrets["client_id"],
+        "client_secret": secrets["client_secret"],
+        "scopes": BACKUP_SCOPES,
+        "account": ACCOUNT,
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "token.json"
+    path.write_text(json.dumps(token))
+    path.chmod(0o600)
+    return refresh_token
+
+
+@dataclass
+class Bed:
+    root: Path
+    home: Path
+    phone: FakePhone
+    emulator: GmailEmulator
+
+    def env(self) -> dict[str, str]:
+        env = self.phone.env()
+        env["SMSBAK_HOME"] = str(self.home)
+        env["SMSBAK_GMAIL_API"] = self.emulator.url
+        env.pop("TZ", None)
+        for variable in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+            env.pop(variable, None)
+        env["NO_PROXY"] = "127.0.0.1,localhost"
+        env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
+        return env
+
+    def configure(self, **settings: object) -> None:
+        lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
+        (self.home / "config.toml").write_text("".join(line + "\n" for line in lines))
+
+    def stored(self) -> int:
+        return len(self.emulator.messages("SMS"))
+
+
+@contextlib.contextmanager
+def bed(
+    *,
+    quota_units_per_minute: int,
+    burst_units: int,
+    latency: float,
+    prefix: str = "smsbak-bench-",
+) -> Iterator[Bed]:
+    with (
+        tempfile.TemporaryDirectory(prefix=prefix) as tmp,
+        GmailEmulator(
+            account=ACCOUNT,
+            quota_units_per_minute=quota_units_per_minute,
+            burst_units=burst_units,
+            latency=latency,
+        ) as emulator,
+    ):
+        assert emulator.url.startswith("http://127.0.0.1:"), emulator.url
+        root = Path(tmp)
+        home = root / "home"
+        phone = FakePhone(root / "phone")
+        write_token(home, emulator)
+        yield Bed(root=root, home=home, phone=phone, emulator=emulator)
+
+
+def fill_phone(phone: FakePhone, count: int, *, spacing_ms: int = MESSAGE_SPACING_MS) -> None:
+    """``count`` inbox/sent SMS, one every ``spacing_ms``, in 200 conversations."""
+    words = ["hello", "are", "you", "coming", "tonight", "see", "you", "at", "the"]
+    words += ["station", "ok", "thanks"]
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for i in range(count):
+            length = 3 + (i * 7) % 25
+            body = " ".join(words[(i + k) % len(words)] for k in range(length)) + f" #{i}"
+            yield {
+                "address": f"+4917{i % 200:08d}",
+                "body": body,
+                "date": BASE_MS + i * spacing_ms + (i * 37) % 1000,
+                "type": 1 if i % 3 else 2,
+                "read": True,
+            }
+
+    phone.add_many(rows())
+
+
+# --------------------------------------------------------------------------- running smsbak
+
+
+def smsbak_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "smsbak", *args]
+
+
+@dataclass
+class RunResult:
+    argv: list[str]
+    returncode: int
+    seconds: float
+    stdout: str
+    stderr: str
+    peak_rss_kib: int | None = None  # VmHWM of the smsbak process itself (polled)
+    tree_maxrss_kib: int | None = None  # wait4 ru_maxrss: itself or any waited-for descendant
+    cpu_seconds: float | None = None  # user + sys of the process and its descendants
+    samples: list[int] = field(default_factory=list)
+
+
+def _vm_hwm_kib(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def run_timed(
+    argv: Sequence[str],
+    env: dict[str, str],
+    *,
+    timeout: float,
+    poll_memory: bool = False,
+    poll_interval: float = 0.02,
+) -> RunResult:
+    """Run one process; wall time around it, rusage via wait4, optional VmHWM polling."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            list(argv), env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+        )
+        peak: int | None = None
+        stop = threading.Event()
+
+        def poll() -> None:
+            nonlocal peak
+            while not stop.is_set():
+                value = _vm_hwm_kib(process.pid)
+                if value is not None:
+                    peak = value if peak is None else max(peak, value)
+                stop.wait(poll_interval)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        if poll_memory:
+            poller.start()
+        deadline = started + timeout
+        killed = False
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid == process.pid:
+                break
+            if time.monotonic() > deadline:
+                killed = True
+                process.kill()
+                _, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.002)
+        seconds = time.monotonic() - started
+        # Popen must not try to reap the process again.
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stop.set()
+        if poll_memory:
+            poller.join(timeout=5)
+        out.seek(0)
+        err.seek(0)
+        return RunResult(
+            argv=list(argv),
+            returncode=-9 if killed else process.returncode,
+            seconds=seconds,
+            stdout=out.read().decode("utf-8", "replace"),
+            stderr=err.read().decode("utf-8", "replace"),
+            peak_rss_kib=peak,
+            tree_maxrss_kib=usage.ru_maxrss,
+            cpu_seconds=usage.ru_utime + usage.ru_stime,
+        )
+
+
+def check(result: RunResult, what: str) -> None:
+    if result.returncode != 0:
+        raise SystemExit(
+            f"{what} failed (exit {result.returncode}) after {result.seconds:.1f} s\n"
+            f"stdout: {result.stdout[-2000:]}\nstderr: {result.stderr[-4000:]}"
+        )
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def fmt_s(seconds: float) -> str:
+    return f"{seconds:.3f} s" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def write_wanted(argv: Sequence[str]) -> bool:
+    return "--no-write" not in argv
