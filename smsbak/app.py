@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import logging.handlers
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from smsbak.gmail.auth import (
     save_token,
 )
 from smsbak.gmail.client import GmailMailbox
-from smsbak.gmail.pacing import INSERT_COST, TokenBucket
+from smsbak.gmail.pacing import INSERT_COST, quota_bucket
 from smsbak.lock import RunLock
 from smsbak.paths import Paths, ensure_private_dir, make_private
 from smsbak.phone.contacts import numbers_match
@@ -36,7 +35,7 @@ from smsbak.phone.termux import TermuxPhone, TermuxTools
 from smsbak.phone.writer import PhoneSmsStore
 from smsbak.restore import RestoreEngine, RestoreOptions, RestoreReport, RestoreTarget
 from smsbak.restore_targets import FileTarget, TargetChoice, default_archive_path
-from smsbak.store import Run, StateStore
+from smsbak.store import StateStore
 
 LOG_FILE = "smsbak.log"
 
@@ -77,9 +76,7 @@ def run_backup(
 
             assert token is not None
             connection = connect(token.credentials, settings.gmail_api)
-            bucket = TokenBucket(
-                settings.quota_units_per_minute, capacity=INSERT_COST * GMAIL_BATCH_LIMIT
-            )
+            bucket = quota_bucket(settings.quota_units_per_minute, INSERT_COST * GMAIL_BATCH_LIMIT)
             mailbox = GmailMailbox(
                 connection.service, connection.batch_uri, bucket, batch_size=settings.batch_size
             )
@@ -102,42 +99,6 @@ def run_backup(
                 save_token(paths.token_file, token.credentials, token.account)
 
 
-@dataclass(frozen=True)
-class Status:
-    account: str | None
-    label: str
-    backed_up: int
-    newest_ms: int | None
-    last_run: Run | None
-    last_success: Run | None
-    running: bool
-
-
-def read_status(paths: Paths, settings: Settings) -> Status:
-    """Everything ``smsbak status`` shows; reads files only, never the network."""
-    account = None
-    if paths.token_file.exists():
-        import json
-
-        try:
-            account = json.loads(paths.token_file.read_text(encoding="utf-8")).get("account")
-        except (OSError, ValueError, AttributeError):
-            account = None
-    running = RunLock(paths.lock_file).is_held_elsewhere()
-    if not paths.state_db.exists():
-        return Status(account, settings.label, 0, None, None, None, running)
-    with StateStore(paths.state_db) as store:
-        return Status(
-            account=account,
-            label=settings.label,
-            backed_up=store.count("sms"),
-            newest_ms=store.newest_date_ms("sms"),
-            last_run=store.last_run("backup"),
-            last_success=store.last_run("backup", "ok"),
-            running=running,
-        )
-
-
 def run_restore(
     paths: Paths,
     settings: Settings,
@@ -156,9 +117,7 @@ def run_restore(
         from smsbak.gmail.transport import connect
 
         connection = connect(token.credentials, settings.gmail_api)
-        bucket = TokenBucket(
-            settings.quota_units_per_minute, capacity=INSERT_COST * GMAIL_BATCH_LIMIT
-        )
+        bucket = quota_bucket(settings.quota_units_per_minute, INSERT_COST * GMAIL_BATCH_LIMIT)
         archive = GmailMailbox(
             connection.service, connection.batch_uri, bucket, batch_size=settings.batch_size
         )

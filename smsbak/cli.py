@@ -230,8 +230,8 @@ def status(obj: Context, as_json: bool) -> None:
       smsbak status
       smsbak status --json
     """
-    from smsbak.app import read_status
     from smsbak.render import status_json, status_text
+    from smsbak.status import read_status
 
     current = read_status(obj.paths, obj.settings())
     click.echo(status_json(current) if as_json else status_text(current))

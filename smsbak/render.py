@@ -6,12 +6,15 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from smsbak.app import Status
-from smsbak.backup import BackupReport, Progress
 from smsbak.model import Box
-from smsbak.restore import RestoreReport
+from smsbak.status import Status
+from smsbak.store import Run
+
+if TYPE_CHECKING:
+    from smsbak.backup import BackupReport, Progress
+    from smsbak.restore import RestoreReport
 
 PHASES = {"upload": "Uploading", "fetch": "Reading Gmail", "write": "Restoring"}
 
@@ -121,27 +124,31 @@ def _when(epoch_seconds: float | None) -> str | None:
     return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="seconds")
 
 
+def _run_data(run: Run | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "started": _when(run.started_at),
+        "ended": _when(run.ended_at),
+        "result": run.result,
+        "read": run.counts.scanned,
+        "uploaded": run.counts.uploaded,
+        "already_backed_up": run.counts.skipped,
+        "refused": run.counts.failed,
+        "error": run.error,
+    }
+
+
 def status_data(status: Status) -> dict[str, Any]:
-    run = status.last_run
     return {
         "account": status.account,
         "label": status.label,
         "messages_backed_up": status.backed_up,
         "newest_backed_up": _when(status.newest_ms / 1000) if status.newest_ms else None,
         "running": status.running,
-        "last_run": None
-        if run is None
-        else {
-            "started": _when(run.started_at),
-            "ended": _when(run.ended_at),
-            "result": run.result,
-            "read": run.counts.scanned,
-            "uploaded": run.counts.uploaded,
-            "already_backed_up": run.counts.skipped,
-            "refused": run.counts.failed,
-            "error": run.error,
-        },
+        "last_run": _run_data(status.last_run),
         "last_success": _when(status.last_success.ended_at) if status.last_success else None,
+        "last_restore": _run_data(status.last_restore),
     }
 
 
@@ -164,6 +171,12 @@ def status_text(status: Status) -> str:
         if run["error"]:
             lines.append(f"Last error:         {run['error']}")
     lines.append(f"Last success:       {data['last_success'] or 'never'}")
+    restore = data["last_restore"]
+    if restore is not None:
+        lines.append(
+            f"Last restore:       {restore['started']}  {restore['result']}"
+            f"  (restored {restore['uploaded']}, already there {restore['already_backed_up']})"
+        )
     if data["running"]:
         lines.append("A backup is running now.")
     return "\n".join(lines)

@@ -259,3 +259,23 @@ def test_read_state_survives_the_phone_restore(backed_up: tuple[Bed, list[object
     assert bed.smsbak("restore", "--to", "phone").returncode == 0
     unread = [row for row in bed.phone.messages if row["body"] == "unread one"]
     assert [row["read"] for row in unread] == [0]
+
+
+def test_a_silently_dropped_insert_is_an_error_not_a_success(
+    backed_up: tuple[Bed, list[object]], tmp_path: Path
+) -> None:
+    """A phone where granting WRITE_SMS has no effect: content drops every insert."""
+    bed, _ = backed_up
+    bed.phone.enable_privileged(rish=True)
+    shadow = tmp_path / "ineffective-appops"
+    shadow.mkdir()
+    (shadow / "appops").write_text("#!/bin/sh\nexit 0\n")
+    (shadow / "appops").chmod(0o755)
+    path = f"{shadow}:{bed.env()['PATH']}"
+    result = bed.smsbak("restore", "--to", "phone", PATH=path)
+    assert result.returncode == ExitCode.PHONE
+    assert "did not keep 17 of 17 messages" in result.stderr
+    assert "WRITE_SMS" in result.stderr
+    assert bed.phone.messages == []
+    status = json.loads(bed.smsbak("status", "--json").stdout)
+    assert status["last_restore"]["result"] == "failed"

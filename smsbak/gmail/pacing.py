@@ -52,3 +52,14 @@ class TokenBucket:
         """The server said we are over: assume its bucket is empty and start again."""
         self._refill()
         self._tokens = min(self._tokens, 0.0)
+
+
+PACING_MARGIN = 0.97
+"""Requests reach Gmail with jitter: a batch that arrives a little sooner after the
+previous one than it left would find the server's bucket a few units short and earn
+a 429 and a one-second wait. Pacing 3% under the quota avoids that for less."""
+
+
+def quota_bucket(units_per_minute: float, burst_units: float) -> TokenBucket:
+    """The client-side bucket for one run: Gmail's shape, a little slower."""
+    return TokenBucket(units_per_minute * PACING_MARGIN, capacity=burst_units)

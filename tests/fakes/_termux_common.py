@@ -100,11 +100,18 @@ def fail(tool: str, message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-def load_phone(tool: str) -> Phone:
+SETTINGS_SUFFIX = ".settings.json"
+"""Beside the fixture, FakePhone writes its small part (no messages, contacts, calls) so
+tools that need no data (getprop) answer at once, as the real ones do on a phone."""
+
+
+def load_phone(tool: str, *, settings_only: bool = False) -> Phone:
     """Read the fixture phone afresh; exit 1 when it is not configured or unreadable."""
     name = os.environ.get(PHONE_ENV)
     if not name:
         fail(tool, f"fake Termux:API tool: ${PHONE_ENV} is not set (test set-up error)")
+    if settings_only and os.path.exists(name + SETTINGS_SUFFIX):
+        name += SETTINGS_SUFFIX
     try:
         with open(name, "rb") as handle:
             data = json.loads(handle.read())
@@ -244,10 +251,16 @@ def parse_int(tool: str, option: str, value: str, usage: str) -> int:
     return int(value)
 
 
-def run_tool(tool: str, argv: Sequence[str], body: Callable[[Phone], int]) -> int:
+def run_tool(
+    tool: str,
+    argv: Sequence[str],
+    body: Callable[[Phone], int],
+    *,
+    settings_only: bool = False,
+) -> int:
     """Log the call, load the phone, run ``body`` turning script errors into exit 1."""
     log_invocation(tool, argv)
-    phone = load_phone(tool)
+    phone = load_phone(tool, settings_only=settings_only)
     try:
         return body(phone)
     except ShowUsage as usage:
@@ -784,7 +797,7 @@ def main_getprop(argv: Sequence[str]) -> int:
 
         return respond(tool, phone, produce)
 
-    return run_tool(tool, argv, body)
+    return run_tool(tool, argv, body, settings_only=True)
 
 
 def render_termux_info(phone: Phone) -> str:

@@ -69,6 +69,9 @@ LOG_FILE = "termux-calls.jsonl"
 SMS_SEND_MARKER = "sms-send-CALLED"
 BROWSER_LOG = "fake-browser.log"
 
+SETTINGS_SUFFIX = ".settings.json"  # as in _termux_common: read by getprop
+BULK_FIELDS = frozenset({"messages", "contacts", "calls"})
+
 MODES = ("ok", "permission", "hang", "garbage", "truncated", "empty", "exit1")
 GENERATIONS = ("new", "old")
 FIELDS = frozenset(
@@ -156,6 +159,10 @@ class FakePhone:
             json.dump(self.data, handle, ensure_ascii=False, separators=(",", ":"))
         os.replace(tmp, self.path)
         self._stamp = self._disk_stamp()
+        settings = {k: v for k, v in self.data.items() if k not in BULK_FIELDS}
+        small = self.path.with_name(f".{self.path.name}.{os.getpid()}.settings.tmp")
+        small.write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
+        os.replace(small, Path(str(self.path) + SETTINGS_SUFFIX))
 
     def reload(self) -> None:
         """Re-read the fixture file (after editing it by hand)."""
