@@ -33,6 +33,7 @@ Exit codes:
   {ExitCode.GMAIL}  Gmail or network failure (incl. the daily limit); retry later
   {ExitCode.STATE}  the state database cannot be used
   {ExitCode.BUSY}  another smsbak run is in progress
+  {ExitCode.CHECKS_FAILED}  `smsbak doctor` found something that needs fixing
 
 \b
 Files live under $SMSBAK_HOME when set, else ~/.config/smsbak (settings,
@@ -326,3 +327,204 @@ def restore(
         click.echo(line)
     if report.refused:
         sys.exit(ExitCode.PHONE)
+
+
+@main.command()
+@click.option(
+    "--every",
+    metavar="DURATION",
+    help="Back up this often (30m, 2h, 1d); default: the `backup_every` setting, 2h.",
+)
+@click.pass_obj
+@reports_errors
+def daemon(obj: Context, every: str | None) -> None:
+    """Keep backing up in the background, every N hours and soon after new SMS.
+
+    Runs in the foreground (Termux:Boot or termux-services start it; see
+    termux-setup.sh). At start it backs up at once when the last successful
+    backup is older than the interval (catch-up after a reboot), otherwise it
+    waits. Every few minutes (`watch_every`) it asks for the newest SMS and backs
+    up shortly after something new arrives. It never runs two backups at once,
+    retries failures with a growing delay, and when the login stops working it
+    stays alive, notifies you, and resumes once `smsbak auth` has run. Ctrl-C or
+    SIGTERM finishes the batch in flight and exits 0. Logs go to the smsbak log
+    folder.
+
+    \b
+    Examples:
+      smsbak daemon
+      smsbak daemon --every 30m
+    """
+    from smsbak.app import run_backup, setup_file_logging
+    from smsbak.config import parse_duration
+    from smsbak.daemon import Daemon, DaemonTimes
+
+    settings = obj.settings()
+    if every is not None:
+        try:
+            parse_duration(every)
+        except SmsbakError as error:
+            raise click.BadParameter(error.message, param_hint="--every") from None
+    setup_file_logging(obj.paths)
+    times = DaemonTimes.from_settings(settings, every)
+    click.echo(
+        f"smsbak daemon: backing up every {every or settings.backup_every}"
+        + (
+            ""
+            if times.watch_every is None
+            else f", checking for new SMS every {settings.watch_every}"
+        )
+        + f". Log: {obj.paths.log_dir / 'smsbak.log'}",
+        err=True,
+    )
+    sys.exit(Daemon(obj.paths, settings, times, run_backup=run_backup).run())
+
+
+@main.group()
+def schedule() -> None:
+    """Let Android's job scheduler run `smsbak backup` (for phones that kill daemons).
+
+    \b
+    Examples:
+      smsbak schedule install --every 6h
+      smsbak schedule show
+      smsbak schedule remove
+    """
+
+
+@schedule.command("install")
+@click.option("--every", metavar="DURATION", help="Period (at least 15m); default `backup_every`.")
+@click.pass_obj
+@reports_errors
+def schedule_install(obj: Context, every: str | None) -> None:
+    """Register a periodic, reboot-proof backup job with termux-job-scheduler.
+
+    Uses Wi-Fi only when `wifi_only` is set and waits for a battery that is not
+    low when `min_battery` is set. Android runs such jobs at most every 15
+    minutes and may delay them while the phone sleeps.
+
+    \b
+    Example:
+      smsbak schedule install --every 6h
+    """
+    from smsbak.phone.termux import TermuxTools
+    from smsbak.schedule import install
+
+    settings = obj.settings()
+    done = install(
+        obj.paths,
+        settings,
+        TermuxTools(settings.termux_timeout),
+        every,
+        os.environ.get("SMSBAK_HOME"),
+    )
+    if done.clamped:
+        click.echo("Note: Android runs periodic jobs at most every 15 minutes; using 15m.")
+    click.echo(
+        f"Scheduled `smsbak backup` every {done.period_s // 60} minutes "
+        f"(job script {done.script}). Remove it with `smsbak schedule remove`."
+    )
+
+
+@schedule.command("remove")
+@click.pass_obj
+@reports_errors
+def schedule_remove(obj: Context) -> None:
+    """Cancel the scheduled backup job.
+
+    \b
+    Example:
+      smsbak schedule remove
+    """
+    from smsbak.phone.termux import TermuxTools
+    from smsbak.schedule import remove
+
+    settings = obj.settings()
+    was_there = remove(obj.paths, TermuxTools(settings.termux_timeout))
+    click.echo(
+        "Removed the scheduled backup." if was_there else "No scheduled backup was registered."
+    )
+
+
+@schedule.command("show")
+@click.pass_obj
+@reports_errors
+def schedule_show(obj: Context) -> None:
+    """Show whether the backup job is registered with Android.
+
+    \b
+    Example:
+      smsbak schedule show
+    """
+    from smsbak.phone.termux import TermuxTools
+    from smsbak.schedule import show
+
+    settings = obj.settings()
+    job = show(TermuxTools(settings.termux_timeout))
+    click.echo(job if job else "No scheduled backup is registered (`smsbak schedule install`).")
+
+
+@main.command()
+@click.pass_obj
+@reports_errors
+def doctor(obj: Context) -> None:
+    """Check everything backups depend on, and say how to fix what is wrong.
+
+    Termux:API and its SMS and Contacts permissions, Python packages, the phone's
+    time zone, the Gmail login and its permissions, the label, whether the daemon
+    or a scheduled job is active, and how old the last successful backup is.
+    Exits non-zero when something needs fixing.
+
+    \b
+    Example:
+      smsbak doctor
+    """
+    from smsbak.doctor import FAIL, Doctor
+    from smsbak.phone.termux import TermuxTools
+
+    settings = obj.settings()
+    results = Doctor(obj.paths, settings, TermuxTools(min(settings.termux_timeout, 20))).run()
+    marks = {"ok": "OK  ", "warn": "WARN", "fail": "FAIL"}
+    for check in results:
+        click.echo(f"[{marks[check.result]}] {check.name}: {check.detail}")
+        if check.fix and check.result != "ok":
+            click.echo(f"       Fix: {check.fix}")
+    failed = sum(1 for check in results if check.result == FAIL)
+    click.echo(f"{failed} problem(s) need fixing." if failed else "Nothing needs fixing.")
+    if failed:
+        sys.exit(ExitCode.CHECKS_FAILED)
+
+
+@main.group()
+def config() -> None:
+    """Show smsbak's settings (config.toml in the config directory).
+
+    \b
+    Example:
+      smsbak config show
+    """
+
+
+@config.command("show")
+@click.pass_obj
+@reports_errors
+def config_show(obj: Context) -> None:
+    """Print every effective setting and where it came from.
+
+    \b
+    Example:
+      smsbak config show
+    """
+    import dataclasses
+    import json
+
+    settings = obj.settings()
+    click.echo(
+        f"# {obj.paths.config_file}" + ("" if obj.paths.config_file.exists() else " (absent)")
+    )
+    for field in dataclasses.fields(settings):
+        if field.name == "sources":
+            continue
+        value = getattr(settings, field.name)
+        source = settings.sources.get(field.name, "default")
+        click.echo(f"{field.name} = {json.dumps(value)}  # {source}")

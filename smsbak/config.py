@@ -8,6 +8,7 @@ on the defaults below. Each effective value remembers where it came from so
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -41,11 +42,60 @@ class Settings:
     only test emulators differ."""
     batch_size: int = GMAIL_BATCH_LIMIT
     """Inserts per batch request, at most 50 (Gmail refuses more)."""
+    backup_every: str = "2h"
+    """How often `smsbak daemon` (and `smsbak schedule`) back up: 30m, 2h, 1d."""
+    watch_every: str = "5m"
+    """How often the daemon asks for the newest SMS to back up soon after one
+    arrives; "off" to disable. One small termux-sms-list call each time."""
+    watch_delay: str = "1m"
+    """How long after a new message is seen the daemon backs up (lets bursts settle)."""
+    wifi_only: bool = False
+    """Back up in the background only on Wi-Fi (termux-wifi-connectioninfo)."""
+    min_battery: int = 0
+    """Skip background backups below this battery percentage unless charging; 0 = off."""
+    notifications: bool = True
+    """Show smsbak's status and problems as Android notifications (termux-notification)."""
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Where each value came from: "default", the config file's path, or an env variable."""
 
 
 ENV_OVERRIDES = {"gmail_api": "SMSBAK_GMAIL_API"}
+
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``30m``, ``2h``, ``1d`` (and ``10s``, for tests) to seconds."""
+    match = DURATION.match(text) if isinstance(text, str) else None
+    if match is None or float(match.group(1)) <= 0:
+        raise UsageError(
+            f"not a duration: {text!r}", "write it like 30m, 2h or 1d (s, m, h, d units)"
+        )
+    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+
+
+def _duration(value: Any) -> str | None:
+    try:
+        parse_duration(value)
+    except UsageError:
+        return "must be a duration like 30m, 2h or 1d"
+    return None
+
+
+def _duration_or_off(value: Any) -> str | None:
+    return None if value == "off" else _duration(value)
+
+
+def _boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+def _percentage(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        return "must be a whole number from 0 to 100"
+    return None
 
 
 def _positive_number(value: Any) -> str | None:
@@ -92,6 +142,12 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "gmail_api": _api_url,
     "quota_units_per_minute": _positive_int,
     "batch_size": _batch_size,
+    "backup_every": _duration,
+    "watch_every": _duration_or_off,
+    "watch_delay": _duration,
+    "wifi_only": _boolean,
+    "min_battery": _percentage,
+    "notifications": _boolean,
 }
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}

@@ -19,6 +19,7 @@ class ExitCode:
     GMAIL = 5
     STATE = 6
     BUSY = 7
+    CHECKS_FAILED = 8
 
 
 class SmsbakError(Exception):

@@ -17,8 +17,9 @@ from smsbak.paths import PRIVATE_FILE, ensure_private_dir
 
 
 class RunLock:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_message: str = "another smsbak run is in progress") -> None:
         self.path = path
+        self.busy_message = busy_message
         self._fd: int | None = None
 
     def acquire(self) -> RunLock:
@@ -30,7 +31,7 @@ class RunLock:
             holder = os.read(fd, 32).decode("ascii", "replace").strip()
             os.close(fd)
             raise BusyError(
-                f"another smsbak run is in progress{f' (pid {holder})' if holder else ''}",
+                f"{self.busy_message}{f' (pid {holder})' if holder else ''}",
                 "wait for it to finish (`smsbak status` shows it), then try again",
             ) from None
         os.ftruncate(fd, 0)
@@ -44,6 +45,16 @@ class RunLock:
                 os.ftruncate(self._fd, 0)
             os.close(self._fd)
             self._fd = None
+
+    def holder_pid(self) -> int | None:
+        """The pid written by the process holding the lock, if it is held."""
+        if not self.is_held_elsewhere():
+            return None
+        try:
+            text = self.path.read_text(encoding="ascii").strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
 
     def is_held_elsewhere(self) -> bool:
         """For status and doctor: is some other process running right now?"""

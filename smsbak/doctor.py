@@ -1,0 +1,211 @@
+"""`smsbak doctor`: check everything a backup depends on and say how to fix what is not right.
+
+Each check is independent and never raises: one broken part must not hide the
+state of the others. Results are "ok", "warn" (works, but worth a look) or
+"fail" (backups do not work until fixed).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from smsbak.config import Settings, parse_duration
+from smsbak.errors import PermissionDenied, PhoneError, SmsbakError
+from smsbak.gmail.auth import (
+    BACKUP_SCOPES,
+    GMAIL_INSERT,
+    GMAIL_LABELS,
+    REAUTH_HINT,
+    StoredToken,
+    load_token,
+)
+from smsbak.lock import RunLock
+from smsbak.paths import Paths
+from smsbak.phone.termux import INSTALL_HINT, TermuxPhone, TermuxTools
+from smsbak.store import StateStore
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+REQUIRED_MODULES = {
+    "googleapiclient": "google-api-python-client",
+    "google_auth_oauthlib": "google-auth-oauthlib",
+    "google_auth_httplib2": "google-auth-httplib2",
+    "apscheduler": "apscheduler",
+    "click": "click",
+    "phonenumbers": "phonenumbers",
+    "cryptography": "python-cryptography (pkg install python-cryptography)",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    result: str
+    detail: str
+    fix: str | None = None
+
+
+class Doctor:
+    def __init__(self, paths: Paths, settings: Settings, tools: TermuxTools) -> None:
+        self.paths = paths
+        self.settings = settings
+        self.tools = tools
+        self._token: StoredToken | None = None
+
+    def run(self) -> list[Check]:
+        checks: list[Callable[[], Check]] = [
+            self.termux_api,
+            self.contacts,
+            self.dependencies,
+            self.timezone,
+            self.token,
+            self.gmail,
+            self.background,
+            self.last_backup,
+        ]
+        results = []
+        for check in checks:
+            try:
+                results.append(check())
+            except Exception as error:  # a check must never hide the others
+                results.append(Check(check.__name__, FAIL, f"check crashed: {error!r}"))
+        return results
+
+    def termux_api(self) -> Check:
+        try:
+            TermuxPhone(self.tools).sms_page(0, 1)
+        except PermissionDenied as error:
+            return Check("SMS permission", FAIL, error.message, error.hint)
+        except PhoneError as error:
+            return Check("Termux:API", FAIL, error.message, error.hint or INSTALL_HINT)
+        return Check("Termux:API and SMS permission", OK, "termux-sms-list answers")
+
+    def contacts(self) -> Check:
+        try:
+            count = len(TermuxPhone(self.tools).contacts())
+        except PhoneError as error:
+            return Check(
+                "Contacts permission",
+                WARN,
+                f"{error.message} (backups work, but emails show numbers instead of names)",
+                error.hint,
+            )
+        return Check("Contacts permission", OK, f"{count} contacts with a number")
+
+    def dependencies(self) -> Check:
+        missing = [
+            package for module, package in REQUIRED_MODULES.items()
+            if importlib.util.find_spec(module) is None
+        ]  # fmt: skip
+        if missing:
+            return Check(
+                "Python packages",
+                FAIL,
+                f"missing: {', '.join(missing)}",
+                "run termux-setup.sh again, or pip install the missing packages",
+            )
+        return Check("Python packages", OK, "all present")
+
+    def timezone(self) -> Check:
+        result = self.tools.run("getprop", ["persist.sys.timezone"])
+        zone = result.stdout.decode("utf-8", "replace").strip()
+        if not zone:
+            return Check(
+                "Phone time zone",
+                WARN,
+                "getprop persist.sys.timezone is empty; falling back to TZ or UTC",
+                "set the time zone in Android's date settings",
+            )
+        return Check("Phone time zone", OK, zone)
+
+    def token(self) -> Check:
+        try:
+            token = load_token(self.paths.token_file)
+        except SmsbakError as error:
+            return Check("Gmail login", FAIL, error.message, error.hint)
+        missing = [s for s in (GMAIL_INSERT, GMAIL_LABELS) if s not in token.scopes]
+        if missing:
+            return Check(
+                "Gmail login", FAIL, f"missing permissions: {', '.join(missing)}", REAUTH_HINT
+            )
+        extra = sorted(token.scopes - set(BACKUP_SCOPES))
+        import google_auth_httplib2
+        import httplib2
+        from google.auth.exceptions import RefreshError
+
+        try:
+            token.credentials.refresh(google_auth_httplib2.Request(httplib2.Http(timeout=30)))
+        except RefreshError as error:
+            return Check(
+                "Gmail login", FAIL, f"Google refused the saved login: {error}", REAUTH_HINT
+            )
+        except Exception as error:  # network trouble: the login may still be fine
+            return Check(
+                "Gmail login", WARN, f"could not reach Google to check the login: {error}",
+                "check the network",
+            )  # fmt: skip
+        self._token = token
+        detail = f"{token.account or 'account unknown'}, valid"
+        if extra:
+            detail += f" (also holds {', '.join(extra)}: more than a backup needs)"
+        return Check("Gmail login", OK if not extra else WARN, detail,
+                     None if not extra else REAUTH_HINT)  # fmt: skip
+
+    def gmail(self) -> Check:
+        if self._token is None:
+            return Check("Gmail label", WARN, "not checked: the login does not work")
+        from smsbak.gmail.client import GmailMailbox
+        from smsbak.gmail.pacing import quota_bucket
+        from smsbak.gmail.transport import connect
+
+        connection = connect(self._token.credentials, self.settings.gmail_api)
+        mailbox = GmailMailbox(connection.service, connection.batch_uri, quota_bucket(15000, 100))
+        try:
+            label = mailbox.find_label(self.settings.label)
+        except SmsbakError as error:
+            return Check("Gmail label", FAIL, error.message, error.hint)
+        if label is None:
+            return Check(
+                "Gmail label", WARN, f"label {self.settings.label!r} does not exist yet",
+                "the first `smsbak backup` creates it",
+            )  # fmt: skip
+        return Check("Gmail label", OK, f"{self.settings.label!r} exists")
+
+    def background(self) -> Check:
+        daemon_pid = RunLock(self.paths.data_dir / "daemon.lock").holder_pid()
+        if daemon_pid is not None:
+            return Check("Background backups", OK, f"smsbak daemon is running (pid {daemon_pid})")
+        try:
+            from smsbak.schedule import show
+
+            job = show(self.tools)
+        except PhoneError:
+            job = None
+        if job:
+            return Check("Background backups", OK, f"scheduled job registered: {job.strip()}")
+        return Check(
+            "Background backups",
+            WARN,
+            "neither `smsbak daemon` nor a scheduled job is active",
+            "start `smsbak daemon` (termux-setup.sh sets it up at boot) or run "
+            "`smsbak schedule install`",
+        )
+
+    def last_backup(self) -> Check:
+        every = parse_duration(self.settings.backup_every)
+        run = None
+        if self.paths.state_db.exists():
+            with StateStore(self.paths.state_db) as store:
+                run = store.last_run("backup", "ok")
+        if run is None or run.ended_at is None:
+            return Check("Last backup", WARN, "never succeeded", "run `smsbak backup`")
+        age = datetime.now(UTC).timestamp() - run.ended_at
+        detail = f"{age / 3600:.1f} hours ago"
+        if age > 2 * every + 3600:
+            return Check(
+                "Last backup", FAIL, detail + f" (expected every {self.settings.backup_every})",
+                "see `smsbak status` for the last error; check the background checks above",
+            )  # fmt: skip
+        return Check("Last backup", OK, detail)

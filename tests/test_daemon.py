@@ -1,0 +1,210 @@
+"""`smsbak daemon` as a real background process against the emulator and the fake phone."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from smsbak.errors import ExitCode
+from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed, write_token
+from tests.test_backup_e2e import BASE, assert_exactly_once
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def daemons(bed: Bed) -> Iterator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def start(bed: Bed, daemons: list[subprocess.Popen[str]], *args: str) -> subprocess.Popen[str]:
+    process = bed.popen("daemon", *args)
+    daemons.append(process)
+    return process
+
+
+def configure(bed: Bed, **settings: object) -> None:
+    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, **settings)
+
+
+def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    return process.returncode, err
+
+
+def age_last_backup(bed: Bed, seconds: int) -> None:
+    with sqlite3.connect(bed.home / "state.sqlite3") as db:
+        db.execute("UPDATE runs SET ended_at = ended_at - ?, started_at = started_at - ?",
+                   (seconds, seconds))  # fmt: skip
+
+
+def count(bed: Bed) -> int:
+    return len(bed.emulator.messages("SMS"))
+
+
+def test_backs_up_at_start_when_never_backed_up_and_then_on_schedule(
+    bed: Bed, daemons: list[subprocess.Popen[str]]
+) -> None:
+    configure(bed, watch_every="off")
+    for i in range(3):
+        bed.phone.add_sms(address="+491", body=f"first {i}", date=BASE + i * 1000)
+    process = start(bed, daemons, "--every", "2s")
+    assert wait_for(lambda: count(bed) == 3)
+    with bed.phone.batch():
+        for i in range(2):
+            bed.phone.add_sms(address="+491", body=f"later {i}", date=BASE + 10_000 + i)
+    assert wait_for(lambda: count(bed) == 5, timeout=15)
+    code, err = stop(process)
+    assert code == 0, err
+    assert_exactly_once(bed)
+    notifications = bed.phone.calls("termux-notification")
+    assert notifications and all("-c" in call["argv"] for call in notifications)
+
+
+def test_catches_up_at_start_when_the_last_backup_is_old(
+    bed: Bed, daemons: list[subprocess.Popen[str]]
+) -> None:
+    configure(bed, watch_every="off")
+    bed.phone.add_sms(address="+492", body="old", date=BASE)
+    assert bed.smsbak("backup").returncode == 0
+    age_last_backup(bed, 2 * 3600)
+    bed.phone.add_sms(address="+492", body="new while down", date=BASE + 5000)
+    process = start(bed, daemons, "--every", "1h")
+    assert wait_for(lambda: count(bed) == 2)
+    assert stop(process)[0] == 0
+
+
+def test_waits_when_the_last_backup_is_recent(
+    bed: Bed, daemons: list[subprocess.Popen[str]]
+) -> None:
+    configure(bed, watch_every="off")
+    bed.phone.add_sms(address="+493", body="old", date=BASE)
+    assert bed.smsbak("backup").returncode == 0
+    calls = bed.sms_list_calls()
+    bed.phone.add_sms(address="+493", body="not yet", date=BASE + 5000)
+    process = start(bed, daemons, "--every", "1h")
+    time.sleep(3)
+    assert count(bed) == 1
+    assert bed.sms_list_calls() == calls  # it did not even read the phone
+    assert stop(process)[0] == 0
+
+
+def test_a_new_message_triggers_a_backup_soon(
+    bed: Bed, daemons: list[subprocess.Popen[str]]
+) -> None:
+    configure(bed, watch_every="1s", watch_delay="1s")
+    bed.phone.add_sms(address="+494", body="old", date=BASE)
+    assert bed.smsbak("backup").returncode == 0
+    process = start(bed, daemons, "--every", "1h")
+    time.sleep(1.5)
+    assert count(bed) == 1
+    bed.phone.add_sms(address="+494", body="just arrived", date=BASE + 60_000)
+    assert wait_for(lambda: count(bed) == 2, timeout=15)
+    watch_calls = [c for c in bed.phone.calls("termux-sms-list") if c["argv"][:2] == ["-l", "1"]]
+    assert watch_calls, "the watch job asks for the newest message only"
+    assert stop(process)[0] == 0
+
+
+def test_sigterm_mid_backup_records_the_batch_and_the_next_run_completes(
+    bed: Bed, daemons: list[subprocess.Popen[str]]
+) -> None:
+    configure(bed, watch_every="off", batch_size=5)
+    with bed.phone.batch():
+        for i in range(60):
+            bed.phone.add_sms(address="+495", body=f"term {i}", date=BASE + i * 1000)
+    bed.emulator.latency = 0.05
+    process = start(bed, daemons, "--every", "1h")
+    assert wait_for(lambda: count(bed) >= 10)
+    code, err = stop(process)
+    assert code == 0, err
+    stored = count(bed)
+    assert 0 < stored < 60
+    with sqlite3.connect(bed.home / "state.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == stored
+    bed.emulator.latency = 0
+    assert bed.smsbak("backup").returncode == 0
+    assert_exactly_once(bed)
+    assert bed.emulator.resent_after_confirmed() == []
+
+
+def test_a_revoked_login_pauses_the_daemon_until_smsbak_auth_runs(
+    bed: Bed, daemons: list[subprocess.Popen[str]]
+) -> None:
+    configure(bed, watch_every="off")
+    bed.emulator.revoke(bed.refresh_token)
+    bed.phone.add_sms(address="+496", body="waiting", date=BASE)
+    process = start(bed, daemons, "--every", "1h")
+    assert wait_for(
+        lambda: any("smsbak-alert" in c["argv"] for c in bed.phone.calls("termux-notification"))
+    )
+    assert process.poll() is None, "the daemon must stay alive"
+    assert count(bed) == 0
+    time.sleep(0.1)
+    write_token(bed.home, bed.emulator)  # what `smsbak auth` leaves behind
+    assert wait_for(lambda: count(bed) == 1, timeout=15)
+    assert process.poll() is None
+    assert stop(process)[0] == 0
+
+
+def test_manual_backup_while_the_daemon_backs_up_is_refused(
+    bed: Bed, daemons: list[subprocess.Popen[str]]
+) -> None:
+    configure(bed, watch_every="off", batch_size=2)
+    with bed.phone.batch():
+        for i in range(40):
+            bed.phone.add_sms(address="+497", body=f"busy {i}", date=BASE + i * 1000)
+    bed.emulator.latency = 0.1
+    process = start(bed, daemons, "--every", "1h")
+    assert wait_for(lambda: count(bed) >= 2)
+    manual = bed.smsbak("backup")
+    assert manual.returncode == ExitCode.BUSY
+    assert "in progress" in manual.stderr
+    bed.emulator.latency = 0
+    assert wait_for(lambda: count(bed) == 40, timeout=30)
+    assert stop(process)[0] == 0
+    assert_exactly_once(bed)
+
+
+def test_a_second_daemon_is_refused(bed: Bed, daemons: list[subprocess.Popen[str]]) -> None:
+    configure(bed, watch_every="off")
+    start(bed, daemons, "--every", "1h")
+    assert wait_for(lambda: (bed.home / "daemon.lock").exists())
+    time.sleep(0.5)
+    second = bed.smsbak("daemon", "--every", "1h", timeout=30)
+    assert second.returncode == ExitCode.BUSY
+    assert "already running" in second.stderr
+
+
+def test_conditions_postpone_a_backup(bed: Bed, daemons: list[subprocess.Popen[str]]) -> None:
+    configure(bed, watch_every="off", wifi_only=True)
+    bed.phone.set_wifi(connected=False)
+    bed.phone.add_sms(address="+498", body="on wifi only", date=BASE)
+    process = start(bed, daemons, "--every", "2s")
+    time.sleep(3)
+    assert count(bed) == 0
+    bed.phone.set_wifi(connected=True, ssid="home")
+    assert wait_for(lambda: count(bed) == 1, timeout=15)
+    assert stop(process)[0] == 0
+    log = (bed.home / "logs" / "smsbak.log").read_text()
+    assert "not connected to Wi-Fi" in log
+    assert "on wifi only" not in log and "+498" not in log
+    assert json.loads(bed.smsbak("status", "--json").stdout)["messages_backed_up"] == 1
