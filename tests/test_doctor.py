@@ -1,0 +1,114 @@
+"""`smsbak doctor` names each failure with its fix, and exits non-zero when one needs fixing."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from smsbak.errors import ExitCode
+from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
+from tests.test_backup_e2e import BASE
+
+
+def doctor(bed: Bed) -> tuple[int, dict[str, str], str]:
+    result = bed.smsbak("doctor", timeout=60)
+    lines = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("["):
+            mark, rest = line[1:5], line[7:]
+            lines[rest.split(": ", 1)[0]] = mark.strip()
+    return result.returncode, lines, result.stdout
+
+
+def backed_up(bed: Bed) -> None:
+    bed.phone.add_sms(address="+491", body="hi", date=BASE)
+    assert bed.smsbak("backup").returncode == 0
+
+
+def test_a_healthy_setup_passes_with_a_note_about_background(bed: Bed) -> None:
+    backed_up(bed)
+    code, marks, out = doctor(bed)
+    assert code == 0, out
+    assert marks["Termux:API and SMS permission"] == "OK"
+    assert marks["Gmail login"] == "OK"
+    assert marks["Gmail label"] == "OK"
+    assert marks["Python packages"] == "OK"
+    assert marks["Phone time zone"] == "OK" and "Europe/Berlin" in out
+    assert marks["Last backup"] == "OK"
+    assert marks["Background backups"] == "WARN"
+    assert "smsbak schedule install" in out
+    assert "Nothing needs fixing." in out
+
+
+def test_permission_denied_is_named_with_its_fix(bed: Bed) -> None:
+    backed_up(bed)
+    bed.phone.set_mode("termux-sms-list", "permission")
+    bed.phone.set_mode("termux-contact-list", "permission")
+    code, marks, out = doctor(bed)
+    assert code == ExitCode.CHECKS_FAILED
+    assert marks["SMS permission"] == "FAIL"
+    assert marks["Contacts permission"] == "WARN"
+    assert "Fix: allow SMS" in out
+
+
+def test_a_hanging_termux_api_is_named_with_its_fix(bed: Bed) -> None:
+    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, termux_timeout=1)
+    bed.phone.set_mode("termux-sms-list", "hang")
+    code, marks, out = doctor(bed)
+    assert code == ExitCode.CHECKS_FAILED
+    assert marks["Termux:API"] == "FAIL"
+    assert "install the Termux:API app" in out
+
+
+def test_a_revoked_login_is_named_with_its_fix(bed: Bed) -> None:
+    backed_up(bed)
+    bed.emulator.revoke(bed.refresh_token)
+    code, marks, out = doctor(bed)
+    assert code == ExitCode.CHECKS_FAILED
+    assert marks["Gmail login"] == "FAIL"
+    assert "smsbak auth" in out
+    assert marks["Gmail label"] == "WARN"
+
+
+def test_no_login_and_no_backup_yet(bed: Bed) -> None:
+    (bed.home / "token.json").unlink()
+    code, marks, out = doctor(bed)
+    assert code == ExitCode.CHECKS_FAILED
+    assert marks["Gmail login"] == "FAIL"
+    assert marks["Last backup"] == "WARN"
+    assert "never succeeded" in out
+
+
+def test_an_old_last_backup_fails(bed: Bed) -> None:
+    backed_up(bed)
+    with sqlite3.connect(bed.home / "state.sqlite3") as db:
+        db.execute("UPDATE runs SET ended_at = ended_at - 86400")
+    code, marks, out = doctor(bed)
+    assert code == ExitCode.CHECKS_FAILED
+    assert marks["Last backup"] == "FAIL"
+    assert "24.0 hours ago" in out
+
+
+def test_an_unknown_time_zone_is_a_warning(bed: Bed) -> None:
+    backed_up(bed)
+    bed.phone.set(timezone="")
+    code, marks, _ = doctor(bed)
+    assert marks["Phone time zone"] == "WARN"
+    assert code == 0
+
+
+def test_a_running_daemon_is_seen(bed: Bed) -> None:
+    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, watch_every="off")
+    backed_up(bed)
+    daemon = bed.popen("daemon", "--every", "1h")
+    try:
+        deadline = time.monotonic() + 20
+        while not (bed.home / "daemon.lock").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        _, marks, out = doctor(bed)
+        assert marks["Background backups"] == "OK"
+        assert f"pid {daemon.pid}" in out
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
