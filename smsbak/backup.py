@@ -26,6 +26,8 @@ from smsbak.store import RunCounts, StateStore, Uploaded
 log = logging.getLogger(__name__)
 
 KIND_SMS = "sms"
+WATERMARK = "sms_complete_through_ms"
+"""Every SMS dated at or before this (epoch ms) is in Gmail or was refused by it."""
 BACKED_UP_BOXES = frozenset(Box)
 
 
@@ -115,6 +117,9 @@ class BackupEngine:
         self.progress = progress
         self.should_stop = should_stop
         self.clock = clock
+        self._confirmed: set[str] = set()
+        self._refused: set[str] = set()
+        self._newest_scanned: int | None = None
 
     def run(self, options: BackupOptions) -> BackupReport:
         """One backup. Errors are recorded in the run history and re-raised."""
@@ -126,6 +131,7 @@ class BackupEngine:
             return report
         self.store.close_interrupted_runs()
         run_id = self.store.start_run("backup")
+        pending: list[PhoneSms] | None = None
         try:
             pending = self._scan_and_plan(options, report)
             if pending:
@@ -143,6 +149,8 @@ class BackupEngine:
             raise
         finally:
             report.seconds = self.clock() - started
+            if pending is not None:
+                self._advance_watermark(report, pending)
         self.store.finish_run(
             run_id,
             report.result,
@@ -156,10 +164,40 @@ class BackupEngine:
     # --- scanning -------------------------------------------------------------------
 
     def _cutoff(self, options: BackupOptions) -> int | None:
-        newest = None if options.full else self.store.newest_date_ms(KIND_SMS)
-        if newest is None:
+        """How far back this scan must read: the watermark minus the look-back window.
+
+        The watermark is the date up to which every message is known to be in
+        Gmail (see _advance_watermark). Capped at now, so one message with a
+        date in the future (a wrong clock) cannot make later scans stop early.
+        """
+        if options.full:
             return None
-        return newest - int(self.settings.lookback_hours * 3_600_000)
+        stored = self.store.get_meta(WATERMARK)
+        watermark = int(stored) if stored else self.store.newest_date_ms(KIND_SMS)
+        if watermark is None:
+            return None
+        watermark = min(watermark, int(time.time() * 1000))
+        return watermark - int(self.settings.lookback_hours * 3_600_000)
+
+    def _advance_watermark(self, report: BackupReport, pending: list[PhoneSms]) -> None:
+        """Move the watermark only as far as nothing is left behind.
+
+        Uploads go oldest first, but a part that failed is retried after newer
+        ones went through, and a run can end (error, daily limit, stop) with it
+        still unconfirmed. The watermark then stays just below the oldest such
+        message, so the next incremental scan reads back to it. Messages Gmail
+        refused for good do not hold it back; they are reported, and `--full`
+        tries them again.
+        """
+        done = self._confirmed | self._refused
+        left = [m.sms.date_ms for m in pending if m.sms.fingerprint not in done]
+        if left:
+            watermark = min(left) - 1
+        elif self._newest_scanned is not None:
+            watermark = self._newest_scanned
+        else:
+            return
+        self.store.set_meta(WATERMARK, str(min(watermark, int(time.time() * 1000))))
 
     def _scan_and_plan(self, options: BackupOptions, report: BackupReport) -> list[PhoneSms]:
         """Read newest first until a page reaches below the cutoff; keep what is unrecorded.
@@ -170,11 +208,14 @@ class BackupEngine:
         """
         cutoff = self._cutoff(options)
         found: dict[str, PhoneSms] = {}
+        self._confirmed, self._refused, self._newest_scanned = set(), set(), None
         for page in self.phone.sms_newest_first(self.settings.page_size):
             report.pages += 1
             report.unusable_rows += page.unusable
             for message in page.messages:
                 found.setdefault(message.sms.fingerprint, message)
+                if self._newest_scanned is None or message.sms.date_ms > self._newest_scanned:
+                    self._newest_scanned = message.sms.date_ms
             report.scanned = len(found)
             self.progress(Progress("scan", report.scanned))
             if cutoff is not None and page.messages and page.messages[-1].sms.date_ms < cutoff:
@@ -244,10 +285,12 @@ class BackupEngine:
                 ]
             )
             report.uploaded += len(parts)
+            self._confirmed.update(part.key for part in parts)
             self.progress(Progress("upload", report.uploaded + len(report.rejected), total))
 
         def rejected(part: Rejected) -> None:
             sms = by_key[part.key].sms
+            self._refused.add(part.key)
             log.warning("Gmail refused message _id=%s: %s", sms.android_id, part.reason)
             report.rejected.append(f"_id {sms.android_id}: {part.reason}")
 

@@ -323,3 +323,26 @@ def test_sigterm_finishes_the_batch_in_flight_and_the_next_run_completes(bed: Be
     assert bed.smsbak("backup").returncode == 0
     assert_exactly_once(bed)
     assert bed.emulator.resent_after_confirmed() == []
+
+
+def test_a_message_left_unconfirmed_behind_newer_ones_is_not_lost(bed: Bed) -> None:
+    """The oldest part fails, newer ones go through, then the run ends (daily limit)."""
+    bed.configure(
+        quota_units_per_minute=15_000_000, page_size=5, batch_size=10, lookback_hours=1
+    )
+    with bed.phone.batch():
+        for i in range(10):
+            bed.phone.add_sms(address="+4993", body=f"hourly {i}", date=BASE + i * 3_600_000)
+    bed.emulator.fail_next(1, status=503, retry_after=3)
+    process = bed.popen("backup")
+    deadline = time.monotonic() + 20
+    while len(bed.emulator.messages()) < 9 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    bed.emulator.daily_limit_exceeded = True  # while the client waits to retry part one
+    process.communicate(timeout=30)
+    assert process.returncode == ExitCode.GMAIL
+    assert "hourly 0" not in [m.body for m in decoded(bed)]
+    bed.emulator.daily_limit_exceeded = False
+    result = bed.smsbak("backup")
+    assert result.returncode == 0, result.stderr
+    assert_exactly_once(bed)
