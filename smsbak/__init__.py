@@ -1,3 +1,8 @@
 """smsbak: back up Android SMS from Termux into Gmail, and bring them back."""
 
 __version__ = "0.1.0"
+
+import logging as _logging
+
+# Library use stays silent unless the application configures logging.
+_logging.getLogger("smsbak").addHandler(_logging.NullHandler())

@@ -40,17 +40,21 @@ from smsbak.store import StateStore
 LOG_FILE = "smsbak.log"
 
 
-def setup_file_logging(paths: Paths, level: int = logging.INFO) -> None:
-    """A rotating, owner-only log; message bodies and numbers only ever at debug level."""
+def setup_file_logging(paths: Paths, verbose: bool = False) -> None:
+    """A rotating, owner-only log at info level: no message text or numbers ever.
+
+    With ``-v`` smsbak's debug lines (which may show numbers) go to stderr only.
+    """
     ensure_private_dir(paths.log_dir)
     path = paths.log_dir / LOG_FILE
     handler = logging.handlers.RotatingFileHandler(
         path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
     )
+    handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("smsbak")
-    root.addHandler(handler)
-    root.setLevel(min(level, root.level) if root.level else level)
+    logger = logging.getLogger("smsbak")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     make_private(path)
 
 

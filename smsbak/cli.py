@@ -196,7 +196,7 @@ def backup(obj: Context, full: bool, dry_run: bool) -> None:
     from smsbak.render import ProgressPrinter, backup_summary, planned_lines
 
     settings = obj.settings()
-    setup_file_logging(obj.paths)
+    setup_file_logging(obj.paths, obj.verbose)
     printer = ProgressPrinter(sys.stderr, sys.stderr.isatty())
     try:
         with _StopFlag() as stop:
@@ -315,7 +315,7 @@ def restore(
         limit=limit,
         dry_run=dry_run,
     )
-    setup_file_logging(obj.paths)
+    setup_file_logging(obj.paths, obj.verbose)
     printer = ProgressPrinter(sys.stderr, sys.stderr.isatty())
     try:
         report = run_restore(obj.paths, settings, options, choice, progress=printer)
@@ -365,7 +365,7 @@ def daemon(obj: Context, every: str | None) -> None:
             parse_duration(every)
         except SmsbakError as error:
             raise click.BadParameter(error.message, param_hint="--every") from None
-    setup_file_logging(obj.paths)
+    setup_file_logging(obj.paths, obj.verbose)
     times = DaemonTimes.from_settings(settings, every)
     click.echo(
         f"smsbak daemon: backing up every {every or settings.backup_every}"

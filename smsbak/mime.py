@@ -18,6 +18,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from email.errors import HeaderParseError
 from email.header import decode_header
 from email.message import Message
 from email.utils import format_datetime
@@ -251,8 +252,19 @@ def decode_sms(raw: bytes) -> Sms:
     """Turn an SMS email (smsbak's or SMS Backup+'s) back into the record.
 
     Only the ``X-smssync-*`` headers are trusted: the Subject is translated
-    into the phone's language and must never be parsed.
+    into the phone's language and must never be parsed. Any email that cannot
+    be read raises DecodeError with a reason, never another exception: one
+    damaged email must not stop a restore.
     """
+    try:
+        return _decode_sms(raw)
+    except DecodeError:
+        raise
+    except (HeaderParseError, ValueError, LookupError, TypeError) as error:
+        raise DecodeError("damaged email", type(error).__name__) from error
+
+
+def _decode_sms(raw: bytes) -> Sms:
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
     datatype = _header(message, "X-smssync-datatype")
     if datatype is None:

@@ -20,10 +20,14 @@ from typing import Protocol
 from smsbak.backup import KIND_SMS, Progress
 from smsbak.errors import UsageError
 from smsbak.mime import DecodeError, decode_sms
-from smsbak.model import Sms
+from smsbak.model import Box, Sms
 from smsbak.store import RunCounts, StateStore, Uploaded
 
 log = logging.getLogger(__name__)
+
+RESTORED_BOXES = frozenset({Box.INBOX, Box.SENT})
+"""As SMS Backup+ did. Drafts, outbox, failed and queued rows are left out: a messaging
+app may send what sits in the outbox or queue, and a restore must never send."""
 
 
 class Archive(Protocol):
@@ -194,6 +198,12 @@ class RestoreEngine:
                     report.skipped[error.reason] += 1
                     continue
                 report.sms_found += 1
+                if sms.box not in RESTORED_BOXES:
+                    # A queued or outbox row is what messaging apps send: never write one.
+                    report.skipped[
+                        f"{sms.box.name.lower()} message (only received and sent are restored)"
+                    ] += 1
+                    continue
                 if not self._chosen(sms, options):
                     report.not_chosen += 1
                     continue

@@ -106,21 +106,32 @@ class FileTarget:
         on_rejected: Callable[[Sms, str], None],
     ) -> None:
         names = self.contact_names()
-        if self.kind == "xml":
-            from smsbak.formats.xml import write_sms_xml
+        try:
+            if self.kind == "xml":
+                from smsbak.formats.xml import write_sms_xml
 
-            write_sms_xml(self.path, messages, contact_names=names)
-        else:
-            from smsbak.formats.smsie import write_smsie_zip
+                write_sms_xml(self.path, messages, contact_names=names)
+            else:
+                from smsbak.formats.smsie import write_smsie_zip
 
-            write_smsie_zip(self.path, messages, contact_names=names)
+                write_smsie_zip(self.path, messages, contact_names=names)
+        except OSError as error:
+            raise UsageError(
+                f"cannot write {self.path}: {error.strerror or error}",
+                "check free space and that the folder is writable (termux-setup-storage for "
+                "Downloads)",
+            ) from error
         on_written(messages)
 
     def finish(self) -> None:
         pass
 
     def next_steps(self) -> list[str]:
-        return ([self.note] if self.note else []) + self._import_steps()
+        cleanup = (
+            f"Delete {self.path.name} once imported: it holds your messages, and other apps "
+            "can read the Downloads folder."
+        )
+        return [*([self.note] if self.note else []), *self._import_steps(), cleanup]
 
     def _import_steps(self) -> list[str]:
         if self.kind == "xml":

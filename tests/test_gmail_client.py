@@ -164,3 +164,25 @@ def test_media_uploads_also_reach_the_overridden_endpoint(
         assert answer["id"]
     assert len(emulator.messages()) == 1  # the second upload merged by Message-ID
     assert emulator.messages()[0].raw == message
+
+
+def test_no_network_is_a_gmail_error_after_retries_not_a_crash(
+    tmp_path: Path, emulator: GmailEmulator
+) -> None:
+    import socket
+
+    from smsbak.errors import GmailError
+
+    write_token(tmp_path, emulator)
+    token = load_token(tmp_path / "token.json")
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    connection = connect(token.credentials, closed)
+    slept: list[float] = []
+    box = GmailMailbox(
+        connection.service, connection.batch_uri, TokenBucket(15_000, 1250), sleep=slept.append
+    )
+    with pytest.raises(GmailError):
+        box.ensure_label("SMS")
+    assert len(slept) >= 3  # it retried with backoff before giving up

@@ -279,3 +279,31 @@ def test_a_silently_dropped_insert_is_an_error_not_a_success(
     assert bed.phone.messages == []
     status = json.loads(bed.smsbak("status", "--json").stdout)
     assert status["last_restore"]["result"] == "failed"
+
+
+def test_queued_and_outbox_messages_are_never_restored(bed: Bed) -> None:
+    """A messaging app sends what sits in its queue or outbox: restore must not put any there."""
+    restore_login(bed)
+    bed.phone.enable_privileged(rish=True)
+    for box in (Box.INBOX, Box.OUTBOX, Box.QUEUED, Box.FAILED, Box.DRAFT):
+        sms = Sms("+4914", f"box {box.name}", 1_600_000_000_000 + int(box) * 1000, box)
+        bed.emulator.add_message(sbp_corpus.sms_email(sms), ["SMS"])
+    result = bed.smsbak("restore", "--to", "phone")
+    assert result.returncode == 0, result.stderr
+    assert [row["body"] for row in bed.phone.messages] == ["box INBOX"]
+    assert "queued message (only received and sent are restored)" in result.stdout
+    assert "outbox message (only received and sent are restored)" in result.stdout
+
+
+def test_a_damaged_encoded_word_is_skipped_not_fatal(bed: Bed, tmp_path: Path) -> None:
+    restore_login(bed)
+    good = Sms("+4915", "fine", 1_600_000_000_000, Box.INBOX)
+    bed.emulator.add_message(sbp_corpus.sms_email(good), ["SMS"])
+    broken = sbp_corpus.sms_email(Sms("+4916", "x", 1_600_000_001_000, Box.INBOX)).replace(
+        b"X-smssync-address: +4916", b"X-smssync-address: =?utf-8?b?Q?="
+    )
+    bed.emulator.add_message(broken, ["SMS"])
+    result = bed.smsbak("restore", "--to", f"xml:{tmp_path / 'out.xml'}")
+    assert result.returncode == 0, result.stderr
+    assert "skipped: damaged email" in result.stdout
+    assert "1 messages restored" in result.stdout

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -138,3 +140,36 @@ def test_contacts_match_numbers_however_they_are_written() -> None:
     assert book.name_for("bank") == "Bank"
     assert book.name_for("+4917012345") is None
     assert book.name_for("+442071234567") is None
+
+
+class DeletingTools(TermuxTools):
+    """Runs the real fake tools, and deletes newer messages after the first page (as a
+    person deleting a conversation during a long scan would)."""
+
+    def __init__(self, phone: FakePhone, delete_ids: set[int]) -> None:
+        super().__init__(timeout=10)
+        self.phone = phone
+        self.delete_ids = delete_ids
+
+    def json(self, tool: str, args: Sequence[str] = ()) -> Any:
+        answer = super().json(tool, args)
+        if tool == "termux-sms-list" and self.delete_ids:
+            self.phone.reload()
+            self.phone.data["messages"] = [
+                row for row in self.phone.data["messages"] if row["_id"] not in self.delete_ids
+            ]
+            self.phone.save()
+            self.delete_ids = set()
+        return answer
+
+
+def test_messages_deleted_between_pages_do_not_hide_older_ones(phone: FakePhone) -> None:
+    with phone.batch():
+        rows = [
+            phone.add_sms(address="+49", body=f"d{i}", date=1_780_000_000_000 + i * 1000)
+            for i in range(40)
+        ]
+    newest_ten = {int(row["_id"]) for row in rows[-10:]}
+    walker = TermuxPhone(DeletingTools(phone, newest_ten))
+    seen = {m.sms.body for page in walker.sms_newest_first(8) for m in page.messages}
+    assert {f"d{i}" for i in range(30)} <= seen

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
 import logging
 import random
 import re
@@ -96,15 +97,32 @@ def _retry_after(headers: Any, message: str) -> float | None:
     return None
 
 
+def _reason_and_message(error: Any) -> tuple[str, str]:
+    """Google's legacy ``errors[].reason`` (dailyLimitExceeded, ...) from the error body.
+
+    googleapiclient's ``error_details`` prefers ``details[]``, whose ErrorInfo
+    reasons are spelled differently (RATE_LIMIT_EXCEEDED), so read the body.
+    """
+    message = str(getattr(error, "reason", "") or "")
+    try:
+        body = json.loads(getattr(error, "content", b"") or b"{}")
+        problem = body.get("error", {}) if isinstance(body, dict) else {}
+        entries = problem.get("errors") or []
+        if entries and isinstance(entries[0], dict) and entries[0].get("reason"):
+            return str(entries[0]["reason"]), str(entries[0].get("message") or message)
+        message = str(problem.get("message") or message)
+    except (ValueError, AttributeError, TypeError):
+        pass
+    details = getattr(error, "error_details", None)
+    if isinstance(details, list) and details and isinstance(details[0], dict):
+        return str(details[0].get("reason", "")), str(details[0].get("message", message))
+    return "", message
+
+
 def failure_from_http_error(error: Any) -> PartFailure:
     """Status, Google's error reason and any retry time from a googleapiclient HttpError."""
     status = int(getattr(error, "status_code", 0) or getattr(error.resp, "status", 0) or 0)
-    reason = ""
-    message = str(getattr(error, "reason", "") or "")
-    details = getattr(error, "error_details", None)
-    if isinstance(details, list) and details and isinstance(details[0], dict):
-        reason = str(details[0].get("reason", ""))
-        message = str(details[0].get("message", message))
+    reason, message = _reason_and_message(error)
     return PartFailure(
         status=status,
         reason=reason,
@@ -148,10 +166,17 @@ def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -
 
 T = TypeVar("T")
 
-TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    http.client.HTTPException,
-)
+
+def transport_errors() -> tuple[type[BaseException], ...]:
+    """Failures of the connection rather than answers from Gmail: all worth a retry.
+
+    No network raises httplib2's ServerNotFoundError (not an OSError), and a
+    token refresh without network raises google-auth's TransportError.
+    """
+    import httplib2
+    from google.auth.exceptions import TransportError
+
+    return (OSError, http.client.HTTPException, httplib2.HttpLib2Error, TransportError)
 
 
 class GmailMailbox:
@@ -187,7 +212,7 @@ class GmailMailbox:
                 return _translate_auth(request.execute)
             except HttpError as error:
                 failure = failure_from_http_error(error)
-            except TRANSPORT_ERRORS as error:
+            except transport_errors() as error:
                 failure = PartFailure(0, "transport", str(error))
             _raise_for_fatal(failure)
             if conflict_ok and failure.status == 409:
@@ -431,7 +456,7 @@ class GmailMailbox:
                     "this is a bug in smsbak or a change at Gmail; please report it",
                 ) from error
             return [whole] * len(requests)
-        except TRANSPORT_ERRORS as error:
+        except transport_errors() as error:
             log.info("batch lost in transit (%s); its parts go again", type(error).__name__)
             return [PartFailure(0, "transport", type(error).__name__)] * len(requests)
         return [

@@ -72,6 +72,8 @@ class PrivilegedShell:
             )
         except FileNotFoundError as error:
             raise PhoneError(f"{self.kind} is not installed", _hint(self.kind)) from error
+        except OSError as error:
+            raise PhoneError(f"cannot run {self.kind}: {error}", _hint(self.kind)) from error
         try:
             out, err = process.communicate(timeout=timeout or self.timeout)
         except subprocess.TimeoutExpired:
@@ -87,8 +89,8 @@ class PrivilegedShell:
             err.decode("utf-8", "replace"),
         )
 
-    def check(self, script: str, what: str) -> ShellResult:
-        result = self.run(script)
+    def check(self, script: str, what: str, *, timeout: float | None = None) -> ShellResult:
+        result = self.run(script, timeout=timeout)
         problem = _content_error(result)
         if result.returncode != 0 or problem:
             detail = problem or (result.stderr.strip().splitlines() or ["no message"])[-1]
@@ -107,14 +109,21 @@ def _hint(kind: str) -> str:
     return "grant Termux root access in your root manager (Magisk, KernelSU)"
 
 
+_BOUND_TEXT = re.compile(r"(\w+:[sn]:).*")
+
+
 def _content_error(result: ShellResult) -> str | None:
-    """``content`` reports parse errors on stdout with exit status 0."""
+    """``content`` reports parse errors on stdout with exit status 0.
+
+    Such errors can quote a whole ``--bind`` argument, message text included:
+    that part is cut so it reaches neither the terminal nor the run history.
+    """
     for line in result.stdout.splitlines():
         if line.startswith("[ERROR]"):
-            return line
+            return _BOUND_TEXT.sub(r"\1(text not shown)", line)
     for line in result.stderr.splitlines():
         if "Exception" in line or line.startswith("Error"):
-            return line.strip()
+            return _BOUND_TEXT.sub(r"\1(text not shown)", line.strip())
     return None
 
 

@@ -92,6 +92,8 @@ class TermuxTools:
             )
         except FileNotFoundError as error:
             raise PhoneError(f"{tool} is not installed", INSTALL_HINT) from error
+        except OSError as error:
+            raise PhoneError(f"cannot run {tool}: {error}", INSTALL_HINT) from error
         try:
             stdout, stderr = process.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
@@ -223,6 +225,18 @@ def parse_sms_row(row: Any, zone: tzinfo) -> PhoneSms | None:
     return PhoneSms(sms=sms, contact_name=name)
 
 
+MAX_STEP_BACKS = 20
+
+
+def _slid_past(page: SmsPage, date_ms: int, ids: set[int]) -> bool:
+    """Did this page start below the last page's end (rows deleted in between)?"""
+    if not page.messages or not ids:
+        return False
+    if any(m.sms.android_id in ids for m in page.messages):
+        return False
+    return page.messages[0].sms.date_ms < date_ms
+
+
 class TermuxPhone:
     """The phone as Termux:API shows it: inbox and sent SMS, contacts, time zone."""
 
@@ -269,13 +283,21 @@ class TermuxPhone:
 
         Rows with equal dates have no stable order across pages on the old app,
         so each next page starts again at the tie group that ended the previous
-        one, and rows are de-duplicated by ``_id``. That costs a few rows per
-        page and loses none.
+        one, and rows are de-duplicated by ``_id``. If messages were deleted
+        between two calls, the rows slide up and that tie group is no longer
+        where it was: the page is read again from further up, so nothing is
+        skipped. New messages arriving meanwhile only cause re-reads.
         """
         offset = 0
         seen: set[int] = set()
+        boundary: tuple[int, set[int]] | None = None  # (date, ids) ending the last page
         while True:
             page = self.sms_page(offset, page_size)
+            for _ in range(MAX_STEP_BACKS):
+                if boundary is None or offset == 0 or not _slid_past(page, *boundary):
+                    break
+                offset = max(0, offset - max(1, page_size // 2))
+                page = self.sms_page(offset, page_size)
             fresh = [
                 m for m in page.messages if m.sms.android_id is None or m.sms.android_id not in seen
             ]
@@ -284,7 +306,9 @@ class TermuxPhone:
             if page.rows < page_size or not page.messages:
                 return
             oldest = page.messages[-1].sms.date_ms
-            ties = sum(1 for m in page.messages if m.sms.date_ms == oldest)
+            tie_group = [m for m in page.messages if m.sms.date_ms == oldest]
+            boundary = (oldest, {m.sms.android_id for m in tie_group if m.sms.android_id})
+            ties = len(tie_group)
             offset += page_size if ties >= page_size else page_size - ties
 
     def contacts(self) -> list[Contact]:

@@ -29,6 +29,8 @@ PROJECTION = ("_id", "date", "type", "address", "body")
 SHELL_PACKAGE = "com.android.shell"
 CHUNK = 50
 """Inserts per shell start: one rish/su process and one confirming query per chunk."""
+PER_CALL_SECONDS = 3.0
+"""Generous time for one `content` call (a Java start, hundreds of ms on a phone)."""
 
 
 @dataclass(frozen=True)
@@ -147,17 +149,33 @@ class PhoneSmsStore:
                     f"{self.shell.kind}; running the restore again skips what is already there",
                 )
 
+    def _insert(self, messages: list[Sms]) -> None:
+        """One shell start for many inserts; each `content` is a Java start on the phone."""
+        seconds = PER_CALL_SECONDS * (len(messages) + 1) + 30
+        try:
+            self.shell.check(
+                "\n".join(self._insert_command(sms) for sms in messages),
+                "writing messages",
+                timeout=seconds,
+            )
+        except PhoneError as error:
+            if "did not answer" not in error.message:
+                raise
+            raise PhoneError(
+                f"the phone took longer than {seconds:g} s to write {len(messages)} messages",
+                "wait a minute (it may still be writing), then run the restore again: "
+                "messages already on the phone are skipped",
+            ) from None
+
     def _write_chunk(self, chunk: list[Sms]) -> list[Sms]:
         """Insert and confirm; returns the messages the phone did not keep."""
-        self.shell.check("\n".join(self._insert_command(sms) for sms in chunk), "writing messages")
+        self._insert(chunk)
         missing = self._missing(chunk)
         if missing and self.escaping == "modern" and self._stored_literally(missing):
             # An older `content` keeps "\:" as two characters: undo, write unescaped.
             log.info("this phone's content tool does not unescape; writing unescaped")
             self.escaping = "legacy"
-            self.shell.check(
-                "\n".join(self._insert_command(sms) for sms in missing), "writing messages"
-            )
+            self._insert(missing)
             missing = self._missing(chunk)
         return missing
 
