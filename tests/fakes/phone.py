@@ -43,6 +43,32 @@ read these keys, all optional:
 - ``content_call_cost``: seconds each ``content`` call sleeps first.
 - ``content_error_exit``: exit status of a provider failure (default 1).
 
+Background-mode fakes (``termux-job-scheduler``, ``termux-wifi-connectioninfo``,
+``termux-battery-status``, ``termux-wake-lock`` / ``-unlock``; logic in
+``_background.py``) read and write these keys, all optional:
+
+- ``jobs``: the pending JobScheduler jobs, each ``{"job_id", "script" (absolute),
+  "period_ms" (0 = once; under 900000 raised to 900000 as Android N+ does),
+  "network" (any|unmetered|cellular|not_roaming|none), "battery_not_low",
+  "storage_not_low", "charging", "idle", "persisted"}``.  Written by
+  termux-job-scheduler under the fixture lock; :meth:`FakePhone.jobs` reads them,
+  :meth:`FakePhone.reboot` drops those not persisted.
+- ``job_scheduler_race``: "first" (default) | "second": which of the app's two
+  answers reaches stdout when it sends two (scheduling: the "Scheduling ..." line or
+  the pending list; ``--cancel-all``: the pending list or "Cancelling all jobs").
+- ``wifi``: ``{"connected": bool (default true), "ssid": str (default "HomeNet"),
+  "cellular": bool (mobile data up, default true)}``, optionally ``ip``, ``bssid``,
+  ``rssi``, ``frequency_mhz``, ``link_speed_mbps``, ``network_id``.  Disconnected:
+  ``supplicant_state`` "DISCONNECTED", ``ssid`` "<unknown ssid>"; disconnected
+  without mobile data: empty stdout (the app throws).  Mode "permission" for
+  termux-wifi-connectioninfo means no location permission: SSID/BSSID hidden.
+- ``battery``: ``{"percentage": 80, "plugged": "UNPLUGGED"|"PLUGGED_AC"|"PLUGGED_USB"|
+  "PLUGGED_WIRELESS"|"PLUGGED_DOCK", "status": "DISCHARGING"|"CHARGING"|"FULL"|
+  "NOT_CHARGING"|"UNKNOWN"}`` plus optional ``health``, ``temperature`` (°C),
+  ``current`` (µA).  The "new" generation prints the app's long key set, the "old"
+  one ``health, percentage, plugged, status, temperature, current``.
+- ``wake_lock``: bool, set by termux-wake-lock / termux-wake-unlock.
+
 ``content`` runs only under rish/su (they export ``FAKE_UID`` 2000 / 0); it reads
 and writes ``messages`` and ``calls`` of this same file, so what it inserts is what
 termux-sms-list then lists.  The fakes replace the file atomically under a lock on
@@ -56,6 +82,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -97,9 +124,17 @@ FIELDS = frozenset(
         "content_inserts_done",
         "content_call_cost",
         "content_error_exit",
+        "jobs",
+        "job_scheduler_race",
+        "wifi",
+        "battery",
+        "wake_lock",
     }
 )
 PRIVILEGED_MODES = ("ok", "hang")
+BATTERY_PLUGGED = ("UNPLUGGED", "PLUGGED_AC", "PLUGGED_USB", "PLUGGED_WIRELESS", "PLUGGED_DOCK")
+BATTERY_STATUSES = ("CHARGING", "DISCHARGING", "FULL", "NOT_CHARGING", "UNKNOWN")
+JOB_RACES = ("first", "second")
 APPOP_MODES = ("allow", "ignore", "deny", "default", "foreground")
 CONTENT_ESCAPINGS = ("modern", "legacy")
 SHELL_PACKAGE = "com.android.shell"
@@ -372,6 +407,8 @@ class FakePhone:
                 raise ValueError(f"{key} must be one of {PRIVILEGED_MODES}")
         if "content_escaping" in fields and fields["content_escaping"] not in CONTENT_ESCAPINGS:
             raise ValueError(f"content_escaping must be one of {CONTENT_ESCAPINGS}")
+        if "job_scheduler_race" in fields and fields["job_scheduler_race"] not in JOB_RACES:
+            raise ValueError(f"job_scheduler_race must be one of {JOB_RACES}")
         self.data.update(fields)
         if {"messages", "calls"} & set(fields):
             self._reindex()
@@ -421,6 +458,92 @@ class FakePhone:
         """Rows stored by ``content insert`` since the count was last reset."""
         return int(self.data.get("content_inserts_done") or 0)
 
+    # ------------------------------------------------------------------ background
+
+    def set_wifi(
+        self, connected: bool, ssid: str = "HomeNet", *, cellular: bool = True, **extra: Any
+    ) -> None:
+        """What termux-wifi-connectioninfo reports: connected to ``ssid`` or not;
+        ``cellular`` says whether mobile data is up (matters when disconnected);
+        ``extra``: ip, bssid, rssi, frequency_mhz, link_speed_mbps, network_id."""
+        allowed = {"ip", "bssid", "rssi", "frequency_mhz", "link_speed_mbps", "network_id"}
+        unknown = set(extra) - allowed
+        if unknown:
+            raise ValueError(f"unknown wifi fields: {sorted(unknown)}")
+        self.data["wifi"] = {
+            "connected": bool(connected), "ssid": ssid, "cellular": bool(cellular), **extra
+        }
+        self._changed()
+
+    def set_battery(
+        self,
+        percentage: int,
+        plugged: str = "UNPLUGGED",
+        status: str | None = None,
+        **extra: Any,
+    ) -> None:
+        """What termux-battery-status reports.  ``status`` defaults to DISCHARGING
+        unplugged, CHARGING plugged (FULL at 100); ``extra``: health, temperature
+        (°C), current (µA)."""
+        if not 0 <= int(percentage) <= 100:
+            raise ValueError(f"percentage must be 0..100: {percentage!r}")
+        if plugged not in BATTERY_PLUGGED:
+            raise ValueError(f"plugged must be one of {BATTERY_PLUGGED}: {plugged!r}")
+        if status is not None and status not in BATTERY_STATUSES:
+            raise ValueError(f"status must be one of {BATTERY_STATUSES}: {status!r}")
+        unknown = set(extra) - {"health", "temperature", "current"}
+        if unknown:
+            raise ValueError(f"unknown battery fields: {sorted(unknown)}")
+        battery: dict[str, Any] = {"percentage": int(percentage), "plugged": plugged, **extra}
+        if status is not None:
+            battery["status"] = status
+        self.data["battery"] = battery
+        self._changed()
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """The pending termux-job-scheduler jobs (copies), by job id."""
+        rows = [dict(job) for job in self.data.get("jobs") or ()]
+        return sorted(rows, key=lambda job: int(job["job_id"]))
+
+    def job(self, job_id: int) -> dict[str, Any] | None:
+        return next((job for job in self.jobs() if int(job["job_id"]) == job_id), None)
+
+    @property
+    def wake_lock(self) -> bool:
+        """Whether Termux holds its wake lock (termux-wake-lock / -unlock)."""
+        return bool(self.data.get("wake_lock", False))
+
+    def reboot(self) -> None:
+        """What a reboot does to the fixture: jobs not persisted are gone, and the
+        wake lock is released (Termux:Boot scripts are not run)."""
+        self.data["jobs"] = [job for job in self.data.get("jobs") or () if job.get("persisted")]
+        self.data["wake_lock"] = False
+        self._changed()
+
+    def run_job(
+        self,
+        job_id: int,
+        *,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 120,
+        cwd: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a pending job's script as JobScheduler would, with this phone's
+        environment (or ``env``); KeyError when no such job is pending."""
+        job = self.job(job_id)
+        if job is None:
+            raise KeyError(f"no pending job {job_id}")
+        return subprocess.run(
+            [str(job["script"])],
+            env=dict(env) if env is not None else self.env(),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
     # ------------------------------------------------------------------ running
 
     def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -443,7 +566,7 @@ class FakePhone:
         link = directory / "python3"
         if not link.exists():
             directory.mkdir(exist_ok=True)
-            tmp = directory / f".python3.{os.getpid()}"
+            tmp = directory / f".python3.{os.getpid()}.{threading.get_ident()}"
             tmp.unlink(missing_ok=True)
             tmp.symlink_to(sys.executable)
             os.replace(tmp, link)
