@@ -8,6 +8,7 @@ where it survives.
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import sys
@@ -62,9 +63,15 @@ def install(
         "--network", "unmetered" if settings.wifi_only else "any",
         "--persisted", "true",
     ]  # fmt: skip
-    if settings.min_battery:
-        arguments += ["--battery-not-low", "true"]
-    _checked(tools, arguments)
+    # The app defaults this constraint to true: say false explicitly when not wanted.
+    arguments += ["--battery-not-low", "true" if settings.min_battery else "false"]
+    answer = _checked(tools, arguments)
+    # Errors (no such file, ...) also come with exit 0: believe only the pending list.
+    if show(tools) is None:
+        raise PhoneError(
+            f"Android did not register the backup job: {answer.strip() or 'no answer'}",
+            "open the Termux:API app once, then run `smsbak schedule install` again",
+        )
     return Installed(script, period, period != wanted, arguments)
 
 
@@ -81,7 +88,8 @@ def remove(paths: Paths, tools: TermuxTools) -> bool:
 def show(tools: TermuxTools) -> str | None:
     """The pending-job line(s) for smsbak's job, or None when it is not registered."""
     result = _checked(tools, ["-p"])
-    lines = [line for line in result.splitlines() if f" {JOB_ID}" in line or f":{JOB_ID}" in line]
+    mine = re.compile(rf"\bJob {JOB_ID}:")
+    lines = [line.strip() for line in result.splitlines() if mine.search(line)]
     return "\n".join(lines) if lines else None
 
 
