@@ -42,10 +42,19 @@ BACKUP_SCOPES = [
     "openid",
     "https://www.googleapis.com/auth/userinfo.email",
 ]
+# What `smsbak auth --restore` asks for (saved as token-restore.json).
+RESTORE_SCOPES = [
+    "https://www.googleapis.com/auth/gmail.readonly",
+    "openid",
+    "https://www.googleapis.com/auth/userinfo.email",
+]
 # Gmail's real per-user quota and the burst of one full batch (50 inserts x 25 units).
 REAL_QUOTA_PER_MINUTE = 15_000
 REAL_BURST_UNITS = 1_250
 INSERT_COST = 25
+GET_COST = 5  # messages.get
+LIST_COST = 5  # messages.list (one page, at most 500 ids)
+LIST_PAGE = 500
 # "Scaled" quota for benchmarks that are not about the quota (as the tests use).
 SCALED_QUOTA_PER_MINUTE = 15_000_000
 SCALED_BURST_UNITS = 1_250_000
@@ -153,9 +162,18 @@ def verdict(ok: bool) -> str:
 # --------------------------------------------------------------------------- test bed
 
 
-def write_token(home: Path, emulator: GmailEmulator) -> str:
-    """A token.json as `smsbak auth` leaves it, granted by the emulator (as tests/conftest)."""
-    refresh_token = emulator.grant(BACKUP_SCOPES)
+def write_token(
+    home: Path,
+    emulator: GmailEmulator,
+    *,
+    scopes: Sequence[str] = tuple(BACKUP_SCOPES),
+    name: str = "token.json",
+) -> str:
+    """A token.json as `smsbak auth` leaves it, granted by the emulator (as tests/conftest).
+
+    ``scopes=RESTORE_SCOPES, name="token-restore.json"``: as `smsbak auth --restore`.
+    """
+    refresh_token = emulator.grant(list(scopes))
     secrets = emulator.client_secrets()["installed"]
     token = {
         "token": None,
@@ -163,11 +181,11 @@ def write_token(home: Path, emulator: GmailEmulator) -> str:
         "token_uri": emulator.token_uri,
         "client_id": secrets["client_id"],
         "client_secret": secrets["client_secret"],
-        "scopes": BACKUP_SCOPES,
+        "scopes": list(scopes),
         "account": ACCOUNT,
     }
     home.mkdir(parents=True, exist_ok=True)
-    path = home / "token.json"
+    path = home / name
     path.write_text(json.dumps(token))
     path.chmod(0o600)
     return refresh_token
@@ -242,6 +260,51 @@ def fill_phone(phone: FakePhone, count: int, *, spacing_ms: int = MESSAGE_SPACIN
             }
 
     phone.add_many(rows())
+
+
+def archive_sms(count: int, *, spacing_ms: int = MESSAGE_SPACING_MS) -> list[Any]:
+    """``count`` distinct SMS (smsbak.model.Sms) as fill_phone makes them, for a Gmail archive."""
+    from smsbak.model import Box, Sms
+
+    words = ["hello", "are", "you", "coming", "tonight", "see", "you", "at", "the"]
+    words += ["station", "ok", "thanks", "Grüße", "ça", "va"]
+    messages = []
+    for i in range(count):
+        length = 3 + (i * 7) % 25
+        body = " ".join(words[(i + k) % len(words)] for k in range(length)) + f" #{i}"
+        messages.append(
+            Sms(
+                address=f"+4917{i % 200:08d}",
+                body=body,
+                date_ms=BASE_MS + i * spacing_ms + (i * 37) % 1000,
+                box=Box.INBOX if i % 3 else Box.SENT,
+                read=True,
+                thread_id=1 + i % 200,
+                android_id=i + 1,
+            )
+        )
+    return messages
+
+
+def seed_archive(emulator: GmailEmulator, messages: Sequence[Any], label: str = "SMS") -> None:
+    """Put smsbak-format emails (smsbak.mime.encode_sms) under ``label``, as a backup
+    would have left them; seeded directly, so no quota is spent and none is counted."""
+    from datetime import timezone
+
+    from smsbak.mime import encode_sms
+
+    backup_time = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    for sms in messages:
+        encoded = encode_sms(
+            sms, account=ACCOUNT, contact_name=None, zone=timezone.utc, backup_time=backup_time
+        )
+        emulator.add_message(encoded.raw, [label])
+    emulator.refill_quota()
+
+
+def restore_login(b: Bed) -> None:
+    """token-restore.json as `smsbak auth --restore` leaves it (gmail.readonly)."""
+    write_token(b.home, b.emulator, scopes=RESTORE_SCOPES, name="token-restore.json")
 
 
 # --------------------------------------------------------------------------- running smsbak

@@ -159,10 +159,11 @@ def report(results: list[dict[str, object]], runs: int) -> str:
             f"**Ratio large/small: {ratio:.2f}** (target <= {RATIO_TARGET}); exactly one "
             f"termux-sms-list call per no-op run: {'yes' if one_call else 'NO'}. {verdict(ok)}",
             "",
-            "Every fake Termux tool (getprop too) loads the whole fixture phone.json, and "
-            "termux-sms-list also sorts all of it, on every call; a real phone answers "
-            "getprop at once and termux-sms-list from its SMS database with a LIMIT. So part "
-            "of the growth is the fakes'. Replaying the same tool calls alone (argv from the "
+            "The fake getprop reads only a small settings file beside the fixture (as a "
+            "real getprop answers at once), but the fake termux-sms-list loads the whole "
+            "fixture phone.json and sorts all of it on every call, where a real phone "
+            "answers from its SMS database with a LIMIT. So part of the growth is the "
+            "fake's. Replaying the same tool calls alone (argv from the "
             "call log) and subtracting them from the no-op median leaves smsbak's own share: "
             f"{own_small:.3f} s vs {own_large:.3f} s, ratio {own_large / own_small:.2f}.",
         ]
