@@ -289,14 +289,12 @@ def archive_sms(count: int, *, spacing_ms: int = MESSAGE_SPACING_MS) -> list[Any
 def seed_archive(emulator: GmailEmulator, messages: Sequence[Any], label: str = "SMS") -> None:
     """Put smsbak-format emails (smsbak.mime.encode_sms) under ``label``, as a backup
     would have left them; seeded directly, so no quota is spent and none is counted."""
-    from datetime import timezone
-
     from smsbak.mime import encode_sms
 
     backup_time = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
     for sms in messages:
         encoded = encode_sms(
-            sms, account=ACCOUNT, contact_name=None, zone=timezone.utc, backup_time=backup_time
+            sms, account=ACCOUNT, contact_name=None, zone=UTC, backup_time=backup_time
         )
         emulator.add_message(encoded.raw, [label])
     emulator.refill_quota()
