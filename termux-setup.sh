@@ -124,7 +124,16 @@ boot_content="#!/data/data/com.termux/files/usr/bin/sh
 termux-wake-lock
 umask 077
 mkdir -p \"$log_dir\"
-exec smsbak daemon >>\"$log_dir/boot.log\" 2>&1
+# Android's phantom process killer ends children with signal 9: start again then
+# (and after a crash); stop when the daemon ends by itself (SIGTERM, already running).
+while :; do
+    smsbak daemon >>\"$log_dir/boot.log\" 2>&1
+    status=\$?
+    if [ \"\$status\" -le 128 ] && [ \"\$status\" -ne 1 ]; then
+        break
+    fi
+    sleep 30
+done
 "
 current_boot=""
 if [ -f "$boot_script" ]; then

@@ -69,6 +69,7 @@ class Progress:
 class BackupReport:
     scanned: int = 0
     already: int = 0
+    refused_before: int = 0
     to_upload: int = 0
     uploaded: int = 0
     rejected: list[str] = field(default_factory=list)
@@ -120,6 +121,7 @@ class BackupEngine:
         self._confirmed: set[str] = set()
         self._refused: set[str] = set()
         self._newest_scanned: int | None = None
+        self._scan_complete = False
 
     def run(self, options: BackupOptions) -> BackupReport:
         """One backup. Errors are recorded in the run history and re-raised."""
@@ -173,10 +175,11 @@ class BackupEngine:
         if options.full:
             return None
         stored = self.store.get_meta(WATERMARK)
-        watermark = int(stored) if stored else self.store.newest_date_ms(KIND_SMS)
-        if watermark is None:
+        if not stored:
+            # No backup has completed a scan yet (a restore may have recorded what it
+            # brought back, but the phone can hold more): read everything once.
             return None
-        watermark = min(watermark, int(time.time() * 1000))
+        watermark = min(int(stored), int(time.time() * 1000))
         return watermark - int(self.settings.lookback_hours * 3_600_000)
 
     def _advance_watermark(self, report: BackupReport, pending: list[PhoneSms]) -> None:
@@ -189,6 +192,8 @@ class BackupEngine:
         refused for good do not hold it back; they are reported, and `--full`
         tries them again.
         """
+        if not self._scan_complete:
+            return  # the unread older pages may hold unrecorded messages
         done = self._confirmed | self._refused
         left = [m.sms.date_ms for m in pending if m.sms.fingerprint not in done]
         if left:
@@ -209,7 +214,11 @@ class BackupEngine:
         cutoff = self._cutoff(options)
         found: dict[str, PhoneSms] = {}
         self._confirmed, self._refused, self._newest_scanned = set(), set(), None
+        self._scan_complete = False
         for page in self.phone.sms_newest_first(self.settings.page_size):
+            if self.should_stop():
+                report.stopped = True
+                return []
             report.pages += 1
             report.unusable_rows += page.unusable
             for message in page.messages:
@@ -220,6 +229,7 @@ class BackupEngine:
             self.progress(Progress("scan", report.scanned))
             if cutoff is not None and page.messages and page.messages[-1].sms.date_ms < cutoff:
                 break
+        self._scan_complete = True
         if report.unusable_rows:
             report.warnings.append(
                 f"{report.unusable_rows} rows from termux-sms-list were not SMS smsbak can "
@@ -227,7 +237,9 @@ class BackupEngine:
             )
         known = self.store.known(found)
         report.already = len(known)
-        pending = [m for fp, m in found.items() if fp not in known]
+        refused = set() if options.full else self.store.refused(found)
+        report.refused_before = len(refused)
+        pending = [m for fp, m in found.items() if fp not in known and fp not in refused]
         pending.sort(key=lambda m: (m.sms.date_ms, m.sms.android_id or 0))
         report.to_upload = len(pending)
         if options.dry_run:
@@ -250,6 +262,9 @@ class BackupEngine:
             return ContactBook([])
 
     def _upload(self, pending: list[PhoneSms], report: BackupReport) -> None:
+        if self.should_stop():
+            report.stopped = True
+            return
         mailbox, account = self.open_mailbox()
         label_id = mailbox.ensure_label(self.settings.label)
         book = self._contact_names(pending, report)
@@ -291,6 +306,7 @@ class BackupEngine:
         def rejected(part: Rejected) -> None:
             sms = by_key[part.key].sms
             self._refused.add(part.key)
+            self.store.record_refused(part.key, KIND_SMS, sms.date_ms, part.reason)
             log.warning("Gmail refused message _id=%s: %s", sms.android_id, part.reason)
             report.rejected.append(f"_id {sms.android_id}: {part.reason}")
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from smsbak import __version__
-from smsbak.errors import ExitCode, SmsbakError
+from smsbak.errors import AuthError, ExitCode, PermissionDenied, SmsbakError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -175,9 +175,14 @@ class _StopFlag:
 @main.command()
 @click.option("--full", is_flag=True, help="Read every message on the phone, not just recent ones.")
 @click.option("--dry-run", is_flag=True, help="Show what would be uploaded; upload nothing.")
+@click.option(
+    "--notify",
+    is_flag=True,
+    help="Show an Android notification when a problem needs you (for scheduled jobs).",
+)
 @click.pass_obj
 @reports_errors
-def backup(obj: Context, full: bool, dry_run: bool) -> None:
+def backup(obj: Context, full: bool, dry_run: bool, notify: bool) -> None:
     """Upload the SMS that are not in Gmail yet, oldest first.
 
     Reads the newest messages until it reaches those older than the newest one
@@ -190,6 +195,7 @@ def backup(obj: Context, full: bool, dry_run: bool) -> None:
       smsbak backup            # the usual incremental run
       smsbak backup --full     # re-check every message on the phone
       smsbak backup --dry-run  # count what would go up
+      smsbak backup --notify   # as scheduled jobs run it: problems become notifications
     """
     from smsbak.app import run_backup, setup_file_logging
     from smsbak.backup import BackupOptions
@@ -207,8 +213,20 @@ def backup(obj: Context, full: bool, dry_run: bool) -> None:
                 progress=printer,
                 should_stop=stop,
             )
+    except (AuthError, PermissionDenied) as error:
+        if notify:
+            from smsbak.notify import Notifier
+
+            Notifier(settings.notifications).alert(
+                "smsbak needs you", f"{error.message}. Fix: {error.hint}"
+            )
+        raise
     finally:
         printer.close()
+    if notify:
+        from smsbak.notify import Notifier
+
+        Notifier(settings.notifications).clear_alert()
     for warning in report.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if dry_run:
@@ -314,6 +332,7 @@ def restore(
         contact=contact,
         limit=limit,
         dry_run=dry_run,
+        record_as_backed_up=(label or settings.label).casefold() == settings.label.casefold(),
     )
     setup_file_logging(obj.paths, obj.verbose)
     printer = ProgressPrinter(sys.stderr, sys.stderr.isatty())

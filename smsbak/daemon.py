@@ -34,7 +34,7 @@ from smsbak.lock import RunLock
 from smsbak.notify import Notifier
 from smsbak.paths import Paths
 from smsbak.phone.termux import TermuxPhone, TermuxTools, phone_timezone
-from smsbak.store import StateStore
+from smsbak.store import SUCCESS, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ RETRY_FIRST = 60.0
 BUSY_RETRY = 60.0
 DAILY_LIMIT_RETRY = 3600.0
 CHECK_TIMEOUT = 20.0
+STALE_ALERT = 24 * 3600  # alert about transient failures only after a day without success
 LOGIN_CHECK = 5.0  # seconds between looks at token.json while the login is broken
 
 
@@ -87,7 +88,7 @@ def last_success_time(paths: Paths) -> datetime | None:
     if not paths.state_db.exists():
         return None
     with StateStore(paths.state_db) as store:
-        run = store.last_run("backup", "ok")
+        run = store.last_run("backup", SUCCESS)
     if run is None or run.ended_at is None:
         return None
     return datetime.fromtimestamp(run.ended_at, UTC)
@@ -115,6 +116,8 @@ class Daemon:
         self._backing_up = threading.Lock()
         self._scheduler: Any = None
         self._zone: tzinfo = UTC
+        self.not_before = datetime.min.replace(tzinfo=UTC)
+        self.last_success = last_success_time(paths) or datetime.now(UTC)
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -155,6 +158,8 @@ class Daemon:
                 first.isoformat(timespec="seconds"),
             )
             self._show_status(f"Started. Next backup {self._local(first)}")
+            # A signal that lands before the scheduler runs is seen by this first job.
+            scheduler.add_job(self._stop_if_requested, "date", run_date=now, id="start")
             previous = {
                 signum: signal.signal(signum, self._on_signal)
                 for signum in (signal.SIGTERM, signal.SIGINT)
@@ -176,8 +181,12 @@ class Daemon:
             raise KeyboardInterrupt
         log.info("signal %d: finishing the batch in flight, then stopping", signum)
         self.stop_requested = True
-        # Not from inside the handler: shutdown takes locks the main loop may hold.
-        threading.Thread(target=self._scheduler.shutdown, kwargs={"wait": False}).start()
+        self._stop_if_requested()
+
+    def _stop_if_requested(self) -> None:
+        if self.stop_requested and self._scheduler is not None and self._scheduler.running:
+            # Not from inside a handler or a job: shutdown takes locks and joins.
+            threading.Thread(target=self._scheduler.shutdown, kwargs={"wait": False}).start()
 
     def _first_backup_time(self, now: datetime) -> datetime:
         """At once when the last success is older than the interval (catch-up), else later."""
@@ -193,6 +202,8 @@ class Daemon:
         """One small termux-sms-list call: back up soon when the newest SMS is not backed up."""
         if self.stop_requested or self.auth_broken_at is not None:
             return
+        if datetime.now(UTC) < self.not_before:
+            return  # a retry is already planned; the watch must not bypass its delay
         try:
             page = TermuxPhone(self.tools).sms_page(0, 1)
         except PhoneError as error:
@@ -202,7 +213,7 @@ class Daemon:
             return
         newest = page.messages[0].sms
         with StateStore(self.paths.state_db) as store:
-            known = store.known([newest.fingerprint])
+            known = store.known([newest.fingerprint]) | store.refused([newest.fingerprint])
         if not known:
             log.info("watch: a new message arrived; backing up in %gs", self.times.watch_delay)
             self._soon(self.times.watch_delay)
@@ -211,9 +222,13 @@ class Daemon:
         """While the login is broken: resume as soon as `smsbak auth` saved a new token."""
         if self.auth_broken_at is not None and self._token_mtime() != self.auth_broken_at:
             log.info("a new login was saved: backing up")
-            self.auth_broken_at = None
-            self._scheduler.remove_job("login")
+            self._login_recovered()
             self._soon(0)
+
+    def _login_recovered(self) -> None:
+        self.auth_broken_at = None
+        if self._scheduler is not None and self._scheduler.get_job("login") is not None:
+            self._scheduler.remove_job("login")
 
     def _soon(self, delay: float, reason: str = "soon") -> None:
         if self._scheduler is None or self.stop_requested:
@@ -227,7 +242,9 @@ class Daemon:
         )
 
     def _scheduled_backup(self) -> None:
-        if self.stop_requested or not self._backing_up.acquire(blocking=False):
+        if self.stop_requested or self.auth_broken_at is not None:
+            return  # paused until `smsbak auth` writes a new token (see _check_login)
+        if not self._backing_up.acquire(blocking=False):
             return
         try:
             self._backup_once()
@@ -260,7 +277,7 @@ class Daemon:
             return
         except DailyLimitExceeded as error:
             log.warning("%s", error.message)
-            self._soon(max(DAILY_LIMIT_RETRY, self.times.every / 2), "retry")
+            self._retry_in(max(DAILY_LIMIT_RETRY, self.times.every / 2))
             self._show_status("Gmail's daily limit reached; resuming later")
             return
         except SmsbakError as error:
@@ -273,7 +290,9 @@ class Daemon:
             self._failed(f"unexpected error: {type(error).__name__}: {error}", None, False)
             return
         self.failures = 0
-        self.auth_broken_at = None
+        self.not_before = datetime.min.replace(tzinfo=UTC)
+        self.last_success = datetime.now(UTC)
+        self._login_recovered()
         self.notifier.clear_alert()
         log.info(
             "backup %s: %d new, %d already, %d refused",
@@ -288,19 +307,29 @@ class Daemon:
         )
 
     def _failed(self, message: str, hint: str | None, needs_person: bool) -> None:
+        """Retry later, sooner at first; alert only when the person can do something.
+
+        A network outage fixes itself: it alerts only once backups have failed for
+        a day. A permission problem needs the person at once.
+        """
         self.failures += 1
         delay = min(self.times.every, RETRY_FIRST * 2 ** (self.failures - 1))
         log.warning(
             "backup failed (%d in a row): %s; retrying in %gs", self.failures, message, delay
         )
-        if needs_person or self.failures >= 3:
+        stale = datetime.now(UTC) - self.last_success > timedelta(seconds=STALE_ALERT)
+        if needs_person or stale:
             self.notifier.alert(
                 "smsbak backup failing", message + (f". Fix: {hint}" if hint else "")
             )
-        self._soon(delay, "retry")
+        self._retry_in(delay)
         self._show_status(f"Last backup failed; retrying {self._next_text()}")
 
     # --- helpers ----------------------------------------------------------------------
+
+    def _retry_in(self, delay: float) -> None:
+        self.not_before = datetime.now(UTC) + timedelta(seconds=delay)
+        self._soon(delay, "retry")
 
     def _token_mtime(self) -> int:
         try:
@@ -317,7 +346,7 @@ class Daemon:
         times = [
             job.next_run_time
             for job in self._scheduler.get_jobs()
-            if job.id not in ("watch", "login") and job.next_run_time is not None
+            if job.id not in ("watch", "login", "start") and job.next_run_time is not None
         ]
         return self._local(min(times)) if times else "later"
 

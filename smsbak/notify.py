@@ -24,7 +24,7 @@ class Notifier:
         self.enabled = enabled
         self.timeout = timeout
         self._last_status: str | None = None
-        self._alerting = False
+        self._alerting: tuple[str, str] | None = ("", "")  # unknown at start: clear once
 
     def _run(self, tool: str, args: Sequence[str]) -> None:
         if not self.enabled:
@@ -68,16 +68,20 @@ class Notifier:
         )
 
     def alert(self, title: str, text: str) -> None:
-        """Something needs the person (login, permission); shown once until cleared."""
-        self._alerting = True
+        """Something needs the person (login, permission); the same alert is not repeated."""
+        if self._alerting == (title, text):
+            return
+        self._alerting = (title, text)
         self._run(
             "termux-notification",
             ["--id", ALERT_ID, "-t", title, "-c", text, "--priority", "high", "--alert-once"],
         )
 
     def clear_alert(self) -> None:
-        if self._alerting:
-            self._alerting = False
+        """After a success. The first call always clears: an alert may be left over
+        from before a restart."""
+        if self._alerting is not None:
+            self._alerting = None
             self._run("termux-notification-remove", [ALERT_ID])
 
     def remove_status(self) -> None:

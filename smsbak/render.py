@@ -99,6 +99,11 @@ def backup_summary(report: BackupReport) -> str:
         f" ({report.already} already in Gmail, {report.scanned} read) in "
         f"{duration(report.seconds)}" + (f", {rate:.1f} msg/s" if report.uploaded else "") + "."
     )
+    if report.refused_before:
+        text += (
+            f" {report.refused_before} that Gmail refused before were skipped"
+            " (`smsbak backup --full` tries them again)."
+        )
     if report.stopped:
         text += f" Stopped early; {report.to_upload - report.uploaded} left for the next run."
     if report.rejected:

@@ -74,6 +74,9 @@ class RestoreOptions:
     contact: str | None = None
     limit: int | None = None
     dry_run: bool = False
+    record_as_backed_up: bool = True
+    """Only when restoring from the label backups go to; otherwise those messages
+    are not under that label, and the next backup must still upload them."""
 
 
 @dataclass
@@ -144,8 +147,10 @@ class RestoreEngine:
             report.seconds = self.clock() - started
             return report
         run_id = self.store.start_run("restore")
-        # In Gmail already: the next backup must not upload these again.
-        self._record(found)
+        if options.record_as_backed_up:
+            # In Gmail already, under the backup label: the next backup must not
+            # upload them again.
+            self._record(found)
         try:
             if pending:
                 self._write(pending, report)
@@ -216,11 +221,9 @@ class RestoreEngine:
         def rejected(gmail_id: str, reason: str) -> None:
             report.skipped[f"not fetched ({reason.split(':')[0]})"] += 1
 
-        def enough() -> bool:
-            # Gmail lists newest first, so with --limit the rest is older.
-            return options.limit is not None and len(chosen) >= options.limit
-
-        self.archive.fetch_raw(ids, on_fetched=fetched, on_rejected=rejected, should_stop=enough)
+        # Everything is read even with --limit: Gmail lists by its internal date,
+        # which for old SMS Backup+ uploads need not be the message's date.
+        self.archive.fetch_raw(ids, on_fetched=fetched, on_rejected=rejected)
         found = sorted(chosen.values(), key=lambda f: f.sms.date_ms, reverse=True)
         if options.limit is not None:
             found = found[: options.limit]

@@ -40,9 +40,8 @@ def script_text(paths: Paths, home_env: str | None) -> str:
     if home_env:
         lines.append(f"export SMSBAK_HOME={shlex.quote(home_env)}")
     log = paths.log_dir / "scheduled.log"
-    lines.append(
-        f"exec {shlex.quote(sys.executable)} -m smsbak backup >> {shlex.quote(str(log))} 2>&1"
-    )
+    python, log_file = shlex.quote(sys.executable), shlex.quote(str(log))
+    lines.append(f"exec {python} -m smsbak backup --notify >> {log_file} 2>&1")
     return "\n".join(lines) + "\n"
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from smsbak.config import Settings
 from smsbak.lock import RunLock
 from smsbak.paths import Paths
-from smsbak.store import Run, StateStore
+from smsbak.store import SUCCESS, Run, StateStore
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def read_status(paths: Paths, settings: Settings) -> Status:
             backed_up=store.count("sms"),
             newest_ms=store.newest_date_ms("sms"),
             last_run=store.last_run("backup"),
-            last_success=store.last_run("backup", "ok"),
+            last_success=store.last_run("backup", SUCCESS),
             running=running,
             last_restore=store.last_run("restore"),
         )

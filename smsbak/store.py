@@ -46,6 +46,17 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: messages Gmail refused for good, so incremental runs and the daemon's watch
+    # do not try them again and again (`backup --full` does).
+    """
+    CREATE TABLE refused (
+        fingerprint TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        date_ms INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        refused_at INTEGER NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _CHUNK = 500  # well under SQLite's bound-parameter limit
@@ -68,6 +79,10 @@ class RunCounts:
     uploaded: int = 0
     skipped: int = 0
     failed: int = 0
+
+
+SUCCESS = ("ok", "partial")
+"""Runs that completed; "partial" means Gmail refused some messages for good."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +189,30 @@ class StateStore:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [(u.fingerprint, u.kind, u.date_ms, u.gmail_id, u.message_id, now) for u in items],
             )
+            db.executemany(
+                "DELETE FROM refused WHERE fingerprint = ?", [(u.fingerprint,) for u in items]
+            )
+
+    def record_refused(self, fingerprint: str, kind: str, date_ms: int, reason: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO refused (fingerprint, kind, date_ms, reason, refused_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (fingerprint, kind, date_ms, reason[:500], int(time.time())),
+            )
+
+    def refused(self, fingerprints: Iterable[str]) -> set[str]:
+        """Which of these Gmail refused for good in an earlier run."""
+        wanted = list(fingerprints)
+        found: set[str] = set()
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT fingerprint FROM refused WHERE fingerprint IN ({marks})", chunk
+            )
+            found.update(row[0] for row in rows)
+        return found
 
     def newest_date_ms(self, kind: str) -> int | None:
         row = self._db.execute(
@@ -221,14 +260,18 @@ class StateStore:
                 ),
             )
 
-    def last_run(self, command: str | None = None, result: str | None = None) -> Run | None:
-        clauses, params = [], []
+    def last_run(
+        self, command: str | None = None, result: str | tuple[str, ...] | None = None
+    ) -> Run | None:
+        clauses: list[str] = []
+        params: list[str] = []
         if command:
             clauses.append("command = ?")
             params.append(command)
         if result:
-            clauses.append("result = ?")
-            params.append(result)
+            results = (result,) if isinstance(result, str) else result
+            clauses.append(f"result IN ({','.join('?' * len(results))})")
+            params.extend(results)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         row = self._db.execute(
             "SELECT id, command, pid, started_at, ended_at, result, scanned, uploaded, skipped, "

@@ -150,9 +150,16 @@ def test_refused_messages_are_reported_and_not_recorded(bed: Bed) -> None:
     result = bed.smsbak("backup")
     assert result.returncode == ExitCode.GMAIL
     assert "Gmail refused 1" in result.stdout
-    again = bed.smsbak("backup")
+    inserts = bed.emulator.insert_calls
+    again = bed.smsbak("backup")  # refused for good: not retried on every run
     assert again.returncode == 0
+    assert bed.emulator.insert_calls == inserts
+    assert "1 that Gmail refused before were skipped" in again.stdout
+    full = bed.smsbak("backup", "--full")  # ...but --full tries again
+    assert full.returncode == 0, full.stderr
     assert len(bed.emulator.messages("SMS")) == 2
+    status = json.loads(bed.smsbak("status", "--json").stdout)
+    assert status["last_success"] is not None
 
 
 def test_files_stay_private_even_with_a_permissive_umask(bed: Bed) -> None:

@@ -23,7 +23,7 @@ def test_install_registers_a_persisted_periodic_job_that_runs_a_backup(bed: Bed)
     assert stat.S_IMODE(os.stat(script).st_mode) == 0o700
     with open(script, encoding="utf-8") as handle:
         text = handle.read()
-    assert "-m smsbak backup" in text
+    assert "-m smsbak backup --notify" in text
     assert f"SMSBAK_HOME={bed.home}" in text
     # The job script really backs up.
     bed.phone.add_sms(address="+491", body="from the job", date=BASE)

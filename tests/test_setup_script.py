@@ -36,7 +36,16 @@ BOOT_SCRIPT = """\
 termux-wake-lock
 umask 077
 mkdir -p "$HOME/.local/share/smsbak/logs"
-exec smsbak daemon >>"$HOME/.local/share/smsbak/logs/boot.log" 2>&1
+# Android's phantom process killer ends children with signal 9: start again then
+# (and after a crash); stop when the daemon ends by itself (SIGTERM, already running).
+while :; do
+    smsbak daemon >>"$HOME/.local/share/smsbak/logs/boot.log" 2>&1
+    status=$?
+    if [ "$status" -le 128 ] && [ "$status" -ne 1 ]; then
+        break
+    fi
+    sleep 30
+done
 """
 
 FAKE_PKG = r"""#!/bin/sh

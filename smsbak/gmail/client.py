@@ -187,6 +187,7 @@ class GmailMailbox:
         bucket: TokenBucket,
         *,
         batch_size: int = 50,
+        max_attempts: int = MAX_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -194,6 +195,7 @@ class GmailMailbox:
         self.batch_uri = batch_uri
         self.bucket = bucket
         self.batch_size = batch_size
+        self.max_attempts = max_attempts
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.stats = UploadStats()
@@ -217,7 +219,7 @@ class GmailMailbox:
             _raise_for_fatal(failure)
             if conflict_ok and failure.status == 409:
                 return None
-            if not is_retryable(failure) or attempt >= MAX_ATTEMPTS:
+            if not is_retryable(failure) or attempt >= self.max_attempts:
                 raise GmailError(
                     f"Gmail refused a request: {failure.status} {failure.reason} "
                     f"{failure.message}".strip(),
@@ -406,9 +408,9 @@ class GmailMailbox:
                     on_rejected(item, f"{label}: {answer.message}")
                     continue
                 attempt = attempts[key(item)] = attempts.get(key(item), 0) + 1
-                if attempt >= MAX_ATTEMPTS:
+                if attempt >= self.max_attempts:
                     raise GmailError(
-                        f"Gmail kept failing ({label}) after {MAX_ATTEMPTS} attempts; "
+                        f"Gmail kept failing ({label}) after {self.max_attempts} attempts; "
                         "everything confirmed so far is recorded",
                         "check the network and run the command again later",
                     )
@@ -471,11 +473,14 @@ def _padded(text: str) -> str:
 
 def _translate_auth(execute: Callable[[], Any]) -> Any:
     """A revoked or expired grant is not retryable: say how to log in again."""
-    from google.auth.exceptions import RefreshError
+    from google.auth.exceptions import RefreshError, TransportError
 
     try:
         return execute()
     except RefreshError as error:
+        if getattr(error, "retryable", False):
+            # The token endpoint failed (5xx), the grant is fine: retry like the network.
+            raise TransportError(str(error)) from error
         raise AuthError(
             f"Google no longer accepts the saved login ({_refresh_reason(error)})", REAUTH_HINT
         ) from error

@@ -47,17 +47,13 @@ class GmailConnection:
     batch_uri: str
 
 
-def connect(credentials: Any, api_base: str = "") -> GmailConnection:
+def connect(credentials: Any, api_base: str = "", timeout: float = HTTP_TIMEOUT) -> GmailConnection:
     """A Gmail service using the bundled discovery document: no network until a call."""
     import google_auth_httplib2
     from googleapiclient.discovery import build
 
     base = (api_base or GOOGLE_BASE).rstrip("/")
-    http = (
-        RedirectingHttp(base, timeout=HTTP_TIMEOUT)
-        if api_base
-        else httplib2.Http(timeout=HTTP_TIMEOUT)
-    )
+    http = RedirectingHttp(base, timeout=timeout) if api_base else httplib2.Http(timeout=timeout)
     # As googleapiclient's own build_http: to resumable uploads 308 means
     # "resume incomplete", not a redirect.
     http.redirect_codes = http.redirect_codes - {308}

@@ -77,12 +77,14 @@ class PrivilegedShell:
         try:
             out, err = process.communicate(timeout=timeout or self.timeout)
         except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
+            _end(process)
             raise PhoneError(
                 f"{self.kind} did not answer within {timeout or self.timeout:g} s", _hint(self.kind)
             ) from None
+        except BaseException:
+            # Ctrl-C: stop the inserts too, or a re-run could race them and write twice.
+            _end(process)
+            raise
         return ShellResult(
             process.returncode,
             out.decode("utf-8", "replace"),
@@ -98,6 +100,12 @@ class PrivilegedShell:
                 f"{what} failed through {self.description}: {detail}", _hint(self.kind)
             )
         return result
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
 
 
 def _hint(kind: str) -> str:

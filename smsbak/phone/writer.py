@@ -10,7 +10,7 @@ success that is not one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from smsbak.errors import PhoneError
@@ -29,6 +29,8 @@ PROJECTION = ("_id", "date", "type", "address", "body")
 SHELL_PACKAGE = "com.android.shell"
 CHUNK = 50
 """Inserts per shell start: one rish/su process and one confirming query per chunk."""
+MAX_SCRIPT_BYTES = 100_000
+"""Under Linux's 128 KiB limit for one argument (the script given to rish -c / su -c)."""
 PER_CALL_SECONDS = 3.0
 """Generous time for one `content` call (a Java start, hundreds of ms on a phone)."""
 
@@ -127,15 +129,7 @@ class PhoneSmsStore:
         on_rejected: Callable[[Sms, str], None],
     ) -> None:
         """Insert in chunks; report each chunk once a query has confirmed it."""
-        for start in range(0, len(messages), self.chunk):
-            chunk = []
-            for sms in messages[start : start + self.chunk]:
-                if "\x00" in sms.address or "\x00" in sms.body:
-                    on_rejected(sms, "contains a NUL character, which `content` cannot take")
-                else:
-                    chunk.append(sms)
-            if not chunk:
-                continue
+        for chunk in self._chunks(messages, on_rejected):
             missing = self._write_chunk(chunk)
             written = [sms for sms in chunk if sms not in missing]
             if written:
@@ -166,6 +160,32 @@ class PhoneSmsStore:
                 "wait a minute (it may still be writing), then run the restore again: "
                 "messages already on the phone are skipped",
             ) from None
+
+    def _chunks(
+        self, messages: Sequence[Sms], on_rejected: Callable[[Sms, str], None]
+    ) -> Iterator[list[Sms]]:
+        """Up to ``chunk`` messages whose commands fit in one argument to rish/su.
+
+        Linux refuses a single argument over 128 KiB (E2BIG), and 50 long
+        messages in a non-Latin script can exceed that.
+        """
+        chunk: list[Sms] = []
+        size = 0
+        for sms in messages:
+            if "\x00" in sms.address or "\x00" in sms.body:
+                on_rejected(sms, "contains a NUL character, which `content` cannot take")
+                continue
+            command = len(self._insert_command(sms).encode("utf-8")) + 1
+            if command > MAX_SCRIPT_BYTES:
+                on_rejected(sms, "too long for one `content` command line")
+                continue
+            if chunk and (len(chunk) >= self.chunk or size + command > MAX_SCRIPT_BYTES):
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(sms)
+            size += command
+        if chunk:
+            yield chunk
 
     def _write_chunk(self, chunk: list[Sms]) -> list[Sms]:
         """Insert and confirm; returns the messages the phone did not keep."""
