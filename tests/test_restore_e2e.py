@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from smsbak.errors import ExitCode
+from smsbak.mime import decode_sms
 from smsbak.model import Box, Sms
 from tests.conftest import Bed, write_token
 from tests.fakes import sbp_corpus
@@ -307,3 +308,19 @@ def test_a_damaged_encoded_word_is_skipped_not_fatal(bed: Bed, tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     assert "skipped: damaged email" in result.stdout
     assert "1 messages restored" in result.stdout
+
+
+def test_a_restore_before_the_first_backup_does_not_hide_phone_messages(
+    bed: Bed, tmp_path: Path
+) -> None:
+    """Someone coming from SMS Backup+ restores first; the phone holds messages the
+    archive lacks (older than its newest one). The first backup must upload them."""
+    restore_login(bed)
+    archived = Sms("+4917", "in the archive", 1_700_000_000_000, Box.INBOX, True)
+    bed.emulator.add_message(sbp_corpus.sms_email(archived), ["SMS"])
+    bed.phone.add_sms(address="+4918", body="never archived", date=1_600_000_000_000)
+    assert bed.smsbak("restore", "--to", f"xml:{tmp_path / 'r.xml'}").returncode == 0
+    result = bed.smsbak("backup")
+    assert result.returncode == 0, result.stderr
+    bodies = [decode_sms(m.raw).body for m in bed.emulator.messages("SMS")]
+    assert "never archived" in bodies
