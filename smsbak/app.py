@@ -21,6 +21,7 @@ from smsbak.gmail.auth import (
     GMAIL_READONLY,
     REAUTH_HINT,
     RESTORE_AUTH_HINT,
+    StoredToken,
     load_token,
     require_scopes,
     save_token,
@@ -58,6 +59,17 @@ def setup_file_logging(paths: Paths, verbose: bool = False) -> None:
     make_private(path)
 
 
+def open_gmail(token: StoredToken, settings: Settings) -> GmailMailbox:
+    """The mailbox for one run: Google's client (imported only now), paced at the quota."""
+    from smsbak.gmail.transport import connect
+
+    connection = connect(token.credentials, settings.gmail_api)
+    bucket = quota_bucket(settings.quota_units_per_minute, INSERT_COST * GMAIL_BATCH_LIMIT)
+    return GmailMailbox(
+        connection.service, connection.batch_uri, bucket, batch_size=settings.batch_size
+    )
+
+
 def run_backup(
     paths: Paths,
     settings: Settings,
@@ -76,15 +88,8 @@ def run_backup(
         )
 
         def open_mailbox() -> tuple[GmailMailbox, str]:
-            from smsbak.gmail.transport import connect
-
             assert token is not None
-            connection = connect(token.credentials, settings.gmail_api)
-            bucket = quota_bucket(settings.quota_units_per_minute, INSERT_COST * GMAIL_BATCH_LIMIT)
-            mailbox = GmailMailbox(
-                connection.service, connection.batch_uri, bucket, batch_size=settings.batch_size
-            )
-            return mailbox, token.account
+            return open_gmail(token, settings), token.account
 
         engine = BackupEngine(
             phone=phone,
@@ -118,13 +123,7 @@ def run_restore(
     with RunLock(paths.lock_file), StateStore(paths.state_db) as store:
         store.close_interrupted_runs()
         target = _choose_target(paths, settings, store, to, now or datetime.now())
-        from smsbak.gmail.transport import connect
-
-        connection = connect(token.credentials, settings.gmail_api)
-        bucket = quota_bucket(settings.quota_units_per_minute, INSERT_COST * GMAIL_BATCH_LIMIT)
-        archive = GmailMailbox(
-            connection.service, connection.batch_uri, bucket, batch_size=settings.batch_size
-        )
+        archive = open_gmail(token, settings)
         engine = RestoreEngine(
             archive=archive,
             target=target,

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
@@ -75,17 +77,21 @@ def make_private(path: Path) -> None:
             path.chmod(PRIVATE_FILE)
 
 
-def write_private_atomically(path: Path, data: bytes) -> None:
-    """Write a file that is owner-only from its first byte and never half-written.
+@contextlib.contextmanager
+def private_file_atomically(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a file that is owner-only from its first byte and appears whole or not at all.
 
-    A crash leaves either the old file or the new one, never a torn token.
+    A crash leaves either the old file or the new one, never a torn token or
+    half an archive of someone's messages. ``mode`` is "wb" or "w" (UTF-8).
     """
-    ensure_private_dir(path.parent)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, PRIVATE_FILE)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        binary = "b" in mode
+        with os.fdopen(
+            fd, mode, encoding=None if binary else "utf-8", newline=None if binary else "\n"
+        ) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
@@ -93,3 +99,10 @@ def write_private_atomically(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def write_private_atomically(path: Path, data: bytes) -> None:
+    """For smsbak's own files: the folder is made private too."""
+    ensure_private_dir(path.parent)
+    with private_file_atomically(path) as handle:
+        handle.write(data)

@@ -168,13 +168,16 @@ class StateStore:
 
     def known(self, fingerprints: Iterable[str]) -> set[str]:
         """Which of these fingerprints Gmail has already confirmed."""
+        return self._present("messages", fingerprints)
+
+    def _present(self, table: str, fingerprints: Iterable[str]) -> set[str]:
         wanted = list(fingerprints)
         found: set[str] = set()
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                f"SELECT fingerprint FROM messages WHERE fingerprint IN ({marks})", chunk
+                f"SELECT fingerprint FROM {table} WHERE fingerprint IN ({marks})", chunk
             )
             found.update(row[0] for row in rows)
         return found
@@ -203,16 +206,7 @@ class StateStore:
 
     def refused(self, fingerprints: Iterable[str]) -> set[str]:
         """Which of these Gmail refused for good in an earlier run."""
-        wanted = list(fingerprints)
-        found: set[str] = set()
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT fingerprint FROM refused WHERE fingerprint IN ({marks})", chunk
-            )
-            found.update(row[0] for row in rows)
-        return found
+        return self._present("refused", fingerprints)
 
     def newest_date_ms(self, kind: str) -> int | None:
         row = self._db.execute(

@@ -31,20 +31,17 @@ UTF-16 unit. The reader accepts numbers as well as strings for numeric columns.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from smsbak.errors import UsageError
 from smsbak.model import Box, Sms
+from smsbak.paths import private_file_atomically
 
 MESSAGES_ENTRY = "messages.ndjson"
 
@@ -102,23 +99,6 @@ def _line(row: Mapping[str, str]) -> bytes:
         return (json.dumps(row, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
 
 
-@contextlib.contextmanager
-def _atomic_binary(path: Path) -> Iterator[BinaryIO]:
-    """A file that appears at ``path`` complete or not at all; owner-only (mkstemp)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w+b") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-
-
 def write_smsie_zip(
     path: Path,
     messages: Iterable[Sms],
@@ -130,7 +110,7 @@ def write_smsie_zip(
     names = contact_names or {}
     count = 0
     with (
-        _atomic_binary(path) as handle,
+        private_file_atomically(path, "wb") as handle,
         zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive,
         archive.open(MESSAGES_ENTRY, "w") as entry,
     ):

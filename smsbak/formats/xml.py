@@ -39,10 +39,7 @@ The byte rewrite assumes an ASCII-compatible encoding (UTF-8, what the app write
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping
@@ -50,10 +47,10 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import partial
 from pathlib import Path
-from typing import TextIO
 
 from smsbak.errors import UsageError
 from smsbak.model import Box, Sms
+from smsbak.paths import private_file_atomically
 
 ESCAPE_MARK = "\uefff"
 """Starts the four-hex-digit form of a character XML 1.0 cannot hold."""
@@ -156,27 +153,6 @@ def readable_date(date_ms: int, zone: tzinfo | None = None) -> str:
     )
 
 
-@contextlib.contextmanager
-def _atomic_text(path: Path) -> Iterator[TextIO]:
-    """A UTF-8 text file that appears at ``path`` complete or not at all.
-
-    The temporary file is owner-only (mkstemp), like everything else smsbak keeps:
-    it holds private messages.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-
-
 def write_sms_xml(
     path: Path,
     messages: Iterable[Sms],
@@ -200,7 +176,7 @@ def write_sms_xml(
     if backup_date is None:
         backup_date = int(datetime.now().timestamp() * 1000)
     escaped_total = 0
-    with _atomic_text(path) as out:
+    with private_file_atomically(path, "w") as out:
         out.write(_HEADER)
         out.write(
             f'<smses count="{len(records)}" backup_set="{uuid.uuid4()}"'
