@@ -9,7 +9,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-packages=(python python-pip python-cryptography termux-api termux-services)
+packages=(python python-pip python-cryptography termux-api)
 api_timeout="${SMSBAK_SETUP_API_TIMEOUT:-20}"
 boot_dir="$HOME/.termux/boot"
 boot_script="$boot_dir/smsbak-daemon"
@@ -59,9 +59,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
     for package in "${missing[@]}"; do
         is_installed "$package" || fail 1 "the Termux package $package is still not installed."
     done
-    if [[ " ${missing[*]} " == *" termux-services "* ]]; then
-        echo "termux-services is new: close Termux completely and reopen it once before using it."
-    fi
 else
     say "Termux packages already installed: ${packages[*]}"
 fi

@@ -359,15 +359,15 @@ def restore(
 def daemon(obj: Context, every: str | None) -> None:
     """Keep backing up in the background, every N hours and soon after new SMS.
 
-    Runs in the foreground (Termux:Boot or termux-services start it; see
-    termux-setup.sh). At start it backs up at once when the last successful
-    backup is older than the interval (catch-up after a reboot), otherwise it
-    waits. Every few minutes (`watch_every`) it asks for the newest SMS and backs
-    up shortly after something new arrives. It never runs two backups at once,
-    retries failures with a growing delay, and when the login stops working it
-    stays alive, notifies you, and resumes once `smsbak auth` has run. Ctrl-C or
-    SIGTERM finishes the batch in flight and exits 0. Logs go to the smsbak log
-    folder.
+    Runs in the foreground; the Termux:Boot script from termux-setup.sh starts
+    it at boot and again when Android kills it. At start it backs up at once
+    when the last successful backup is older than the interval (catch-up after
+    a reboot), otherwise it waits. Every `watch_every` (5m) it asks for the
+    newest SMS and backs up `watch_delay` (1m) after it sees something new. It
+    never runs two backups at once, retries failures with a growing delay, and
+    when the login stops working it stays alive, notifies you, and resumes once
+    `smsbak auth` has run. Ctrl-C or SIGTERM finishes the batch in flight and
+    exits 0. Logs go to the smsbak log folder.
 
     \b
     Examples:

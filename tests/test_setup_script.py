@@ -29,7 +29,7 @@ SCRIPT = ROOT / "termux-setup.sh"
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
     "version"
 ]
-PACKAGES = ["python", "python-pip", "python-cryptography", "termux-api", "termux-services"]
+PACKAGES = ["python", "python-pip", "python-cryptography", "termux-api"]
 BOOT_SCRIPT = """\
 #!/data/data/com.termux/files/usr/bin/sh
 # smsbak: background backups from boot, run by Termux:Boot. Written by termux-setup.sh.
@@ -182,11 +182,11 @@ def test_fresh_termux_then_a_second_run_changes_nothing(sandbox: Sandbox) -> Non
     first = sandbox.run(cwd=ROOT)
     assert first.returncode == 0, first.stdout + first.stderr
     assert sandbox.log("pkg.log") == [
-        ["install", "-y", "python-pip", "python-cryptography", "termux-services"]
+        ["install", "-y", "python-pip", "python-cryptography"]
     ]
     assert sandbox.log("pip.log") == [["install", str(ROOT)]]
     assert f"Installing smsbak {VERSION} from {ROOT}" in first.stdout
-    assert "Installing Termux packages: python-pip python-cryptography termux-services" in (
+    assert "Installing Termux packages: python-pip python-cryptography" in (
         first.stdout
     )
     assert "The Termux:API app answers." in first.stdout
@@ -309,7 +309,7 @@ def test_termux_api_answering_garbage_is_not_accepted(sandbox: Sandbox) -> None:
 def test_failing_pkg_install_stops_with_a_message(sandbox: Sandbox) -> None:
     result = sandbox.run(FAKE_PKG_FAIL="1")
     assert result.returncode == 1
-    assert "pkg install python python-pip python-cryptography termux-api termux-services" in (
+    assert "pkg install python python-pip python-cryptography termux-api" in (
         result.stderr
     )
     assert sandbox.phone.calls() == []
