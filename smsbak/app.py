@@ -12,7 +12,15 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from smsbak.backup import BackupEngine, BackupOptions, BackupReport, Progress
+from smsbak.backup import (
+    BackupEngine,
+    BackupOptions,
+    BackupReport,
+    CallStream,
+    Progress,
+    SmsStream,
+    Stream,
+)
 from smsbak.config import GMAIL_BATCH_LIMIT, Settings
 from smsbak.errors import PhoneError
 from smsbak.gmail.auth import (
@@ -87,21 +95,31 @@ def run_backup(
             TermuxTools(settings.termux_timeout), generation=store.get_meta("termux_generation")
         )
 
+        opened: list[GmailMailbox] = []
+
         def open_mailbox() -> tuple[GmailMailbox, str]:
             assert token is not None
-            return open_gmail(token, settings), token.account
+            if not opened:
+                opened.append(open_gmail(token, settings))
+            return opened[0], token.account
 
-        engine = BackupEngine(
-            phone=phone,
-            store=store,
-            open_mailbox=open_mailbox,
-            settings=settings,
-            progress=progress,
-            should_stop=should_stop,
-        )
+        def engine(stream: Stream) -> BackupEngine:
+            return BackupEngine(
+                phone=phone,
+                store=store,
+                open_mailbox=open_mailbox,
+                settings=settings,
+                progress=progress,
+                should_stop=should_stop,
+                stream=stream,
+            )
+
         initial_access_token = token.credentials.token if token else None
         try:
-            return engine.run(options)
+            report = engine(SmsStream(settings.label)).run(options)
+            if settings.call_log and not report.stopped:
+                report.calls = engine(CallStream(settings.call_label)).run(options)
+            return report
         finally:
             # Keep a refreshed access token so the next run need not refresh again.
             if token is not None and token.credentials.token != initial_access_token:

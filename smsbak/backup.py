@@ -17,18 +17,18 @@ from typing import Protocol
 from smsbak.config import Settings
 from smsbak.errors import DailyLimitExceeded, PhoneError, SmsbakError
 from smsbak.gmail.client import Confirmed, Outgoing, Rejected
-from smsbak.mime import encode_sms, message_id_for
+from smsbak.mime import EncodedSms, encode_call, encode_sms
 from smsbak.model import Box, Sms
 from smsbak.phone.contacts import ContactBook
-from smsbak.phone.termux import Contact, PhoneSms, SmsPage
+from smsbak.phone.termux import CallPage, Contact, PhoneCall, PhoneSms, SmsPage
 from smsbak.store import RunCounts, StateStore, Uploaded
 
 log = logging.getLogger(__name__)
 
 KIND_SMS = "sms"
-WATERMARK = "sms_complete_through_ms"
-"""Every SMS dated at or before this (epoch ms) is in Gmail or was refused by it."""
-BACKED_UP_BOXES = frozenset(Box)
+KIND_CALL = "call"
+WATERMARK = "{kind}_complete_through_ms"
+"""Every record of a kind dated at or before this (epoch ms) is in Gmail or was refused."""
 
 
 class Phone(Protocol):
@@ -38,6 +38,8 @@ class Phone(Protocol):
     def zone(self) -> tzinfo: ...
 
     def sms_newest_first(self, page_size: int) -> Iterator[SmsPage]: ...
+
+    def calls_newest_first(self, page_size: int) -> Iterator[CallPage]: ...
 
     def contacts(self) -> list[Contact]: ...
 
@@ -82,6 +84,8 @@ class BackupReport:
     seconds: float = 0.0
     result: str = "ok"
     error: SmsbakError | None = None
+    calls: BackupReport | None = None
+    """The call log's run, when it is backed up too (the `call_log` setting)."""
 
     @property
     def counts(self) -> RunCounts:
@@ -99,6 +103,98 @@ class BackupOptions:
     dry_run: bool = False
 
 
+Item = PhoneSms | PhoneCall
+
+
+class Stream(Protocol):
+    """One kind of record the engine backs up: where it is read, how it is encoded."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def command(self) -> str:
+        """The run's name in the history."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def noun(self) -> str: ...
+
+    def walk(self, phone: Phone, page_size: int) -> Iterator[SmsPage] | Iterator[CallPage]: ...
+
+    def fingerprint(self, item: Item) -> str: ...
+
+    def address(self, item: Item) -> str: ...
+
+    def needs_contact_book(self, item: Item) -> bool: ...
+
+    def encode(
+        self, item: Item, account: str, name: str | None, zone: tzinfo, when: datetime
+    ) -> EncodedSms: ...
+
+
+@dataclass(frozen=True)
+class SmsStream:
+    label: str
+    kind: str = KIND_SMS
+    command: str = "backup"
+    noun: str = "messages"
+
+    def walk(self, phone: Phone, page_size: int) -> Iterator[SmsPage]:
+        return phone.sms_newest_first(page_size)
+
+    def fingerprint(self, item: Item) -> str:
+        assert isinstance(item, PhoneSms)
+        return item.sms.fingerprint
+
+    def address(self, item: Item) -> str:
+        assert isinstance(item, PhoneSms)
+        return item.sms.address
+
+    def needs_contact_book(self, item: Item) -> bool:
+        """termux-sms-list names the sender of received messages, never the recipient."""
+        assert isinstance(item, PhoneSms)
+        return item.contact_name is None and item.sms.box is not Box.INBOX
+
+    def encode(
+        self, item: Item, account: str, name: str | None, zone: tzinfo, when: datetime
+    ) -> EncodedSms:
+        assert isinstance(item, PhoneSms)
+        return encode_sms(item.sms, account=account, contact_name=name, zone=zone, backup_time=when)
+
+
+@dataclass(frozen=True)
+class CallStream:
+    label: str
+    kind: str = KIND_CALL
+    command: str = "backup-calls"
+    noun: str = "calls"
+
+    def walk(self, phone: Phone, page_size: int) -> Iterator[CallPage]:
+        return phone.calls_newest_first(page_size)
+
+    def fingerprint(self, item: Item) -> str:
+        assert isinstance(item, PhoneCall)
+        return item.call.fingerprint
+
+    def address(self, item: Item) -> str:
+        assert isinstance(item, PhoneCall)
+        return item.call.number
+
+    def needs_contact_book(self, item: Item) -> bool:
+        return item.contact_name is None
+
+    def encode(
+        self, item: Item, account: str, name: str | None, zone: tzinfo, when: datetime
+    ) -> EncodedSms:
+        assert isinstance(item, PhoneCall)
+        return encode_call(
+            item.call, account=account, contact_name=name, zone=zone, backup_time=when
+        )
+
+
 class BackupEngine:
     def __init__(
         self,
@@ -110,7 +206,9 @@ class BackupEngine:
         progress: Callable[[Progress], None] = lambda _: None,
         should_stop: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
+        stream: Stream | None = None,
     ) -> None:
+        self.stream: Stream = stream or SmsStream(settings.label)
         self.phone = phone
         self.store = store
         self.open_mailbox = open_mailbox
@@ -122,6 +220,7 @@ class BackupEngine:
         self._refused: set[str] = set()
         self._newest_scanned: int | None = None
         self._scan_complete = False
+        self._message_ids: dict[str, str] = {}
 
     def run(self, options: BackupOptions) -> BackupReport:
         """One backup. Errors are recorded in the run history and re-raised."""
@@ -132,8 +231,8 @@ class BackupEngine:
             report.seconds = self.clock() - started
             return report
         self.store.close_interrupted_runs()
-        run_id = self.store.start_run("backup")
-        pending: list[PhoneSms] | None = None
+        run_id = self.store.start_run(self.stream.command)
+        pending: list[Item] | None = None
         try:
             pending = self._scan_and_plan(options, report)
             if pending:
@@ -174,7 +273,7 @@ class BackupEngine:
         """
         if options.full:
             return None
-        stored = self.store.get_meta(WATERMARK)
+        stored = self.store.get_meta(WATERMARK.format(kind=self.stream.kind))
         if not stored:
             # No backup has completed a scan yet (a restore may have recorded what it
             # brought back, but the phone can hold more): read everything once.
@@ -182,7 +281,7 @@ class BackupEngine:
         watermark = min(int(stored), int(time.time() * 1000))
         return watermark - int(self.settings.lookback_hours * 3_600_000)
 
-    def _advance_watermark(self, report: BackupReport, pending: list[PhoneSms]) -> None:
+    def _advance_watermark(self, report: BackupReport, pending: list[Item]) -> None:
         """Move the watermark only as far as nothing is left behind.
 
         Uploads go oldest first, but a part that failed is retried after newer
@@ -195,16 +294,18 @@ class BackupEngine:
         if not self._scan_complete:
             return  # the unread older pages may hold unrecorded messages
         done = self._confirmed | self._refused
-        left = [m.sms.date_ms for m in pending if m.sms.fingerprint not in done]
+        left = [m.date_ms for m in pending if self.stream.fingerprint(m) not in done]
         if left:
             watermark = min(left) - 1
         elif self._newest_scanned is not None:
             watermark = self._newest_scanned
         else:
             return
-        self.store.set_meta(WATERMARK, str(min(watermark, int(time.time() * 1000))))
+        self.store.set_meta(
+            WATERMARK.format(kind=self.stream.kind), str(min(watermark, int(time.time() * 1000)))
+        )
 
-    def _scan_and_plan(self, options: BackupOptions, report: BackupReport) -> list[PhoneSms]:
+    def _scan_and_plan(self, options: BackupOptions, report: BackupReport) -> list[Item]:
         """Read newest first until a page reaches below the cutoff; keep what is unrecorded.
 
         Once a page's oldest message is older than (newest backed up - look-back),
@@ -212,45 +313,45 @@ class BackupEngine:
         nothing new costs one termux-sms-list call.
         """
         cutoff = self._cutoff(options)
-        found: dict[str, PhoneSms] = {}
+        found: dict[str, Item] = {}
         self._confirmed, self._refused, self._newest_scanned = set(), set(), None
         self._scan_complete = False
-        for page in self.phone.sms_newest_first(self.settings.page_size):
+        for page in self.stream.walk(self.phone, self.settings.page_size):
             if self.should_stop():
                 report.stopped = True
                 return []
             report.pages += 1
             report.unusable_rows += page.unusable
             for message in page.messages:
-                found.setdefault(message.sms.fingerprint, message)
-                if self._newest_scanned is None or message.sms.date_ms > self._newest_scanned:
-                    self._newest_scanned = message.sms.date_ms
+                found.setdefault(self.stream.fingerprint(message), message)
+                if self._newest_scanned is None or message.date_ms > self._newest_scanned:
+                    self._newest_scanned = message.date_ms
             report.scanned = len(found)
             self.progress(Progress("scan", report.scanned))
-            if cutoff is not None and page.messages and page.messages[-1].sms.date_ms < cutoff:
+            if cutoff is not None and page.messages and page.messages[-1].date_ms < cutoff:
                 break
         self._scan_complete = True
         if report.unusable_rows:
             report.warnings.append(
-                f"{report.unusable_rows} rows from termux-sms-list were not SMS smsbak can "
-                "read (unknown type or date) and were left out"
+                f"{report.unusable_rows} rows from Termux:API were not {self.stream.noun} "
+                "smsbak can read (unknown type or date) and were left out"
             )
         known = self.store.known(found)
         report.already = len(known)
         refused = set() if options.full else self.store.refused(found)
         report.refused_before = len(refused)
         pending = [m for fp, m in found.items() if fp not in known and fp not in refused]
-        pending.sort(key=lambda m: (m.sms.date_ms, m.sms.android_id or 0))
+        pending.sort(key=lambda m: (m.date_ms, m.identity))
         report.to_upload = len(pending)
         if options.dry_run:
-            report.planned = [m.sms for m in pending]
+            report.planned = [m.sms for m in pending if isinstance(m, PhoneSms)]
         return pending
 
     # --- uploading ------------------------------------------------------------------
 
-    def _contact_names(self, pending: Sequence[PhoneSms], report: BackupReport) -> ContactBook:
-        """Sent messages carry no contact name in termux-sms-list: ask the address book once."""
-        if not any(m.contact_name is None and m.sms.box is not Box.INBOX for m in pending):
+    def _contact_names(self, pending: Sequence[Item], report: BackupReport) -> ContactBook:
+        """Ask the address book once, and only when a record lacks a name."""
+        if not any(self.stream.needs_contact_book(m) for m in pending):
             return ContactBook([])
         try:
             return ContactBook(self.phone.contacts())
@@ -261,40 +362,36 @@ class BackupEngine:
             )
             return ContactBook([])
 
-    def _upload(self, pending: list[PhoneSms], report: BackupReport) -> None:
+    def _upload(self, pending: list[Item], report: BackupReport) -> None:
         if self.should_stop():
             report.stopped = True
             return
         mailbox, account = self.open_mailbox()
-        label_id = mailbox.ensure_label(self.settings.label)
+        label_id = mailbox.ensure_label(self.stream.label)
         book = self._contact_names(pending, report)
         zone = self.phone.zone
-        by_key = {m.sms.fingerprint: m for m in pending}
+        stream = self.stream
+        by_key = {stream.fingerprint(m): m for m in pending}
         total = len(pending)
         self.progress(Progress("upload", 0, total))
 
         def outgoing() -> Iterator[Outgoing]:
             backup_time = datetime.now(UTC)
             for message in pending:
-                name = message.contact_name or book.name_for(message.sms.address)
-                encoded = encode_sms(
-                    message.sms,
-                    account=account,
-                    contact_name=name,
-                    zone=zone,
-                    backup_time=backup_time,
-                )
-                yield Outgoing(key=message.sms.fingerprint, raw=encoded.raw)
+                name = message.contact_name or book.name_for(stream.address(message))
+                encoded = stream.encode(message, account, name, zone, backup_time)
+                self._message_ids[stream.fingerprint(message)] = encoded.message_id
+                yield Outgoing(key=stream.fingerprint(message), raw=encoded.raw)
 
         def confirmed(parts: Sequence[Confirmed]) -> None:
             self.store.record_uploaded(
                 [
                     Uploaded(
                         fingerprint=part.key,
-                        kind=KIND_SMS,
-                        date_ms=by_key[part.key].sms.date_ms,
+                        kind=stream.kind,
+                        date_ms=by_key[part.key].date_ms,
                         gmail_id=part.gmail_id,
-                        message_id=message_id_for(by_key[part.key].sms),
+                        message_id=self._message_ids.pop(part.key),
                     )
                     for part in parts
                 ]
@@ -304,11 +401,12 @@ class BackupEngine:
             self.progress(Progress("upload", report.uploaded + len(report.rejected), total))
 
         def rejected(part: Rejected) -> None:
-            sms = by_key[part.key].sms
+            item = by_key[part.key]
             self._refused.add(part.key)
-            self.store.record_refused(part.key, KIND_SMS, sms.date_ms, part.reason)
-            log.warning("Gmail refused message _id=%s: %s", sms.android_id, part.reason)
-            report.rejected.append(f"_id {sms.android_id}: {part.reason}")
+            self.store.record_refused(part.key, stream.kind, item.date_ms, part.reason)
+            what = f"{stream.kind} {item.identity[:12]}"  # a row id or a hash, never text
+            log.warning("Gmail refused %s: %s", what, part.reason)
+            report.rejected.append(f"{what}: {part.reason}")
 
         def stop() -> bool:
             if self.should_stop():

@@ -233,7 +233,7 @@ def backup(obj: Context, full: bool, dry_run: bool, notify: bool) -> None:
         for line in planned_lines(report):
             click.echo(line)
     click.echo(backup_summary(report))
-    if report.rejected:
+    if report.rejected or (report.calls is not None and report.calls.rejected):
         sys.exit(ExitCode.GMAIL)
 
 

@@ -53,6 +53,10 @@ class Settings:
     """Back up in the background only on Wi-Fi (termux-wifi-connectioninfo)."""
     min_battery: int = 0
     """Skip background backups below this battery percentage unless charging; 0 = off."""
+    call_log: bool = True
+    """Back up the call log too (termux-call-log needs the Call logs permission)."""
+    call_label: str = "Call log"
+    """Gmail label for calls (SMS Backup+ used the same default)."""
     notifications: bool = True
     """Show smsbak's status and problems as Android notifications (termux-notification)."""
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -148,6 +152,8 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "wifi_only": _boolean,
     "min_battery": _percentage,
     "notifications": _boolean,
+    "call_log": _boolean,
+    "call_label": _label,
 }
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}

@@ -23,7 +23,7 @@ from email.header import decode_header
 from email.message import Message
 from email.utils import format_datetime
 
-from smsbak.model import Box, Sms
+from smsbak.model import Box, Call, CallType, Sms
 
 SMS_BACKUP_PLUS_VERSION = "1576"
 """SMS Backup+ 1.5.11's version code; its restore reads our emails as its own."""
@@ -113,9 +113,9 @@ def conversation_key(address: str) -> str:
     return clean.casefold()
 
 
-def message_id_for(sms: Sms) -> str:
+def message_id_for(record: Sms | Call) -> str:
     """Deterministic, so Gmail merges an accidental second upload of the same message."""
-    return f"<{sms.fingerprint[:32]}@{MESSAGE_ID_DOMAIN}>"
+    return f"<{record.fingerprint[:32]}@{MESSAGE_ID_DOMAIN}>"
 
 
 def references_for(address: str) -> str:
@@ -143,6 +143,47 @@ def _base64_body(text: str) -> str:
     return "\r\n".join(encoded[i : i + _BODY_LINE] for i in range(0, len(encoded), _BODY_LINE))
 
 
+def _email(
+    *,
+    fingerprint: str,
+    datatype: str,
+    address: str,
+    incoming: bool,
+    subject: str,
+    contact_name: str | None,
+    date_ms: int,
+    account: str,
+    zone: tzinfo,
+    record_headers: list[tuple[str, str]],
+    body: str,
+    backup_time: datetime,
+) -> EncodedSms:
+    """The envelope every SMS Backup+ record shares; the record's own headers go in the middle."""
+    other = _mailbox(contact_name, f"{email_local_part(address)}@{UNKNOWN_DOMAIN}")
+    user = _mailbox(None, strip_controls(account).strip() or f"me@{UNKNOWN_DOMAIN}")
+    sender, recipient = (other, user) if incoming else (user, other)
+    message_id = f"<{fingerprint[:32]}@{MESSAGE_ID_DOMAIN}>"  # = message_id_for(record)
+    headers: list[tuple[str, str]] = [
+        ("From", sender),
+        ("To", recipient),
+        ("Subject", header_text(subject)),
+        ("Date", format_datetime(datetime.fromtimestamp(date_ms // 1000, tz=zone))),
+        ("Message-ID", message_id),
+        ("References", references_for(address)),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Transfer-Encoding", "base64"),
+        ("X-smssync-datatype", datatype),
+        ("X-smssync-address", header_text(address)),
+        *record_headers,
+        ("X-smssync-backup-time", _backup_time(backup_time)),
+        ("X-smssync-version", SMS_BACKUP_PLUS_VERSION),
+    ]
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    raw = f"{head}\r\n{_base64_body(body)}\r\n".encode("ascii")
+    return EncodedSms(raw=raw, message_id=message_id)
+
+
 def encode_sms(
     sms: Sms,
     *,
@@ -152,37 +193,80 @@ def encode_sms(
     backup_time: datetime,
 ) -> EncodedSms:
     """Build the email SMS Backup+ would have written for ``sms``, 7-bit CRLF bytes."""
-    other_name = contact_name or sms.address or "Unknown"
-    other = _mailbox(contact_name, f"{email_local_part(sms.address)}@{UNKNOWN_DOMAIN}")
-    user = _mailbox(None, strip_controls(account).strip() or f"me@{UNKNOWN_DOMAIN}")
-    sender, recipient = (other, user) if sms.box.is_incoming else (user, other)
-    message_id = message_id_for(sms)
-    headers: list[tuple[str, str]] = [
-        ("From", sender),
-        ("To", recipient),
-        ("Subject", header_text(f"SMS with {strip_controls(other_name)}")),
-        ("Date", format_datetime(datetime.fromtimestamp(sms.date_ms // 1000, tz=zone))),
-        ("Message-ID", message_id),
-        ("References", references_for(sms.address)),
-        ("MIME-Version", "1.0"),
-        ("Content-Type", "text/plain; charset=utf-8"),
-        ("Content-Transfer-Encoding", "base64"),
-        ("X-smssync-datatype", "SMS"),
-        ("X-smssync-address", header_text(sms.address)),
-    ]
+    record: list[tuple[str, str]] = []
     if sms.android_id is not None:
-        headers.append(("X-smssync-id", str(sms.android_id)))
-    headers.append(("X-smssync-type", str(int(sms.box))))
-    headers.append(("X-smssync-date", str(sms.date_ms)))
+        record.append(("X-smssync-id", str(sms.android_id)))
+    record.append(("X-smssync-type", str(int(sms.box))))
+    record.append(("X-smssync-date", str(sms.date_ms)))
     if sms.thread_id is not None:
-        headers.append(("X-smssync-thread", str(sms.thread_id)))
+        record.append(("X-smssync-thread", str(sms.thread_id)))
     if sms.read is not None:
-        headers.append(("X-smssync-read", "1" if sms.read else "0"))
-    headers.append(("X-smssync-backup-time", _backup_time(backup_time)))
-    headers.append(("X-smssync-version", SMS_BACKUP_PLUS_VERSION))
-    head = "".join(f"{name}: {value}\r\n" for name, value in headers)
-    raw = f"{head}\r\n{_base64_body(sms.body)}\r\n".encode("ascii")
-    return EncodedSms(raw=raw, message_id=message_id)
+        record.append(("X-smssync-read", "1" if sms.read else "0"))
+    return _email(
+        fingerprint=sms.fingerprint,
+        datatype="SMS",
+        address=sms.address,
+        incoming=sms.box.is_incoming,
+        subject=f"SMS with {strip_controls(contact_name or sms.address or 'Unknown')}",
+        contact_name=contact_name,
+        date_ms=sms.date_ms,
+        account=account,
+        zone=zone,
+        record_headers=record,
+        body=sms.body,
+        backup_time=backup_time,
+    )
+
+
+CALL_WORDS = {
+    CallType.INCOMING: "incoming call",
+    CallType.OUTGOING: "outgoing call",
+    CallType.MISSED: "missed call",
+    CallType.VOICEMAIL: "voicemail",
+    CallType.REJECTED: "rejected call",
+    CallType.BLOCKED: "blocked call",
+}
+
+
+def call_body(call: Call) -> str:
+    """SMS Backup+'s two lines: ``267s (00:04:07)`` (not for missed or rejected calls),
+    then ``NUMBER (incoming call)``."""
+    line = f"{call.number} ({CALL_WORDS[call.type]})"
+    if call.type in (CallType.MISSED, CallType.REJECTED):
+        return line
+    hours, rest = divmod(call.duration_s, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{call.duration_s}s ({hours:02d}:{minutes:02d}:{seconds:02d})\n{line}"
+
+
+def encode_call(
+    call: Call,
+    *,
+    account: str,
+    contact_name: str | None,
+    zone: tzinfo,
+    backup_time: datetime,
+) -> EncodedSms:
+    """The email SMS Backup+ wrote for a call-log entry (label "Call log")."""
+    record = [
+        ("X-smssync-type", str(int(call.type))),
+        ("X-smssync-date", str(call.date_ms)),
+        ("X-smssync-duration", str(call.duration_s)),
+    ]
+    return _email(
+        fingerprint=call.fingerprint,
+        datatype="CALLLOG",
+        address=call.number,
+        incoming=call.type.is_incoming,
+        subject=f"Call with {strip_controls(contact_name or call.number or 'Unknown')}",
+        contact_name=contact_name,
+        date_ms=call.date_ms,
+        account=account,
+        zone=zone,
+        record_headers=record,
+        body=call_body(call),
+        backup_time=backup_time,
+    )
 
 
 # --- decoding -------------------------------------------------------------------------
@@ -287,3 +371,30 @@ def _decode_sms(raw: bytes) -> Sms:
         thread_id=_optional_int(message, "X-smssync-thread"),
         android_id=_optional_int(message, "X-smssync-id"),
     )
+
+
+def decode_call(raw: bytes) -> Call:
+    """A call-log email (smsbak's or SMS Backup+'s) back into the record, by its headers."""
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+        datatype = _header(message, "X-smssync-datatype")
+        if datatype is None:
+            raise DecodeError("no datatype header")
+        if datatype.strip().upper() != "CALLLOG":
+            raise DecodeError(f"datatype {datatype.strip().upper()}")
+        type_value = _optional_int(message, "X-smssync-type")
+        date_value = _optional_int(message, "X-smssync-date")
+        if type_value is None or type_value not in CallType._value2member_map_:
+            raise DecodeError("bad type header", str(_header(message, "X-smssync-type")))
+        if date_value is None:
+            raise DecodeError("bad date header", str(_header(message, "X-smssync-date")))
+        return Call(
+            number=_header(message, "X-smssync-address") or "",
+            date_ms=date_value,
+            duration_s=max(0, _optional_int(message, "X-smssync-duration") or 0),
+            type=CallType(type_value),
+        )
+    except DecodeError:
+        raise
+    except (HeaderParseError, ValueError, LookupError, TypeError) as error:
+        raise DecodeError("damaged email", type(error).__name__) from error

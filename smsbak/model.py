@@ -59,7 +59,47 @@ def sms_fingerprint(box: Box, address: str, date_ms: int, body: str) -> str:
     The Android ``_id`` is not: it changes after a factory reset. Fields are
     length-prefixed so no choice of texts can make two tuples hash alike.
     """
-    parts = ("sms", str(int(box)), address, str(date_ms // 1000), body)
+    return _fingerprint(("sms", str(int(box)), address, str(date_ms // 1000), body))
+
+
+class CallType(enum.IntEnum):
+    """Android's ``CallLog.Calls.TYPE``."""
+
+    INCOMING = 1
+    OUTGOING = 2
+    MISSED = 3
+    VOICEMAIL = 4
+    REJECTED = 5
+    BLOCKED = 6
+
+    @property
+    def is_incoming(self) -> bool:
+        """SMS Backup+: incoming, missed, rejected and voicemail calls are From the caller."""
+        return self in (CallType.INCOMING, CallType.MISSED, CallType.VOICEMAIL, CallType.REJECTED)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call-log entry. ``date_ms`` is epoch ms (whole seconds from Termux:API)."""
+
+    number: str
+    date_ms: int
+    duration_s: int
+    type: CallType
+
+    @property
+    def fingerprint(self) -> str:
+        return call_fingerprint(self.type, self.number, self.date_ms, self.duration_s)
+
+
+def call_fingerprint(call_type: CallType, number: str, date_ms: int, duration_s: int) -> str:
+    """Like sms_fingerprint: whole seconds, so every reader and archive agrees."""
+    return _fingerprint(
+        ("call", str(int(call_type)), number, str(date_ms // 1000), str(duration_s))
+    )
+
+
+def _fingerprint(parts: tuple[str, ...]) -> str:
     digest = hashlib.sha256()
     for part in parts:
         data = part.encode("utf-8", "surrogatepass")

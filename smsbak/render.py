@@ -104,6 +104,11 @@ def backup_summary(report: BackupReport) -> str:
             f" {report.refused_before} that Gmail refused before were skipped"
             " (`smsbak backup --full` tries them again)."
         )
+    if report.calls is not None:
+        calls = report.calls
+        text += f" Call log: {calls.uploaded} new calls ({calls.already} already in Gmail)." + (
+            f" Gmail refused {len(calls.rejected)} calls." if calls.rejected else ""
+        )
     if report.stopped:
         text += f" Stopped early; {report.to_upload - report.uploaded} left for the next run."
     if report.rejected:

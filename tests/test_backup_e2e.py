@@ -144,7 +144,8 @@ def test_late_delivery_inside_the_look_back_window_is_picked_up(bed: Bed) -> Non
 
 @pytest.mark.parametrize("generation", ["old", "new"])
 def test_small_pages_with_ties_on_both_generations_lose_nothing(bed: Bed, generation: str) -> None:
-    bed.configure(quota_units_per_minute=15_000_000, page_size=4)
+    # The old app cannot read the call log on Android 11+ (an error, tested elsewhere).
+    bed.configure(quota_units_per_minute=15_000_000, page_size=4, call_log=generation == "new")
     bed.phone.set(generation=generation)
     with bed.phone.batch():
         for i in range(23):

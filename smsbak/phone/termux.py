@@ -15,17 +15,18 @@ import logging
 import os
 import signal
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smsbak.errors import PermissionDenied, PhoneError
-from smsbak.model import Box, Sms
+from smsbak.model import Box, Call, CallType, Sms
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 INSTALL_HINT = (
     "install the Termux:API app from the same store as Termux (F-Droid or GitHub), "
@@ -56,14 +57,43 @@ class PhoneSms:
     sms: Sms
     contact_name: str | None
 
+    @property
+    def identity(self) -> str:
+        """What tells two rows apart across pages: the row id, else the fingerprint."""
+        return str(self.sms.android_id) if self.sms.android_id is not None else self.sms.fingerprint
+
+    @property
+    def date_ms(self) -> int:
+        return self.sms.date_ms
+
 
 @dataclass(frozen=True)
-class SmsPage:
-    """One termux-sms-list answer, newest first, plus rows it could not use."""
+class PhoneCall:
+    """A call-log entry as read, with the cached name termux-call-log gave for it."""
 
-    messages: list[PhoneSms]
+    call: Call
+    contact_name: str | None
+
+    @property
+    def identity(self) -> str:
+        return self.call.fingerprint  # termux-call-log has no row id
+
+    @property
+    def date_ms(self) -> int:
+        return self.call.date_ms
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One answer of a paged tool, newest first, plus rows it could not use."""
+
+    messages: list[T]
     rows: int
     unusable: int
+
+
+SmsPage = Page[PhoneSms]
+CallPage = Page[PhoneCall]
 
 
 @dataclass(frozen=True)
@@ -226,15 +256,99 @@ def parse_sms_row(row: Any, zone: tzinfo) -> PhoneSms | None:
 
 
 MAX_STEP_BACKS = 20
+CALL_TYPES = {
+    "INCOMING": CallType.INCOMING,
+    "OUTGOING": CallType.OUTGOING,
+    "MISSED": CallType.MISSED,
+    "VOICEMAIL": CallType.VOICEMAIL,
+    "REJECTED": CallType.REJECTED,
+    "BLOCKED": CallType.BLOCKED,
+}
 
 
-def _slid_past(page: SmsPage, date_ms: int, ids: set[int]) -> bool:
+def parse_duration_text(text: str) -> int:
+    """termux-call-log's "MM:SS", or "HH:MM:SS" past an hour, to seconds."""
+    parts = [int(part) for part in text.split(":")]
+    if not 2 <= len(parts) <= 3 or any(part < 0 for part in parts):
+        raise ValueError(text)
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return seconds
+
+
+def parse_call_row(row: Any, zone: tzinfo) -> PhoneCall | None:
+    """One termux-call-log object; None for rows that are not a usable call."""
+    if not isinstance(row, dict):
+        return None
+    call_type = CALL_TYPES.get(str(row.get("type", "")))
+    date, duration = row.get("date"), row.get("duration")
+    if call_type is None or not isinstance(date, str) or not isinstance(duration, str):
+        return None
+    try:
+        call = Call(
+            number=str(row.get("phone_number") or ""),
+            date_ms=parse_received(date, zone),
+            duration_s=parse_duration_text(duration),
+            type=call_type,
+        )
+    except ValueError:
+        return None
+    name = row.get("name")
+    known = isinstance(name, str) and name and name != "UNKNOWN_CALLER"
+    return PhoneCall(call=call, contact_name=name if known else None)
+
+
+class _Paged(Protocol):
+    @property
+    def identity(self) -> str: ...
+
+    @property
+    def date_ms(self) -> int: ...
+
+
+P = TypeVar("P", bound=_Paged)
+
+
+def _slid_past(page: Page[P], date_ms: int, ids: set[str]) -> bool:
     """Did this page start below the last page's end (rows deleted in between)?"""
     if not page.messages or not ids:
         return False
-    if any(m.sms.android_id in ids for m in page.messages):
+    if any(m.identity in ids for m in page.messages):
         return False
-    return page.messages[0].sms.date_ms < date_ms
+    return page.messages[0].date_ms < date_ms
+
+
+def walk_newest_first(fetch: Callable[[int, int], Page[P]], page_size: int) -> Iterator[Page[P]]:
+    """Walk a paged Termux tool's whole answer newest first; the caller stops when done.
+
+    Rows with equal dates have no stable order across pages on the old app,
+    so each next page starts again at the tie group that ended the previous
+    one, and rows are de-duplicated by identity. If rows were deleted between
+    two calls, they slide up and that tie group is no longer where it was: the
+    page is read again from further up, so nothing is skipped. Rows arriving
+    meanwhile only cause re-reads.
+    """
+    offset = 0
+    seen: set[str] = set()
+    boundary: tuple[int, set[str]] | None = None  # (date, identities) ending the last page
+    while True:
+        page = fetch(offset, page_size)
+        for _ in range(MAX_STEP_BACKS):
+            if boundary is None or offset == 0 or not _slid_past(page, *boundary):
+                break
+            offset = max(0, offset - max(1, page_size // 2))
+            page = fetch(offset, page_size)
+        fresh = [m for m in page.messages if m.identity not in seen]
+        seen.update(m.identity for m in fresh)
+        yield Page(messages=fresh, rows=page.rows, unusable=page.unusable)
+        if page.rows < page_size or not page.messages:
+            return
+        oldest = page.messages[-1].date_ms
+        tie_group = [m for m in page.messages if m.date_ms == oldest]
+        boundary = (oldest, {m.identity for m in tie_group})
+        ties = len(tie_group)
+        offset += page_size if ties >= page_size else page_size - ties
 
 
 class TermuxPhone:
@@ -276,40 +390,36 @@ class TermuxPhone:
         messages = [m for m in parsed if m is not None]
         # Pages come oldest first; ties keep their printed order reversed too.
         messages.reverse()
-        return SmsPage(messages=messages, rows=len(data), unusable=len(data) - len(messages))
+        return Page(messages=messages, rows=len(data), unusable=len(data) - len(messages))
 
     def sms_newest_first(self, page_size: int) -> Iterator[SmsPage]:
-        """Walk the whole store newest first; the caller stops when it has seen enough.
+        """Every SMS newest first, in pages (see walk_newest_first)."""
+        return walk_newest_first(self.sms_page, page_size)
 
-        Rows with equal dates have no stable order across pages on the old app,
-        so each next page starts again at the tie group that ended the previous
-        one, and rows are de-duplicated by ``_id``. If messages were deleted
-        between two calls, the rows slide up and that tie group is no longer
-        where it was: the page is read again from further up, so nothing is
-        skipped. New messages arriving meanwhile only cause re-reads.
-        """
-        offset = 0
-        seen: set[int] = set()
-        boundary: tuple[int, set[int]] | None = None  # (date, ids) ending the last page
-        while True:
-            page = self.sms_page(offset, page_size)
-            for _ in range(MAX_STEP_BACKS):
-                if boundary is None or offset == 0 or not _slid_past(page, *boundary):
-                    break
-                offset = max(0, offset - max(1, page_size // 2))
-                page = self.sms_page(offset, page_size)
-            fresh = [
-                m for m in page.messages if m.sms.android_id is None or m.sms.android_id not in seen
-            ]
-            seen.update(m.sms.android_id for m in fresh if m.sms.android_id is not None)
-            yield SmsPage(messages=fresh, rows=page.rows, unusable=page.unusable)
-            if page.rows < page_size or not page.messages:
-                return
-            oldest = page.messages[-1].sms.date_ms
-            tie_group = [m for m in page.messages if m.sms.date_ms == oldest]
-            boundary = (oldest, {m.sms.android_id for m in tie_group if m.sms.android_id})
-            ties = len(tie_group)
-            offset += page_size if ties >= page_size else page_size - ties
+    def call_page(self, offset: int, limit: int) -> CallPage:
+        """The newest ``limit`` calls after ``offset``, newest first."""
+        try:
+            data = self.tools.json("termux-call-log", ["-l", str(limit), "-o", str(offset)])
+        except PhoneError as error:
+            if "printed nothing" not in error.message:
+                raise
+            raise PhoneError(
+                "termux-call-log printed nothing",
+                "Termux:API apps before 0.51 cannot read the call log on Android 11 and later: "
+                "update the Termux:API app, or set call_log = false in config.toml",
+            ) from None
+        if not isinstance(data, list):
+            raise PhoneError(
+                "termux-call-log answered with something that is not a list of calls",
+                "update Termux:API (`pkg upgrade termux-api`)",
+            )
+        parsed = [parse_call_row(row, self.zone) for row in data]
+        calls = [c for c in parsed if c is not None]
+        calls.reverse()  # printed oldest first
+        return Page(messages=calls, rows=len(data), unusable=len(data) - len(calls))
+
+    def calls_newest_first(self, page_size: int) -> Iterator[CallPage]:
+        return walk_newest_first(self.call_page, page_size)
 
     def contacts(self) -> list[Contact]:
         data = self.tools.json("termux-contact-list")
