@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from smsbak.backup import (
+    KIND_CALL,
     BackupEngine,
     BackupOptions,
     BackupReport,
@@ -38,6 +39,7 @@ from smsbak.gmail.client import GmailMailbox
 from smsbak.gmail.pacing import INSERT_COST, quota_bucket
 from smsbak.lock import RunLock
 from smsbak.paths import Paths, ensure_private_dir, make_private
+from smsbak.phone.call_writer import PhoneCallLog
 from smsbak.phone.contacts import numbers_match
 from smsbak.phone.privileged import PrivilegedShell
 from smsbak.phone.termux import TermuxPhone, TermuxTools
@@ -140,7 +142,8 @@ def run_restore(
     require_scopes(token, [GMAIL_READONLY], "reading the Gmail archive", RESTORE_AUTH_HINT)
     with RunLock(paths.lock_file), StateStore(paths.state_db) as store:
         store.close_interrupted_runs()
-        target = _choose_target(paths, settings, store, to, now or datetime.now())
+        calls = options.what.kind == KIND_CALL
+        target = _choose_target(paths, settings, store, to, now or datetime.now(), calls)
         archive = open_gmail(token, settings)
         engine = RestoreEngine(
             archive=archive,
@@ -160,26 +163,32 @@ def run_restore(
 
 
 def _choose_target(
-    paths: Paths, settings: Settings, store: StateStore, to: TargetChoice | None, now: datetime
+    paths: Paths,
+    settings: Settings,
+    store: StateStore,
+    to: TargetChoice | None,
+    now: datetime,
+    calls: bool,
 ) -> RestoreTarget:
     tools = TermuxTools(settings.termux_timeout)
     if to is None or to.kind == "phone":
         shell = PrivilegedShell.detect(settings.termux_timeout)
         if shell is not None:
-            return PhoneSmsStore(shell)
+            return PhoneCallLog(shell) if calls else PhoneSmsStore(shell)
         if to is not None:
             raise PhoneError(
                 "restoring into the phone needs Shizuku (rish) or root (su), and neither answered",
-                "set up Shizuku and export rish to Termux, or use --to smsie:FILE.zip and import "
-                "the file with SMS Import / Export",
+                "set up Shizuku and export rish to Termux, or use --to smsie:FILE "
+                "and import the file with SMS Import / Export",
             )
     phone = TermuxPhone(tools, generation=store.get_meta("termux_generation"))
 
     def read_phone() -> set[str] | None:
+        walk = phone.calls_newest_first if calls else phone.sms_newest_first
         try:
             return {
-                message.sms.fingerprint
-                for page in phone.sms_newest_first(settings.page_size)
+                message.identity if calls else message.sms.fingerprint  # type: ignore[union-attr]
+                for page in walk(settings.page_size)
                 for message in page.messages
             }
         except PhoneError:
@@ -192,9 +201,16 @@ def _choose_target(
             return {}
 
     if to is None:
-        path, note = default_archive_path(Path.home(), now)
+        path, note = default_archive_path(Path.home(), now, calls)
         return FileTarget(
-            "smsie", path, read_phone=read_phone, contact_names=contact_names, note=note
+            "smsie",
+            path,
+            read_phone=read_phone,
+            contact_names=contact_names,
+            note=note,
+            calls=calls,
         )
     assert to.path is not None
-    return FileTarget(to.kind, to.path, read_phone=read_phone, contact_names=contact_names)
+    return FileTarget(
+        to.kind, to.path, read_phone=read_phone, contact_names=contact_names, calls=calls
+    )

@@ -290,6 +290,11 @@ def _date_ms(value: str | None, option: str) -> int | None:
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Only the newest N messages.")
 @click.option("--dry-run", is_flag=True, help="Count what would be restored; write nothing.")
+@click.option(
+    "--calls",
+    is_flag=True,
+    help="Restore the call log (label `Call log`) instead of SMS; smsie files are .json.",
+)
 @click.pass_obj
 @reports_errors
 def restore(
@@ -301,8 +306,9 @@ def restore(
     contact: str | None,
     limit: int | None,
     dry_run: bool,
+    calls: bool,
 ) -> None:
-    """Bring SMS back from Gmail (smsbak's and SMS Backup+'s archives).
+    """Bring SMS, or with --calls the call log, back from Gmail (smsbak's or SMS Backup+'s).
 
     Never sends an SMS. Into the phone it writes through Shizuku (rish) or root
     (su) with `content insert`, confirming every message by reading it back;
@@ -317,22 +323,25 @@ def restore(
       smsbak restore --to smsie:~/storage/downloads/sms.zip
       smsbak restore --to xml:sms.xml --since 2024-01-01
       smsbak restore --contact "+49 170 1234567" --limit 100 --dry-run
+      smsbak restore --calls --to xml:~/storage/downloads/calls.xml
     """
     from smsbak.app import run_restore, setup_file_logging
     from smsbak.render import ProgressPrinter, restore_summary
-    from smsbak.restore import RestoreOptions
+    from smsbak.restore import CALL_KIND, SMS_KIND, RestoreOptions
     from smsbak.restore_targets import parse_target
 
     settings = obj.settings()
-    choice = parse_target(target)
+    choice = parse_target(target, calls)
+    backup_label = settings.call_label if calls else settings.label
     options = RestoreOptions(
-        label=label or settings.label,
+        label=label or backup_label,
         since_ms=_date_ms(since, "--since"),
         until_ms=_date_ms(until, "--until"),
         contact=contact,
         limit=limit,
         dry_run=dry_run,
-        record_as_backed_up=(label or settings.label).casefold() == settings.label.casefold(),
+        what=CALL_KIND if calls else SMS_KIND,
+        record_as_backed_up=(label or backup_label).casefold() == backup_label.casefold(),
     )
     setup_file_logging(obj.paths, obj.verbose)
     printer = ProgressPrinter(sys.stderr, sys.stderr.isatty())

@@ -201,7 +201,7 @@ def restore_summary(report: RestoreReport) -> list[str]:
     verb = "would be restored" if report.dry_run else "restored"
     count = report.to_write if report.dry_run else report.written
     lines = [
-        f"{count} messages {verb} to {report.target}"
+        f"{count} {report.noun} {verb} to {report.target}"
         + (f" in {duration(report.seconds)}" if not report.dry_run else "")
         + "."
     ]
@@ -213,7 +213,8 @@ def restore_summary(report: RestoreReport) -> list[str]:
     ]
     details += [(n, f"skipped: {reason}") for reason, n in sorted(report.skipped.items())]
     lines += [f"  {n:>6}  {what}" for n, what in details if n]
-    lines.append(f"  {report.listed:>6}  emails under the label, {report.sms_found} of them SMS")
+    kind = "SMS" if report.noun == "messages" else report.noun
+    lines.append(f"  {report.listed:>6}  emails under the label, {report.sms_found} of them {kind}")
     if report.dry_run:
         lines.append("Dry run: nothing was written.")
     if report.next_steps:

@@ -15,15 +15,17 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from smsbak.backup import KIND_SMS, Progress
+from smsbak.backup import KIND_CALL, KIND_SMS, Progress
 from smsbak.errors import UsageError
-from smsbak.mime import DecodeError, decode_sms
-from smsbak.model import Box, Sms
+from smsbak.mime import DecodeError, decode_call, decode_sms
+from smsbak.model import Box, Call, Sms
 from smsbak.store import RunCounts, StateStore, Uploaded
 
 log = logging.getLogger(__name__)
+
+Record = Sms | Call
 
 RESTORED_BOXES = frozenset({Box.INBOX, Box.SENT})
 """As SMS Backup+ did. Drafts, outbox, failed and queued rows are left out: a messaging
@@ -55,15 +57,38 @@ class RestoreTarget(Protocol):
 
     def write(
         self,
-        messages: Sequence[Sms],
+        messages: Sequence[Any],
         *,
-        on_written: Callable[[Sequence[Sms]], None],
-        on_rejected: Callable[[Sms, str], None],
+        on_written: Callable[[Sequence[Any]], None],
+        on_rejected: Callable[[Any, str], None],
     ) -> None: ...
 
     def finish(self) -> None: ...
 
     def next_steps(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """What a restore brings back: SMS (label SMS) or calls (label Call log)."""
+
+    kind: str
+    noun: str
+    decode: Callable[[bytes], Record]
+
+    def refusal(self, record: Record) -> str | None:
+        """Why a decoded record must not be written, or None."""
+        if isinstance(record, Sms) and record.box not in RESTORED_BOXES:
+            return f"{record.box.name.lower()} message (only received and sent are restored)"
+        return None
+
+    @staticmethod
+    def address(record: Record) -> str:
+        return record.address if isinstance(record, Sms) else record.number
+
+
+SMS_KIND = RecordKind(KIND_SMS, "messages", decode_sms)
+CALL_KIND = RecordKind(KIND_CALL, "calls", decode_call)
 
 
 @dataclass(frozen=True)
@@ -74,6 +99,7 @@ class RestoreOptions:
     contact: str | None = None
     limit: int | None = None
     dry_run: bool = False
+    what: RecordKind = SMS_KIND
     record_as_backed_up: bool = True
     """Only when restoring from the label backups go to; otherwise those messages
     are not under that label, and the next backup must still upload them."""
@@ -96,11 +122,12 @@ class RestoreReport:
     next_steps: list[str] = field(default_factory=list)
     dry_run: bool = False
     seconds: float = 0.0
+    noun: str = "messages"
 
 
 @dataclass(frozen=True)
 class _Found:
-    sms: Sms
+    sms: Record
     gmail_id: str
     message_id: str
 
@@ -131,7 +158,9 @@ class RestoreEngine:
 
     def run(self, options: RestoreOptions) -> RestoreReport:
         started = self.clock()
-        report = RestoreReport(target=self.target.description, dry_run=options.dry_run)
+        report = RestoreReport(
+            target=self.target.description, dry_run=options.dry_run, noun=options.what.noun
+        )
         found = self._read_archive(options, report)
         existing = self.target.existing_fingerprints()
         if existing is None:
@@ -141,7 +170,7 @@ class RestoreEngine:
             existing = set()
         pending = [f for f in found if f.sms.fingerprint not in existing]
         report.already_on_phone = len(found) - len(pending)
-        pending.sort(key=lambda f: (f.sms.date_ms, f.sms.android_id or 0))
+        pending.sort(key=lambda f: (f.sms.date_ms, f.sms.fingerprint))
         report.to_write = len(pending)
         if options.dry_run:
             report.seconds = self.clock() - started
@@ -150,10 +179,10 @@ class RestoreEngine:
         if options.record_as_backed_up:
             # In Gmail already, under the backup label: the next backup must not
             # upload them again.
-            self._record(found)
+            self._record(found, options.what.kind)
         try:
             if pending:
-                self._write(pending, report)
+                self._write(pending, report, options.what.kind)
             report.next_steps = self.target.next_steps()
         except BaseException as error:
             self.store.finish_run(
@@ -176,12 +205,14 @@ class RestoreEngine:
             failed=len(report.refused),
         )
 
-    def _chosen(self, sms: Sms, options: RestoreOptions) -> bool:
+    def _chosen(self, sms: Record, options: RestoreOptions) -> bool:
         if options.since_ms is not None and sms.date_ms < options.since_ms:
             return False
         if options.until_ms is not None and sms.date_ms >= options.until_ms:
             return False
-        return options.contact is None or self.matches_contact(sms.address, options.contact)
+        return options.contact is None or self.matches_contact(
+            options.what.address(sms), options.contact
+        )
 
     def _read_archive(self, options: RestoreOptions, report: RestoreReport) -> list[_Found]:
         label_id = self.archive.find_label(options.label)
@@ -198,16 +229,15 @@ class RestoreEngine:
             for gmail_id, raw in parts:
                 report.fetched += 1
                 try:
-                    sms = decode_sms(raw)
+                    sms = options.what.decode(raw)
                 except DecodeError as error:
                     report.skipped[error.reason] += 1
                     continue
                 report.sms_found += 1
-                if sms.box not in RESTORED_BOXES:
+                refusal = options.what.refusal(sms)
+                if refusal:
                     # A queued or outbox row is what messaging apps send: never write one.
-                    report.skipped[
-                        f"{sms.box.name.lower()} message (only received and sent are restored)"
-                    ] += 1
+                    report.skipped[refusal] += 1
                     continue
                 if not self._chosen(sms, options):
                     report.not_chosen += 1
@@ -229,24 +259,24 @@ class RestoreEngine:
             found = found[: options.limit]
         return found
 
-    def _record(self, found: Sequence[_Found]) -> None:
+    def _record(self, found: Sequence[_Found], kind: str) -> None:
         self.store.record_uploaded(
             [
-                Uploaded(f.sms.fingerprint, KIND_SMS, f.sms.date_ms, f.gmail_id, f.message_id)
+                Uploaded(f.sms.fingerprint, kind, f.sms.date_ms, f.gmail_id, f.message_id)
                 for f in found
             ]
         )
 
-    def _write(self, pending: list[_Found], report: RestoreReport) -> None:
+    def _write(self, pending: list[_Found], report: RestoreReport, kind: str) -> None:
         total = len(pending)
         self.progress(Progress("write", 0, total))
 
-        def written(parts: Sequence[Sms]) -> None:
+        def written(parts: Sequence[Record]) -> None:
             report.written += len(parts)
             self.progress(Progress("write", report.written + len(report.refused), total))
 
-        def refused(sms: Sms, reason: str) -> None:
-            log.warning("could not restore message _id=%s: %s", sms.android_id, reason)
+        def refused(sms: Record, reason: str) -> None:
+            log.warning("could not restore %s %s: %s", kind, sms.fingerprint[:12], reason)
             report.refused.append(reason)
 
         self.target.prepare()

@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from smsbak.errors import UsageError
-from smsbak.model import Sms
 
 FILE_KINDS = {
     "smsie": ("SMS Import / Export archive", ".zip"),
@@ -34,7 +34,11 @@ class TargetChoice:
     path: Path | None = None
 
 
-def parse_target(text: str | None) -> TargetChoice | None:
+CALL_SUFFIXES = {"smsie": ".json", "xml": ".xml"}
+"""SMS Import / Export keeps the call log in a separate calls-DATE.json, not in the zip."""
+
+
+def parse_target(text: str | None, calls: bool = False) -> TargetChoice | None:
     if text is None or text == "auto":
         return None
     if text == "phone":
@@ -42,7 +46,7 @@ def parse_target(text: str | None) -> TargetChoice | None:
     kind, _, location = text.partition(":")
     if kind in FILE_KINDS and location:
         path = Path(location).expanduser()
-        suffix = FILE_KINDS[kind][1]
+        suffix = CALL_SUFFIXES[kind] if calls else FILE_KINDS[kind][1]
         if path.suffix.lower() != suffix:
             raise UsageError(
                 f"--to {kind}: wants a {suffix} file name, not {path.name!r}",
@@ -51,14 +55,14 @@ def parse_target(text: str | None) -> TargetChoice | None:
         return TargetChoice(kind, path)
     raise UsageError(
         f"unknown restore target {text!r}",
-        "use --to phone, --to smsie:FILE.zip or --to xml:FILE.xml",
+        "use --to phone, --to smsie:FILE.zip (calls: FILE.json) or --to xml:FILE.xml",
     )
 
 
-def default_archive_path(home: Path, now: datetime) -> tuple[Path, str | None]:
+def default_archive_path(home: Path, now: datetime, calls: bool = False) -> tuple[Path, str | None]:
     """The shared Downloads folder when Termux can reach it (termux-setup-storage)."""
     downloads = home / "storage" / "downloads"
-    name = f"smsbak-restore-{now:%Y%m%d-%H%M%S}.zip"
+    name = f"calls-{now:%Y-%m-%d}.json" if calls else f"smsbak-restore-{now:%Y%m%d-%H%M%S}.zip"
     if downloads.is_dir():
         return downloads / name, None
     return home / name, (
@@ -78,7 +82,9 @@ class FileTarget:
         read_phone: Callable[[], set[str] | None],
         contact_names: Callable[[], dict[str, str]] = dict,
         note: str | None = None,
+        calls: bool = False,
     ) -> None:
+        self.calls = calls
         self.note = note
         self.kind = kind
         self.path = path
@@ -100,14 +106,22 @@ class FileTarget:
 
     def write(
         self,
-        messages: Sequence[Sms],
+        messages: Sequence[Any],
         *,
-        on_written: Callable[[Sequence[Sms]], None],
-        on_rejected: Callable[[Sms, str], None],
+        on_written: Callable[[Sequence[Any]], None],
+        on_rejected: Callable[[Any, str], None],
     ) -> None:
         names = self.contact_names()
         try:
-            if self.kind == "xml":
+            if self.calls and self.kind == "xml":
+                from smsbak.formats.calls_xml import write_calls_xml
+
+                write_calls_xml(self.path, messages, contact_names=names)
+            elif self.calls:
+                from smsbak.formats.calls_json import write_calls_json
+
+                write_calls_json(self.path, messages, contact_names=names)
+            elif self.kind == "xml":
                 from smsbak.formats.xml import write_sms_xml
 
                 write_sms_xml(self.path, messages, contact_names=names)
@@ -134,6 +148,16 @@ class FileTarget:
         return [*([self.note] if self.note else []), *self._import_steps(), cleanup]
 
     def _import_steps(self) -> list[str]:
+        if self.calls and self.kind == "xml":
+            return [
+                f"Open SMS Backup & Restore, choose Restore, pick {self.path.name} "
+                f"(in {self.path.parent}) and allow it to write the call log."
+            ]
+        if self.calls:
+            return [
+                "Open SMS Import / Export (F-Droid), choose 'Import call log' and pick "
+                f"{self.path.name} (in {self.path.parent}). It skips voicemail entries.",
+            ]
         if self.kind == "xml":
             return [
                 f"Open SMS Backup & Restore, choose Restore, and pick {self.path.name} "

@@ -58,7 +58,17 @@ NUMBER_SPECIALS = [
     "+15551234567",
     "*31#",
 ]
-numbers = st.lists(st.one_of(st.text(), st.sampled_from(NUMBER_SPECIALS)), max_size=6).map("".join)
+def _as_utf16_units(text: str) -> str:
+    """A high and a low surrogate side by side are one character in Java's UTF-16, and
+    in JSON: the form a phone could actually hold."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+numbers = (
+    st.lists(st.one_of(st.text(), st.sampled_from(NUMBER_SPECIALS)), max_size=6)
+    .map("".join)
+    .map(_as_utf16_units)
+)
 calls = st.builds(
     Call,
     number=numbers,
