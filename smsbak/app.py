@@ -42,6 +42,7 @@ from smsbak.paths import Paths, ensure_private_dir, make_private
 from smsbak.phone.call_writer import PhoneCallLog
 from smsbak.phone.contacts import numbers_match
 from smsbak.phone.privileged import PrivilegedShell
+from smsbak.phone.privileged_reader import choose_reader
 from smsbak.phone.termux import TermuxPhone, TermuxTools
 from smsbak.phone.writer import PhoneSmsStore
 from smsbak.restore import RestoreEngine, RestoreOptions, RestoreReport, RestoreTarget
@@ -93,9 +94,10 @@ def run_backup(
     if token is not None:
         require_scopes(token, [GMAIL_INSERT, GMAIL_LABELS], "uploading to Gmail", REAUTH_HINT)
     with RunLock(paths.lock_file), StateStore(paths.state_db) as store:
-        phone = TermuxPhone(
+        termux = TermuxPhone(
             TermuxTools(settings.termux_timeout), generation=store.get_meta("termux_generation")
         )
+        phone = choose_reader(settings.reader, termux, min(settings.termux_timeout, 15))
 
         opened: list[GmailMailbox] = []
 

@@ -18,7 +18,7 @@ from smsbak.config import Settings
 from smsbak.errors import DailyLimitExceeded, PhoneError, SmsbakError
 from smsbak.gmail.client import Confirmed, Outgoing, Rejected
 from smsbak.mime import EncodedSms, encode_call, encode_sms
-from smsbak.model import Box, Sms
+from smsbak.model import Sms
 from smsbak.phone.contacts import ContactBook
 from smsbak.phone.termux import CallPage, Contact, PhoneCall, PhoneSms, SmsPage
 from smsbak.store import RunCounts, StateStore, Uploaded
@@ -154,9 +154,9 @@ class SmsStream:
         return item.sms.address
 
     def needs_contact_book(self, item: Item) -> bool:
-        """termux-sms-list names the sender of received messages, never the recipient."""
-        assert isinstance(item, PhoneSms)
-        return item.contact_name is None and item.sms.box is not Box.INBOX
+        """termux-sms-list names the sender of received messages, never the recipient;
+        the privileged reader names nobody."""
+        return item.contact_name is None
 
     def encode(
         self, item: Item, account: str, name: str | None, zone: tzinfo, when: datetime

@@ -53,6 +53,9 @@ class Settings:
     """Back up in the background only on Wi-Fi (termux-wifi-connectioninfo)."""
     min_battery: int = 0
     """Skip background backups below this battery percentage unless charging; 0 = off."""
+    reader: str = "auto"
+    """How SMS are read: "termux" (Termux:API: received and sent, whole seconds),
+    "shizuku" or "root" (every box, exact times, SIM), or "auto": the best that answers."""
     call_log: bool = True
     """Back up the call log too (termux-call-log needs the Call logs permission)."""
     call_label: str = "Call log"
@@ -94,6 +97,12 @@ def _duration_or_off(value: Any) -> str | None:
 
 def _boolean(value: Any) -> str | None:
     return None if isinstance(value, bool) else "must be true or false"
+
+
+def _reader(value: Any) -> str | None:
+    if value not in ("auto", "termux", "shizuku", "root"):
+        return 'must be "auto", "termux", "shizuku" or "root"'
+    return None
 
 
 def _percentage(value: Any) -> str | None:
@@ -153,6 +162,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "min_battery": _percentage,
     "notifications": _boolean,
     "call_log": _boolean,
+    "reader": _reader,
     "call_label": _label,
 }
 

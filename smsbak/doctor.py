@@ -58,6 +58,7 @@ class Doctor:
     def run(self) -> list[Check]:
         checks: list[Callable[[], Check]] = [
             self.termux_api,
+            self.reader,
             self.contacts,
             self.dependencies,
             self.timezone,
@@ -83,6 +84,23 @@ class Doctor:
             self._termux_silent = "did not answer" in error.message
             return Check("Termux:API", FAIL, error.message, error.hint or INSTALL_HINT)
         return Check("Termux:API and SMS permission", OK, "termux-sms-list answers")
+
+    def reader(self) -> Check:
+        """Which reader `reader = ...` picks now, and what it can see."""
+        from smsbak.phone.privileged_reader import PrivilegedPhone, choose_reader
+
+        try:
+            phone = choose_reader(self.settings.reader, TermuxPhone(self.tools), 15)
+        except PhoneError as error:
+            return Check("SMS reader", FAIL, error.message, error.hint)
+        if isinstance(phone, PrivilegedPhone):
+            return Check("SMS reader", OK, phone.description)
+        detail = "Termux:API: received and sent SMS only, whole seconds, no MMS"
+        if self.settings.reader == "auto":
+            return Check(
+                "SMS reader", OK, detail + " (neither Shizuku nor root answered)",
+            )  # fmt: skip
+        return Check("SMS reader", OK, detail)
 
     def contacts(self) -> Check:
         if self._termux_silent:

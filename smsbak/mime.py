@@ -202,6 +202,8 @@ def encode_sms(
         record.append(("X-smssync-thread", str(sms.thread_id)))
     if sms.read is not None:
         record.append(("X-smssync-read", "1" if sms.read else "0"))
+    if sms.sub_id is not None:
+        record.append(("X-smsbak-sub-id", str(sms.sub_id)))  # smsbak's own: SBP had no SIM
     return _email(
         fingerprint=sms.fingerprint,
         datatype="SMS",
@@ -370,6 +372,7 @@ def _decode_sms(raw: bytes) -> Sms:
         read=None if read not in (0, 1) else bool(read),
         thread_id=_optional_int(message, "X-smssync-thread"),
         android_id=_optional_int(message, "X-smssync-id"),
+        sub_id=_optional_int(message, "X-smsbak-sub-id"),
     )
 
 

@@ -43,6 +43,8 @@ class Sms:
     read: bool | None = None
     thread_id: int | None = None
     android_id: int | None = None
+    sub_id: int | None = None
+    """Which SIM (dual-SIM phones); only the privileged reader sees it."""
 
     @property
     def fingerprint(self) -> str:
@@ -106,3 +108,61 @@ def _fingerprint(parts: tuple[str, ...]) -> str:
         digest.update(len(data).to_bytes(8, "big"))
         digest.update(data)
     return digest.hexdigest()
+
+
+class AddressKind(enum.IntEnum):
+    """``content://mms/<id>/addr`` ``type``: who an address is in a (group) MMS."""
+
+    FROM = 137
+    TO = 151
+    CC = 130
+    BCC = 129
+
+
+@dataclass(frozen=True)
+class MmsPart:
+    """One part of an MMS. ``data`` holds the bytes of non-text parts (images, vCards)."""
+
+    content_type: str
+    name: str | None = None
+    text: str | None = None
+    data: bytes | None = None
+    charset: str | None = None
+    content_id: str | None = None
+    content_location: str | None = None
+
+
+@dataclass(frozen=True)
+class Mms:
+    """One MMS with every address and part. ``date_ms`` is ms (the provider keeps seconds).
+
+    ``box`` is ``msg_box`` (1 inbox, 2 sent, ...); ``addresses`` are (address, kind)
+    in provider order, so a group message keeps its sender and every recipient.
+    """
+
+    date_ms: int
+    box: Box
+    addresses: tuple[tuple[str, AddressKind], ...]
+    parts: tuple[MmsPart, ...]
+    read: bool | None = None
+    thread_id: int | None = None
+    android_id: int | None = None
+    message_type: int | None = None  # m_type: 128 sent request, 132 retrieved
+    subject: str | None = None
+    sub_id: int | None = None
+
+    @property
+    def sender(self) -> str:
+        return next((a for a, kind in self.addresses if kind is AddressKind.FROM), "")
+
+    @property
+    def fingerprint(self) -> str:
+        """Whole seconds, the box, every address with its role, and every part's content."""
+        parts: list[str] = ["mms", str(int(self.box)), str(self.date_ms // 1000)]
+        parts += [f"{int(kind)}:{address}" for address, kind in self.addresses]
+        for part in self.parts:
+            content = (
+                part.text if part.text is not None else hashlib.sha256(part.data or b"").hexdigest()
+            )
+            parts += [part.content_type, part.name or "", content]
+        return _fingerprint(tuple(parts))

@@ -112,3 +112,17 @@ def test_a_running_daemon_is_seen(bed: Bed) -> None:
     finally:
         daemon.terminate()
         daemon.wait(timeout=30)
+
+
+def test_doctor_says_which_reader_is_used(bed: Bed) -> None:
+    backed_up(bed)
+    _, marks, out = doctor(bed)
+    assert marks["SMS reader"] == "OK"
+    assert "Termux:API: received and sent SMS only" in out
+    bed.phone.enable_privileged(rish=True)
+    _, marks, out = doctor(bed)
+    assert "Shizuku (rish): every box, exact times" in out
+    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, reader="root")
+    code, marks, out = doctor(bed)
+    assert marks["SMS reader"] == "FAIL"
+    assert code == ExitCode.CHECKS_FAILED

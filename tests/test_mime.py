@@ -176,6 +176,7 @@ records = st.builds(
     read=st.none() | st.booleans(),
     thread_id=st.none() | st.integers(min_value=0, max_value=2**62),
     android_id=st.none() | st.integers(min_value=0, max_value=2**62),
+    sub_id=st.none() | st.integers(min_value=-1, max_value=2**31),
 )
 
 
