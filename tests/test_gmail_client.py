@@ -186,3 +186,17 @@ def test_no_network_is_a_gmail_error_after_retries_not_a_crash(
     with pytest.raises(GmailError):
         box.ensure_label("SMS")
     assert len(slept) >= 3  # it retried with backoff before giving up
+
+
+def test_a_message_too_large_for_a_json_body_goes_up_by_resumable_upload(
+    mailbox: tuple[GmailMailbox, Recorder], emulator: GmailEmulator
+) -> None:
+    box, recorder = mailbox
+    label = box.ensure_label("SMS")
+    big = raw(1) + bytes(range(256)) * (20 * 1024 * 1024 // 256) + b"\r\n"  # 20 MB, binary
+    items = [Outgoing("0", raw(0)), Outgoing("1", big), Outgoing("2", raw(2))]
+    box.upload(items, label, on_confirmed=recorder.on_confirmed, on_rejected=recorder.on_rejected)
+    assert sorted(recorder.confirmed) == ["0", "1", "2"]
+    stored = {m.message_id: m for m in emulator.messages("SMS")}
+    assert stored["<m1@test>"].raw == big
+    assert recorder.rejected == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import io
 import json
 import logging
 import random
@@ -33,6 +34,10 @@ from smsbak.gmail.pacing import GET_COST, INSERT_COST, LIST_COST, TokenBucket
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+RAW_LIMIT = 700_000
+"""Largest message sent as a JSON ``raw`` body: base64 makes it about 4/3 larger, and
+Gmail refuses JSON bodies over about 1 MB."""
+UPLOAD_CHUNK = 4 * 1024 * 1024
 MAX_BACKOFF = 64.0
 LONGEST_WAIT = 900.0
 RETRYABLE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "backendError"}
@@ -167,6 +172,14 @@ def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -
 T = TypeVar("T")
 
 
+class RequestRefused(GmailError):
+    """Gmail answered 4xx for this one request: the request is at fault, not the run."""
+
+    def __init__(self, message: str, hint: str, *, status: int) -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+
 def transport_errors() -> tuple[type[BaseException], ...]:
     """Failures of the connection rather than answers from Gmail: all worth a retry.
 
@@ -219,6 +232,13 @@ class GmailMailbox:
             _raise_for_fatal(failure)
             if conflict_ok and failure.status == 409:
                 return None
+            if not is_retryable(failure) and 400 <= failure.status < 500:
+                raise RequestRefused(
+                    f"Gmail refused a request: {failure.status} {failure.reason} "
+                    f"{failure.message}".strip(),
+                    "this message cannot be stored as it is; the others are not affected",
+                    status=failure.status,
+                )
             if not is_retryable(failure) or attempt >= self.max_attempts:
                 raise GmailError(
                     f"Gmail refused a request: {failure.status} {failure.reason} "
@@ -297,8 +317,20 @@ class GmailMailbox:
         def answered(parts: Sequence[tuple[Outgoing, Any]]) -> None:
             on_confirmed([Confirmed(item.key, str(response["id"])) for item, response in parts])
 
+        def small(items: Iterable[Outgoing]) -> Iterator[Outgoing]:
+            """Batchable items; a large one (an MMS with a video) goes up on its own, now.
+
+            A JSON body over about 1 MB is refused and media uploads do not work in a
+            batch, so those take a resumable upload, one request sequence each.
+            """
+            for item in items:
+                if len(item.raw) <= RAW_LIMIT:
+                    yield item
+                elif not should_stop():
+                    self._upload_large(item, label_id, on_confirmed, on_rejected)
+
         self._batched(
-            items,
+            small(items),
             insert,
             INSERT_COST,
             key=lambda item: item.key,
@@ -306,6 +338,36 @@ class GmailMailbox:
             on_rejected=lambda item, reason: on_rejected(Rejected(item.key, reason)),
             should_stop=should_stop,
         )
+
+    def _upload_large(
+        self,
+        item: Outgoing,
+        label_id: str,
+        on_confirmed: Callable[[Sequence[Confirmed]], None],
+        on_rejected: Callable[[Rejected], None],
+    ) -> None:
+        """messages.insert with a resumable media upload, retried like everything else."""
+        from googleapiclient.http import MediaIoBaseUpload
+
+        self.stats.waited_for_quota += self.bucket.acquire(INSERT_COST)
+        media = MediaIoBaseUpload(
+            io.BytesIO(item.raw),
+            mimetype="message/rfc822",
+            chunksize=UPLOAD_CHUNK,
+            resumable=True,
+        )
+        request = self.service.users().messages().insert(
+            userId="me",
+            internalDateSource="dateHeader",
+            body={"labelIds": [label_id]},
+            media_body=media,
+        )
+        try:
+            response = self._call(request)
+        except RequestRefused as error:
+            on_rejected(Rejected(item.key, error.message))
+            return
+        on_confirmed([Confirmed(item.key, str(response["id"]))])
 
     def list_ids(self, label_id: str, query: str = "") -> Iterator[str]:
         """Every message id under a label, newest first, 500 a page."""
