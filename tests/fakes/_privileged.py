@@ -458,6 +458,10 @@ usage: adb shell content query --uri <URI> [--user <USER_ID>] [--projection <PRO
   Example:
   # Select "name" and "value" columns from secure settings where "name" is equal to "new_setting" and sort the result by name in ascending order.
   adb shell content query --uri content://settings/secure --projection name:value --where "name='new_setting'" --sort "name ASC"
+
+usage: adb shell content read --uri <URI> [--user <USER_ID>]
+  Example:
+  adb shell 'content read --uri content://settings/system/ringtone_cache' > host.ogg
 """  # noqa: E501
 
 # (column, declared type, value shown for a fixture row that lacks the key)
@@ -494,6 +498,72 @@ CALL_COLUMNS: tuple[tuple[str, str, Any], ...] = (
     ("is_read", "INTEGER", None),
     ("subscription_id", "TEXT", None),
 )
+# MmsProvider's tables (MmsSmsDatabaseHelper): pdu, addr, part.  Fixture rows of
+# ``mms`` carry their ``addresses`` and ``parts``; see mms_table_rows.
+PDU_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+    ("_id", "INTEGER PRIMARY KEY", None),
+    ("thread_id", "INTEGER", None),
+    ("date", "INTEGER", None),
+    ("date_sent", "INTEGER", 0),
+    ("msg_box", "INTEGER", None),
+    ("read", "INTEGER", 0),
+    ("m_id", "TEXT", None),
+    ("sub", "TEXT", None),
+    ("sub_cs", "INTEGER", None),
+    ("ct_t", "TEXT", None),
+    ("ct_l", "TEXT", None),
+    ("exp", "INTEGER", None),
+    ("m_cls", "TEXT", None),
+    ("m_type", "INTEGER", None),
+    ("v", "INTEGER", None),
+    ("m_size", "INTEGER", None),
+    ("pri", "INTEGER", None),
+    ("rr", "INTEGER", None),
+    ("rpt_a", "INTEGER", None),
+    ("resp_st", "INTEGER", None),
+    ("st", "INTEGER", None),
+    ("tr_id", "TEXT", None),
+    ("retr_st", "INTEGER", None),
+    ("retr_txt", "TEXT", None),
+    ("retr_txt_cs", "INTEGER", None),
+    ("read_status", "INTEGER", None),
+    ("ct_cls", "INTEGER", None),
+    ("resp_txt", "TEXT", None),
+    ("d_tm", "INTEGER", None),
+    ("d_rpt", "INTEGER", None),
+    ("locked", "INTEGER", 0),
+    ("sub_id", "INTEGER", -1),
+    ("seen", "INTEGER", 0),
+    ("creator", "TEXT", None),
+    ("text_only", "INTEGER", 0),
+)
+ADDR_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+    ("_id", "INTEGER PRIMARY KEY", None),
+    ("msg_id", "INTEGER", None),
+    ("contact_id", "INTEGER", None),
+    ("address", "TEXT", None),
+    ("type", "INTEGER", None),
+    ("charset", "INTEGER", None),
+)
+PART_COLUMNS: tuple[tuple[str, str, Any], ...] = (
+    ("_id", "INTEGER PRIMARY KEY", None),
+    ("mid", "INTEGER", None),
+    ("seq", "INTEGER", 0),
+    ("ct", "TEXT", None),
+    ("name", "TEXT", None),
+    ("chset", "INTEGER", None),
+    ("cd", "TEXT", None),
+    ("fn", "TEXT", None),
+    ("cid", "TEXT", None),
+    ("cl", "TEXT", None),
+    ("ctt_s", "INTEGER", None),
+    ("ctt_t", "TEXT", None),
+    ("_data", "TEXT", None),
+    ("text", "TEXT", None),
+)
+MMS_BOXES = {"inbox": 1, "sent": 2, "drafts": 3, "outbox": 4}
+# Where the telephony provider keeps part files; ``_data`` of a binary part.
+MMS_PART_DIR = "/data/user/0/com.android.providers.telephony/app_parts"
 # Keys every stored SMS row has, in FakePhone's order (thread_id only when known).
 SMS_CORE_KEYS = ("_id", "thread_id", "address", "body", "date", "type", "read")
 SMS_BOXES = {"inbox": 1, "sent": 2, "draft": 3, "outbox": 4, "failed": 5, "queued": 6}
@@ -625,12 +695,13 @@ def parse_content_args(argv: Sequence[str], escaping: str) -> ContentCommand:
     if operation not in ("insert", "delete", "query", "update", "call", "read", "write", "gettype"):
         raise ContentArgError(f"Unsupported operation: {operation or 'null'}")
     command = ContentCommand(operation)
-    if operation not in ("insert", "delete", "query"):
+    if operation not in ("insert", "delete", "query", "read"):
         return command  # the fake does not model these
     allowed = {
         "insert": {"--uri", "--user", "--bind", "--extra"},
         "delete": {"--uri", "--user", "--bind", "--where", "--extra"},
         "query": {"--uri", "--user", "--projection", "--where", "--sort", "--extra"},
+        "read": {"--uri", "--user"},
     }[operation]
     while (argument := tokens.next()) is not None:
         if argument not in allowed:
@@ -658,28 +729,51 @@ def parse_content_args(argv: Sequence[str], escaping: str) -> ContentCommand:
 
 
 class ContentTarget:
-    """What a URI names: a table, an SMS box (0 = all) and maybe one row id."""
+    """What a URI names: a table (sms, calls; MMS: pdu, addr, part), a box (0 =
+    all), maybe one row id, maybe the MMS (``parent_id``) whose addr/part rows."""
 
-    def __init__(self, authority: str, table: str, box: int = 0, row_id: int | None = None):
+    def __init__(
+        self,
+        authority: str,
+        table: str,
+        box: int = 0,
+        row_id: int | None = None,
+        parent_id: int | None = None,
+    ):
         self.authority = authority
         self.table = table
         self.box = box
         self.row_id = row_id
+        self.parent_id = parent_id
 
     @property
     def columns(self) -> tuple[tuple[str, str, Any], ...]:
-        return SMS_COLUMNS if self.table == "sms" else CALL_COLUMNS
+        return {
+            "sms": SMS_COLUMNS,
+            "calls": CALL_COLUMNS,
+            "pdu": PDU_COLUMNS,
+            "addr": ADDR_COLUMNS,
+            "part": PART_COLUMNS,
+        }[self.table]
 
     @property
     def fixture_key(self) -> str:
-        return "messages" if self.table == "sms" else "calls"
+        return {"sms": "messages", "calls": "calls"}.get(self.table, "mms")
+
+    @property
+    def default_sort(self) -> str | None:
+        """The provider's order when --sort is absent (MmsProvider: pdu by date
+        DESC, parts by seq, addresses unordered)."""
+        return {"addr": None, "part": "seq"}.get(self.table, "date DESC")
 
     def conditions(self) -> list[str]:
         conditions = []
         if self.box:
-            conditions.append(f"type={self.box}")
+            conditions.append(f"{'msg_box' if self.table == 'pdu' else 'type'}={self.box}")
         if self.row_id is not None:
             conditions.append(f"_id={self.row_id}")
+        if self.parent_id is not None:
+            conditions.append(f"{'msg_id' if self.table == 'addr' else 'mid'}={self.parent_id}")
         return conditions
 
 
@@ -687,8 +781,8 @@ def resolve_uri(uri: str) -> ContentTarget:
     match = _CONTENT_URI_RE.match(uri)
     authority = match.group(1) if match else "null"
     path = (match.group(2) or "").strip("/") if match else ""
-    if match is None or authority not in ("sms", "call_log"):
-        if authority in ("mms", "mms-sms"):
+    if match is None or authority not in ("sms", "call_log", "mms"):
+        if authority == "mms-sms":
             raise ProviderError(
                 f"java.lang.UnsupportedOperationException: fake content tool: {authority} "
                 "is out of scope"
@@ -704,12 +798,90 @@ def resolve_uri(uri: str) -> ContentTarget:
             return ContentTarget(authority, "sms", row_id=int(parts[0]))
         if len(parts) == 1 and parts[0] in SMS_BOXES:
             return ContentTarget(authority, "sms", box=SMS_BOXES[parts[0]])
+    elif authority == "mms":
+        target = _resolve_mms(parts)
+        if target is not None:
+            return target
     elif parts[:1] == ["calls"] and len(parts) <= 2:
         if len(parts) == 1:
             return ContentTarget(authority, "calls")
         if parts[1].isdigit():
             return ContentTarget(authority, "calls", row_id=int(parts[1]))
     raise ProviderError(f"java.lang.IllegalArgumentException: Unknown URL {uri}")
+
+
+def _resolve_mms(parts: list[str]) -> ContentTarget | None:
+    """MmsProvider's URIs: mms, mms/<box>, mms/<id>, mms/<id>/addr, mms/<id>/part,
+    mms/part, mms/part/<id>."""
+    if not parts:
+        return ContentTarget("mms", "pdu")
+    first = parts[0]
+    if len(parts) == 1:
+        if first.isdigit():
+            return ContentTarget("mms", "pdu", row_id=int(first))
+        if first in MMS_BOXES:
+            return ContentTarget("mms", "pdu", box=MMS_BOXES[first])
+        if first == "part":
+            return ContentTarget("mms", "part")
+    elif len(parts) == 2:
+        if first.isdigit() and parts[1] in ("addr", "part"):
+            return ContentTarget("mms", parts[1], parent_id=int(first))
+        if first == "part" and parts[1].isdigit():
+            return ContentTarget("mms", "part", row_id=int(parts[1]))
+    return None
+
+
+def part_data_path(part: Row) -> str | None:
+    """``_data`` of a part row: the fixture's own ``_data``, else Android's path
+    for a part with bytes (``data_file``), else NULL (text parts)."""
+    if part.get("_data") is not None:
+        return str(part["_data"])
+    if part.get("data_file") is None:
+        return None
+    return f"{MMS_PART_DIR}/PART_{part.get('_id')}"
+
+
+def part_data_file(part: Row) -> str | None:
+    """The host file holding a part's bytes (relative: to the fixture's folder)."""
+    name = part.get("data_file")
+    if name is None:
+        return None
+    fixture_dir = os.path.dirname(os.path.abspath(os.environ.get(PHONE_ENV, ".")))
+    return os.path.join(fixture_dir, str(name))
+
+
+def mms_table_rows(phone: Phone, table: str) -> list[Row]:
+    """The ``mms`` fixture flattened into provider rows: ``pdu`` (without
+    ``addresses``/``parts``), ``addr`` (``msg_id`` = the MMS ``_id``) or ``part``
+    (``mid`` likewise, ``_data`` as on Android, no ``data_file``).  Address and
+    part rows without ``_id`` get the previous one + 1, as AUTOINCREMENT would."""
+    rows: list[Row] = []
+    next_id = 1
+    for mms in phone.get("mms") or ():
+        if table == "pdu":
+            rows.append({k: v for k, v in mms.items() if k not in ("addresses", "parts")})
+            continue
+        children = mms.get("addresses" if table == "addr" else "parts") or ()
+        for child in children:
+            row_id = child.get("_id")
+            row_id = int(row_id) if isinstance(row_id, int) else next_id
+            next_id = max(next_id, row_id + 1)
+            if table == "addr":
+                row: Row = {"_id": row_id, "msg_id": mms.get("_id")}
+                row.update((k, v) for k, v in child.items() if k != "_id")
+            else:
+                row = {"_id": row_id, "mid": mms.get("_id")}
+                row.update((k, v) for k, v in child.items() if k not in ("_id", "data_file"))
+                row["_data"] = part_data_path({**child, "_id": row_id})
+            rows.append(row)
+    return rows
+
+
+def table_rows(phone: Phone, target: ContentTarget) -> list[Row]:
+    if target.authority == "mms":
+        return mms_table_rows(phone, target.table)
+    rows: list[Row] = phone.get(target.fixture_key) or []
+    return rows
 
 
 def _sql_value(value: Any) -> Any:
@@ -800,7 +972,7 @@ def content_query(phone: Phone, target: ContentTarget, command: ContentCommand) 
 
     db = sqlite3.connect(":memory:")
     try:
-        build_table(db, target, phone.get(target.fixture_key) or ())
+        build_table(db, target, table_rows(phone, target))
         columns = ", ".join(command.projection) if command.projection else "*"
         conditions = target.conditions()
         if command.where:
@@ -808,7 +980,9 @@ def content_query(phone: Phone, target: ContentTarget, command: ContentCommand) 
         sql = f"SELECT {columns} FROM {target.table}"
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
-        sql += " ORDER BY " + (command.sort or "date DESC")  # both providers' default
+        sort = command.sort or target.default_sort
+        if sort:
+            sql += " ORDER BY " + sort
         try:
             cursor = db.execute(sql)
             rows = cursor.fetchall()
@@ -992,8 +1166,45 @@ def check_fail_after(phone: Phone, authority: str) -> None:
         )
 
 
+def content_read(phone: Phone, target: ContentTarget, uri: str) -> None:
+    """``content read``: the provider's ``openFile(uri, "r")`` copied to stdout.
+    Only MmsProvider's ``mms/part/<id>`` opens files (openFileHelper over
+    ``_data``); SmsProvider and CallLogProvider keep ContentProvider's default."""
+    import shutil
+
+    if target.authority != "mms":
+        raise ProviderError(
+            f"java.io.FileNotFoundException: No files supported by provider at {uri}"
+        )
+    if target.table != "part" or target.row_id is None:
+        raise ProviderError(  # MmsProvider.openFile returns null; Content.java uses it
+            "java.lang.NullPointerException: Attempt to invoke virtual method "
+            "'java.io.FileDescriptor android.os.ParcelFileDescriptor.getFileDescriptor()' "
+            "on a null object reference"
+        )
+    rows = [r for r in mms_table_rows(phone, "part") if r.get("_id") == target.row_id]
+    if not rows:
+        raise ProviderError(f"java.io.FileNotFoundException: No entry for {uri}")
+    if rows[0].get("_data") is None:
+        raise ProviderError("java.io.FileNotFoundException: Column _data not found.")
+    parts = [p for m in phone.get("mms") or () for p in m.get("parts") or ()]
+    source = next((part_data_file(p) for p in parts if p.get("_id") == target.row_id), None)
+    try:
+        handle = open(source or "", "rb")  # noqa: SIM115 - closed below
+    except OSError:
+        raise ProviderError(
+            f"java.io.FileNotFoundException: {rows[0]['_data']}: open failed: ENOENT "
+            "(No such file or directory)"
+        ) from None
+    with handle:
+        sys.stdout.flush()
+        shutil.copyfileobj(handle, sys.stdout.buffer, 1 << 20)
+        sys.stdout.buffer.flush()
+
+
 def main_content(argv: Sequence[str]) -> int:
-    """Android's ``content`` tool over the fixture (``messages`` and ``calls``).
+    """Android's ``content`` tool over the fixture (``messages``, ``calls``, and
+    read-only ``mms``: query of pdu/addr/part rows, ``read`` of part bytes).
 
     Order as in Content.java: parse (errors: usage + ``[ERROR] ...`` on stdout,
     exit 0), then reach the provider: refused without rish/su, failing once
@@ -1032,6 +1243,14 @@ def main_content(argv: Sequence[str]) -> int:
         if command.operation == "query":
             write_stdout(content_query(phone, target, command))
             return 0
+        if command.operation == "read":
+            content_read(phone, target, command.uri)
+            return 0
+        if target.authority == "mms":
+            raise ProviderError(  # restore-formats.md: writing MMS this way is impractical
+                "java.lang.UnsupportedOperationException: fake content tool: writing MMS "
+                "is out of scope"
+            )
         with FixtureLock(tool):
             phone = load_phone(tool)  # afresh, under the lock
             check_fail_after(phone, authority)  # parallel callers may have got there

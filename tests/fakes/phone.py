@@ -69,6 +69,19 @@ Background-mode fakes (``termux-job-scheduler``, ``termux-wifi-connectioninfo``,
   one ``health, percentage, plugged, status, temperature, current``.
 - ``wake_lock``: bool, set by termux-wake-lock / termux-wake-unlock.
 
+MMS (read by ``content`` only; termux-sms-list never shows them): ``mms``, a list of
+pdu rows ``{"_id", "thread_id", "date" (epoch SECONDS), "date_sent" (seconds, 0),
+"msg_box" (1 inbox, 2 sent, 3 drafts, 4 outbox), "m_type" (128 send request, 132
+retrieved), "read", "sub_id", "sub" (subject or null), ... any other pdu column,
+"addresses": [{"_id", "address", "type" (137 from, 151 to, 130 cc, 129 bcc),
+"charset"}], "parts": [{"_id", "seq", "ct", "name", "chset", "cid", "cl", "text"
+(text parts), "data_file" (binary parts: host file with the bytes, relative to the
+fixture's folder or absolute)}]}``.  ``content`` reports a binary part's ``_data``
+as ``/data/user/0/com.android.providers.telephony/app_parts/PART_<_id>`` (a part's
+own ``_data`` key wins) and ``content read --uri content://mms/part/<_id>`` writes
+the file's bytes.  In a sent MMS the user's own address is the placeholder
+``insert-address-token`` (type 137).  Build rows with :meth:`FakePhone.add_mms`.
+
 ``content`` runs only under rish/su (they export ``FAKE_UID`` 2000 / 0); it reads
 and writes ``messages`` and ``calls`` of this same file, so what it inserts is what
 termux-sms-list then lists.  The fakes replace the file atomically under a lock on
@@ -97,7 +110,7 @@ SMS_SEND_MARKER = "sms-send-CALLED"
 BROWSER_LOG = "fake-browser.log"
 
 SETTINGS_SUFFIX = ".settings.json"  # as in _termux_common: read by getprop
-BULK_FIELDS = frozenset({"messages", "contacts", "calls"})
+BULK_FIELDS = frozenset({"messages", "contacts", "calls", "mms"})
 
 MODES = ("ok", "permission", "hang", "garbage", "truncated", "empty", "exit1")
 GENERATIONS = ("new", "old")
@@ -111,6 +124,7 @@ FIELDS = frozenset(
         "messages",
         "contacts",
         "calls",
+        "mms",
         "api_app_installed",
         "privileged",
         "rish_mode",
@@ -142,6 +156,13 @@ PRIVILEGED_BIN = Path(__file__).resolve().parent / "privileged-bin"
 
 # Android's Telephony.TextBasedSmsColumns.MESSAGE_TYPE_*
 INBOX, SENT, DRAFT, OUTBOX, FAILED, QUEUED = 1, 2, 3, 4, 5, 6
+# MMS: Telephony.BaseMmsColumns.MESSAGE_BOX_* are 1-4 as INBOX..OUTBOX above;
+# PduHeaders message types and address types (content://mms/<id>/addr ``type``).
+M_SEND_REQ, M_RETRIEVE_CONF = 128, 132
+PDU_FROM, PDU_TO, PDU_CC, PDU_BCC = 137, 151, 130, 129
+INSERT_ADDRESS_TOKEN = "insert-address-token"  # the user's own address in sent MMS
+CHARSET_UTF8 = 106
+MMS_PARTS_DIR = "mms-parts"  # under the phone directory: files of binary parts
 # CallLog.Calls.*_TYPE
 INCOMING, OUTGOING, MISSED, VOICEMAIL, REJECTED, BLOCKED = 1, 2, 3, 4, 5, 6
 
@@ -157,6 +178,21 @@ def to_millis(value: int | datetime) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"date must be epoch milliseconds (int) or aware datetime: {value!r}")
     return value
+
+
+def _mms_thread_key(mms: Mapping[str, Any]) -> str | None:
+    """The thread an MMS belongs to, as FakePhone keys threads: its addresses other
+    than the user's placeholder; one address is that address's SMS thread."""
+    others = sorted(
+        {
+            str(a.get("address"))
+            for a in mms.get("addresses") or ()
+            if a.get("address") not in (None, INSERT_ADDRESS_TOKEN)
+        }
+    )
+    if not others:
+        return None
+    return others[0] if len(others) == 1 else "~".join(others)
 
 
 class FakePhone:
@@ -255,6 +291,10 @@ class FakePhone:
         self._next_thread = max((int(m.get("thread_id", 0)) for m in messages), default=0) + 1
         calls = self.data.get("calls") or []
         self._next_call_id = max((int(c["_id"]) for c in calls), default=0) + 1
+        for mms in self.data.get("mms") or []:  # MMS threads share the numbering
+            if isinstance(mms.get("thread_id"), int):
+                self._threads.setdefault(_mms_thread_key(mms), mms["thread_id"])
+                self._next_thread = max(self._next_thread, mms["thread_id"] + 1)
 
     # ------------------------------------------------------------------ content
 
@@ -343,6 +383,103 @@ class FakePhone:
         self.messages.clear()
         self._reindex()
         self._changed()
+
+    @property
+    def mms_rows(self) -> list[dict[str, Any]]:
+        """The MMS rows with their ``addresses`` and ``parts`` (live list; call
+        :meth:`save` after editing in place)."""
+        rows: list[dict[str, Any]] = self.data.setdefault("mms", [])
+        return rows
+
+    def add_mms(
+        self,
+        *,
+        date_s: int,
+        box: int,
+        m_type: int | None = None,
+        addresses: Sequence[tuple[str, int]],
+        parts: Sequence[Mapping[str, Any]],
+        read: bool = True,
+        sub_id: int | None = None,
+        thread_id: int | None = None,
+        subject: str | None = None,
+        date_sent_s: int = 0,
+    ) -> dict[str, Any]:
+        """Add one MMS (``date_s`` in epoch SECONDS; ``box`` 1-4; ``m_type``
+        defaults to 132 retrieved in the inbox, else 128 send request); save.
+
+        ``addresses``: ``(address, type)`` pairs (types PDU_FROM/TO/CC/BCC; for a
+        sent MMS give ``(INSERT_ADDRESS_TOKEN, PDU_FROM)`` yourself), charset 106.
+        ``parts``: dicts of part columns (``ct`` required; ``seq`` defaults to the
+        position, ``chset`` to 106 for ``text``), with the content as ``text``
+        (str) or ``data`` (bytes: written to ``mms-parts/PART_<id>`` under the phone
+        directory, referenced by ``data_file``).  Ids continue after the highest
+        in use; ``thread_id`` defaults to the thread of the same set of other
+        addresses (one address: that address's SMS thread), else a new one."""
+        self._sync()
+        mms_rows = self.mms_rows
+        mms_id = max((int(m["_id"]) for m in mms_rows), default=0) + 1
+        addr_id = 1 + max(
+            (int(a["_id"]) for m in mms_rows for a in m.get("addresses") or () if "_id" in a),
+            default=0,
+        )
+        part_id = 1 + max(
+            (int(p["_id"]) for m in mms_rows for p in m.get("parts") or () if "_id" in p),
+            default=0,
+        )
+        if m_type is None:
+            m_type = M_RETRIEVE_CONF if box == INBOX else M_SEND_REQ
+        row: dict[str, Any] = {
+            "_id": mms_id,
+            "thread_id": None,
+            "date": int(date_s),
+            "date_sent": int(date_sent_s),
+            "msg_box": int(box),
+            "m_type": int(m_type),
+            "read": 1 if read else 0,
+            "sub_id": -1 if sub_id is None else int(sub_id),
+            "sub": subject,
+            "addresses": [],
+            "parts": [],
+        }
+        for offset, (address, kind) in enumerate(addresses):
+            row["addresses"].append(
+                {
+                    "_id": addr_id + offset,
+                    "address": address,
+                    "type": int(kind),
+                    "charset": CHARSET_UTF8,
+                }
+            )
+        for offset, given in enumerate(parts):
+            spec = dict(given)
+            if "ct" not in spec:
+                raise ValueError(f"MMS part without 'ct': {given!r}")
+            data = spec.pop("data", None)
+            part: dict[str, Any] = {"_id": part_id + offset, "seq": offset}
+            for key in ("name", "chset", "cid", "cl"):
+                part[key] = None
+            if isinstance(spec.get("text"), str) and spec.get("chset") is None:
+                part["chset"] = CHARSET_UTF8
+            part.update(spec)
+            if data is not None:
+                if not isinstance(data, (bytes, bytearray, memoryview)):
+                    raise TypeError(f"MMS part 'data' must be bytes: {type(data).__name__}")
+                folder = self.directory / MMS_PARTS_DIR
+                folder.mkdir(exist_ok=True)
+                target = folder / f"PART_{part['_id']}"
+                target.write_bytes(bytes(data))
+                part["data_file"] = str(target)
+            row["parts"].append(part)
+        if thread_id is None:
+            thread_id = self._thread_for(_mms_thread_key(row))
+        else:
+            self._threads.setdefault(_mms_thread_key(row), thread_id)
+            self._next_thread = max(self._next_thread, thread_id + 1)
+        row["thread_id"] = thread_id
+        mms_rows.append(row)
+        self._changed()
+        return row
 
     def add_contact(self, name: str, number: str) -> None:
         self.contacts.append({"name": name, "number": number})
