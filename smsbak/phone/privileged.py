@@ -59,6 +59,21 @@ class PrivilegedShell:
         return None
 
     def run(self, script: str, *, timeout: float | None = None) -> ShellResult:
+        returncode, out, err = self.run_bytes(script, timeout=timeout)
+        return ShellResult(returncode, out.decode("utf-8", "replace"), err)
+
+    def read_bytes(self, script: str, what: str) -> bytes:
+        """Binary output (an MMS attachment from `content read`), exactly."""
+        returncode, out, err = self.run_bytes(script)
+        problem = _content_error(ShellResult(returncode, "", err))
+        if returncode != 0 or problem:
+            raise PhoneError(
+                f"{what} failed through {self.description}: {problem or err.strip()[-200:]}",
+                _hint(self.kind),
+            )
+        return out
+
+    def run_bytes(self, script: str, *, timeout: float | None = None) -> tuple[int, bytes, str]:
         env = dict(os.environ)
         env.setdefault("RISH_APPLICATION_ID", RISH_APP_ID)
         try:
@@ -85,11 +100,7 @@ class PrivilegedShell:
             # Ctrl-C: stop the inserts too, or a re-run could race them and write twice.
             _end(process)
             raise
-        return ShellResult(
-            process.returncode,
-            out.decode("utf-8", "replace"),
-            err.decode("utf-8", "replace"),
-        )
+        return process.returncode, out, err.decode("utf-8", "replace")
 
     def check(self, script: str, what: str, *, timeout: float | None = None) -> ShellResult:
         result = self.run(script, timeout=timeout)

@@ -11,11 +11,12 @@ Contacts, the time zone and the call log still come from Termux:API.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import tzinfo
 
 from smsbak.errors import PhoneError
-from smsbak.model import Box, Sms
+from smsbak.model import AddressKind, Box, Mms, MmsPart, Sms
 from smsbak.phone.privileged import PrivilegedShell, content_command, parse_content_rows
 from smsbak.phone.termux import (
     CallPage,
@@ -28,6 +29,7 @@ from smsbak.phone.termux import (
 )
 
 log = logging.getLogger(__name__)
+Row = dict[str, str | None]
 
 SMS_PROJECTION = ("_id", "thread_id", "date", "type", "read", "sub_id", "address", "body")
 """Free text last: `content` prints values unescaped, so only the last may hold anything."""
@@ -127,8 +129,116 @@ class PrivilegedPhone:
     def calls_newest_first(self, page_size: int) -> Iterator[CallPage]:
         return self.termux.calls_newest_first(page_size)
 
+    def mms_newest_first(self, page_size: int) -> Iterator[Page[PhoneMms]]:
+        """Every MMS newest first: several `content` calls per message (a Java start each)."""
+        return walk_newest_first(MmsReader(self.shell).page, min(page_size, 100))
+
     def contacts(self) -> list[Contact]:
         return self.termux.contacts()
+
+
+MMS_PROJECTION = ("_id", "thread_id", "date", "msg_box", "m_type", "read", "sub_id", "sub")
+ADDR_PROJECTION = ("_id", "type", "charset", "address")
+PART_PROJECTION = ("_id", "seq", "ct", "chset", "cid", "cl", "name", "text")
+INSERT_ADDRESS_TOKEN = "insert-address-token"
+"""What the provider stores in place of the user's own number in a sent MMS."""
+
+
+@dataclass(frozen=True)
+class PhoneMms:
+    """An MMS as read, or the id of one that could not be read (reported, never dropped)."""
+
+    mms: Mms | None
+    row_id: int
+    date_ms: int
+    problem: str | None = None
+    contact_name: str | None = None
+
+    @property
+    def identity(self) -> str:
+        return f"mms-{self.row_id}"
+
+
+class MmsReader:
+    """MMS through `content`: the message, then its addresses, parts and part bytes."""
+
+    def __init__(self, shell: PrivilegedShell) -> None:
+        self.shell = shell
+
+    def query(self, uri: str, projection: Sequence[str], **options: str) -> list[Row]:
+        args = ["query", "--uri", uri, "--projection", ":".join(projection)]
+        for name, value in options.items():
+            args += [f"--{name}", value]
+        result = self.shell.check(content_command(*args), "reading MMS")
+        return parse_content_rows(result.stdout, projection)
+
+    def page(self, offset: int, limit: int) -> Page[PhoneMms]:
+        rows = self.query(
+            "content://mms",
+            MMS_PROJECTION,
+            sort=f"date DESC, _id DESC LIMIT {int(limit)} OFFSET {int(offset)}",
+        )
+        messages = []
+        for row in rows:
+            row_id = _int(row.get("_id")) or 0
+            date_ms = (_int(row.get("date")) or 0) * 1000
+            try:
+                messages.append(PhoneMms(self.message(row), row_id, date_ms))
+            except (PhoneError, ValueError, KeyError) as error:
+                problem = error.message if isinstance(error, PhoneError) else repr(error)
+                log.warning("could not read MMS _id=%s: %s", row_id, problem)
+                messages.append(PhoneMms(None, row_id, date_ms, problem))
+        return Page(messages=messages, rows=len(rows), unusable=0)
+
+    def message(self, row: Row) -> Mms:
+        row_id = int(row["_id"] or "")
+        box = _int(row.get("msg_box"))
+        date_s = _int(row.get("date"))
+        if box not in Box._value2member_map_ or date_s is None:
+            raise ValueError(f"msg_box {row.get('msg_box')!r}, date {row.get('date')!r}")
+        addresses = tuple(
+            (address["address"] or "", AddressKind(int(address["type"] or 0)))
+            for address in self.query(f"content://mms/{row_id}/addr", ADDR_PROJECTION)
+            if _int(address.get("type")) in AddressKind._value2member_map_
+        )
+        parts = []
+        for part in self.query(
+            "content://mms/part", PART_PROJECTION, where=f"mid={row_id}", sort="seq ASC"
+        ):
+            content_type = (part.get("ct") or "application/octet-stream").lower()
+            text = part.get("text")
+            data = None
+            if not content_type.startswith("text/") and content_type != "application/smil":
+                data = self.shell.read_bytes(
+                    content_command("read", "--uri", f"content://mms/part/{part['_id']}"),
+                    f"reading part {part['_id']} of MMS {row_id}",
+                )
+                text = None
+            parts.append(
+                MmsPart(
+                    content_type=content_type,
+                    name=part.get("name"),
+                    text=text,
+                    data=data,
+                    charset=part.get("chset"),
+                    content_id=part.get("cid"),
+                    content_location=part.get("cl"),
+                )
+            )
+        read = _int(row.get("read"))
+        sub_id = _int(row.get("sub_id"))
+        return Mms(
+            date_ms=date_s * 1000,
+            box=Box(box or 0),
+            addresses=addresses,
+            parts=tuple(parts),
+            read=None if read is None else bool(read),
+            thread_id=_int(row.get("thread_id")),
+            android_id=row_id,
+            message_type=_int(row.get("m_type")),
+            subject=row.get("sub"),
+            sub_id=None if sub_id is None or sub_id < 0 else sub_id,
+        )
 
 
 READERS = ("auto", "termux", "shizuku", "root")
