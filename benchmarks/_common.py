@@ -414,3 +414,80 @@ def fmt_s(seconds: float) -> str:
 
 def write_wanted(argv: Sequence[str]) -> bool:
     return "--no-write" not in argv
+
+
+# --------------------------------------------------------------------------- /proc of a process
+
+
+CLOCK_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class ProcSnapshot:
+    """One look at a running process in /proc: CPU in clock ticks, memory, wake-ups."""
+
+    t: float  # time.monotonic() when read
+    utime: int  # ticks, the process's own threads (user)
+    stime: int  # ticks, the process's own threads (system)
+    cutime: int  # ticks, waited-for children (user)
+    cstime: int  # ticks, waited-for children (system)
+    threads: int
+    vm_rss_kib: int | None
+    vm_hwm_kib: int | None
+    voluntary_switches: int  # summed over the live threads
+    involuntary_switches: int  # summed over the live threads
+
+    @property
+    def own_ticks(self) -> int:
+        return self.utime + self.stime
+
+    @property
+    def children_ticks(self) -> int:
+        return self.cutime + self.cstime
+
+
+def _proc_status_fields(path: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    with open(path, encoding="ascii", errors="replace") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return fields
+
+
+def proc_snapshot(pid: int) -> ProcSnapshot:
+    """utime/stime/cutime/cstime from /proc/PID/stat; VmRSS/VmHWM from /proc/PID/status;
+    context switches summed over /proc/PID/task/*/status (threads alive now)."""
+    now = time.monotonic()
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+        stat = handle.read()
+    # The command name may hold spaces and parentheses: fields start after the last ')'.
+    after = stat[stat.rindex(")") + 2 :].split()
+    # after[0] is field 3 (state); field n is after[n - 3].
+    utime, stime, cutime, cstime = (int(after[n - 3]) for n in (14, 15, 16, 17))
+    threads = int(after[20 - 3])
+    status = _proc_status_fields(f"/proc/{pid}/status")
+
+    def kib(key: str) -> int | None:
+        value = status.get(key)
+        return int(value.split()[0]) if value else None
+
+    voluntary = involuntary = 0
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError, ValueError):
+                fields = _proc_status_fields(f"/proc/{pid}/task/{task}/status")
+                voluntary += int(fields.get("voluntary_ctxt_switches", "0"))
+                involuntary += int(fields.get("nonvoluntary_ctxt_switches", "0"))
+    return ProcSnapshot(
+        t=now,
+        utime=utime,
+        stime=stime,
+        cutime=cutime,
+        cstime=cstime,
+        threads=threads,
+        vm_rss_kib=kib("VmRSS"),
+        vm_hwm_kib=kib("VmHWM"),
+        voluntary_switches=voluntary,
+        involuntary_switches=involuntary,
+    )

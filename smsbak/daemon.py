@@ -33,7 +33,7 @@ from smsbak.errors import (
 from smsbak.lock import RunLock
 from smsbak.notify import Notifier
 from smsbak.paths import Paths
-from smsbak.phone.termux import TermuxPhone, TermuxTools, phone_timezone
+from smsbak.phone.termux import TermuxPhone, TermuxTools
 from smsbak.store import SUCCESS, StateStore
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,8 @@ class Daemon:
         self._backing_up = threading.Lock()
         self._scheduler: Any = None
         self._zone: tzinfo = UTC
+        # One phone for every watch: its time zone is looked up once, not per check.
+        self._phone = TermuxPhone(self.tools)
         self.not_before = datetime.min.replace(tzinfo=UTC)
         self.last_success = last_success_time(paths) or datetime.now(UTC)
 
@@ -128,7 +130,7 @@ class Daemon:
         with RunLock(
             self.paths.data_dir / "daemon.lock", busy_message="smsbak daemon is already running"
         ):
-            self._zone = phone_timezone(self.tools)
+            self._zone = self._phone.zone
             scheduler = BlockingScheduler(
                 timezone=UTC,
                 # Two workers: the watch job runs while a backup runs; _backing_up
@@ -205,7 +207,7 @@ class Daemon:
         if datetime.now(UTC) < self.not_before:
             return  # a retry is already planned; the watch must not bypass its delay
         try:
-            page = TermuxPhone(self.tools).sms_page(0, 1)
+            page = self._phone.sms_page(0, 1)
         except PhoneError as error:
             log.info("watch: %s", error.message)
             return
