@@ -131,8 +131,11 @@ class Stream(Protocol):
     def needs_contact_book(self, item: Item) -> bool: ...
 
     def encode(
-        self, item: Item, account: str, name: str | None, zone: tzinfo, when: datetime
+        self, item: Item, account: str, book: ContactBook, zone: tzinfo, when: datetime
     ) -> EncodedSms: ...
+
+    def problems(self) -> list[str]:
+        """Records the reader could not read, by id: reported, never dropped silently."""
 
 
 @dataclass(frozen=True)
@@ -159,10 +162,14 @@ class SmsStream:
         return item.contact_name is None
 
     def encode(
-        self, item: Item, account: str, name: str | None, zone: tzinfo, when: datetime
+        self, item: Item, account: str, book: ContactBook, zone: tzinfo, when: datetime
     ) -> EncodedSms:
         assert isinstance(item, PhoneSms)
+        name = item.contact_name or book.name_for(item.sms.address)
         return encode_sms(item.sms, account=account, contact_name=name, zone=zone, backup_time=when)
+
+    def problems(self) -> list[str]:
+        return []
 
 
 @dataclass(frozen=True)
@@ -187,12 +194,16 @@ class CallStream:
         return item.contact_name is None
 
     def encode(
-        self, item: Item, account: str, name: str | None, zone: tzinfo, when: datetime
+        self, item: Item, account: str, book: ContactBook, zone: tzinfo, when: datetime
     ) -> EncodedSms:
         assert isinstance(item, PhoneCall)
+        name = item.contact_name or book.name_for(item.call.number)
         return encode_call(
             item.call, account=account, contact_name=name, zone=zone, backup_time=when
         )
+
+    def problems(self) -> list[str]:
+        return []
 
 
 class BackupEngine:
@@ -331,6 +342,7 @@ class BackupEngine:
             if cutoff is not None and page.messages and page.messages[-1].date_ms < cutoff:
                 break
         self._scan_complete = True
+        report.warnings += self.stream.problems()
         if report.unusable_rows:
             report.warnings.append(
                 f"{report.unusable_rows} rows from Termux:API were not {self.stream.noun} "
@@ -378,8 +390,7 @@ class BackupEngine:
         def outgoing() -> Iterator[Outgoing]:
             backup_time = datetime.now(UTC)
             for message in pending:
-                name = message.contact_name or book.name_for(stream.address(message))
-                encoded = stream.encode(message, account, name, zone, backup_time)
+                encoded = stream.encode(message, account, book, zone, backup_time)
                 self._message_ids[stream.fingerprint(message)] = encoded.message_id
                 yield Outgoing(key=stream.fingerprint(message), raw=encoded.raw)
 
