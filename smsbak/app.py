@@ -18,6 +18,7 @@ from smsbak.backup import (
     BackupOptions,
     BackupReport,
     CallStream,
+    MmsStream,
     Progress,
     SmsStream,
     Stream,
@@ -42,7 +43,7 @@ from smsbak.paths import Paths, ensure_private_dir, make_private
 from smsbak.phone.call_writer import PhoneCallLog
 from smsbak.phone.contacts import numbers_match
 from smsbak.phone.privileged import PrivilegedShell
-from smsbak.phone.privileged_reader import choose_reader
+from smsbak.phone.privileged_reader import PrivilegedPhone, choose_reader
 from smsbak.phone.termux import TermuxPhone, TermuxTools
 from smsbak.phone.writer import PhoneSmsStore
 from smsbak.restore import RestoreEngine, RestoreOptions, RestoreReport, RestoreTarget
@@ -121,6 +122,8 @@ def run_backup(
         initial_access_token = token.credentials.token if token else None
         try:
             report = engine(SmsStream(settings.label)).run(options)
+            if isinstance(phone, PrivilegedPhone) and not report.stopped:
+                report.mms = engine(MmsStream(settings.label)).run(options)
             if settings.call_log and not report.stopped:
                 report.calls = engine(CallStream(settings.call_label)).run(options)
             return report

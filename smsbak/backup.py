@@ -17,16 +17,18 @@ from typing import Protocol
 from smsbak.config import Settings
 from smsbak.errors import DailyLimitExceeded, PhoneError, SmsbakError
 from smsbak.gmail.client import Confirmed, Outgoing, Rejected
-from smsbak.mime import EncodedSms, encode_call, encode_sms
+from smsbak.mime import EncodedSms, encode_call, encode_mms, encode_sms
 from smsbak.model import Sms
 from smsbak.phone.contacts import ContactBook
-from smsbak.phone.termux import CallPage, Contact, PhoneCall, PhoneSms, SmsPage
+from smsbak.phone.privileged_reader import PhoneMms
+from smsbak.phone.termux import CallPage, Contact, Page, PhoneCall, PhoneSms, SmsPage
 from smsbak.store import RunCounts, StateStore, Uploaded
 
 log = logging.getLogger(__name__)
 
 KIND_SMS = "sms"
 KIND_CALL = "call"
+KIND_MMS = "mms"
 WATERMARK = "{kind}_complete_through_ms"
 """Every record of a kind dated at or before this (epoch ms) is in Gmail or was refused."""
 
@@ -85,6 +87,7 @@ class BackupReport:
     result: str = "ok"
     error: SmsbakError | None = None
     calls: BackupReport | None = None
+    mms: BackupReport | None = None
     """The call log's run, when it is backed up too (the `call_log` setting)."""
 
     @property
@@ -103,7 +106,7 @@ class BackupOptions:
     dry_run: bool = False
 
 
-Item = PhoneSms | PhoneCall
+Item = PhoneSms | PhoneCall | PhoneMms
 
 
 class Stream(Protocol):
@@ -122,7 +125,9 @@ class Stream(Protocol):
     @property
     def noun(self) -> str: ...
 
-    def walk(self, phone: Phone, page_size: int) -> Iterator[SmsPage] | Iterator[CallPage]: ...
+    def walk(
+        self, phone: Phone, page_size: int
+    ) -> Iterator[SmsPage] | Iterator[CallPage] | Iterator[Page[PhoneMms]]: ...
 
     def fingerprint(self, item: Item) -> str: ...
 
@@ -204,6 +209,60 @@ class CallStream:
 
     def problems(self) -> list[str]:
         return []
+
+
+@dataclass(frozen=True)
+class MmsStream:
+    """MMS, under the SMS label as SMS Backup+ kept them; only the privileged reader sees them."""
+
+    label: str
+    kind: str = KIND_MMS
+    command: str = "backup-mms"
+    noun: str = "MMS"
+    unreadable: list[str] = field(default_factory=list, compare=False)
+
+    def walk(self, phone: Phone, page_size: int) -> Iterator[Page[PhoneMms]]:
+        pages: Callable[[int], Iterator[Page[PhoneMms]]] | None = getattr(
+            phone, "mms_newest_first", None
+        )
+        if pages is None:
+            return
+        for page in pages(page_size):
+            readable = [m for m in page.messages if m.mms is not None]
+            self.unreadable.extend(
+                f"MMS _id {m.row_id} could not be read and was left out: {m.problem}"
+                for m in page.messages
+                if m.mms is None
+            )
+            skipped = len(page.messages) - len(readable)
+            yield Page(messages=readable, rows=page.rows, unusable=page.unusable + skipped)
+
+    def fingerprint(self, item: Item) -> str:
+        assert isinstance(item, PhoneMms) and item.mms is not None
+        return item.mms.fingerprint
+
+    def address(self, item: Item) -> str:
+        assert isinstance(item, PhoneMms) and item.mms is not None
+        return item.mms.sender
+
+    def needs_contact_book(self, item: Item) -> bool:
+        return True
+
+    def encode(
+        self, item: Item, account: str, book: ContactBook, zone: tzinfo, when: datetime
+    ) -> EncodedSms:
+        assert isinstance(item, PhoneMms) and item.mms is not None
+        names = {
+            address: name
+            for address, _ in item.mms.addresses
+            if (name := book.name_for(address)) is not None
+        }
+        return encode_mms(
+            item.mms, account=account, contact_names=names, zone=zone, backup_time=when
+        )
+
+    def problems(self) -> list[str]:
+        return list(self.unreadable)
 
 
 class BackupEngine:

@@ -104,6 +104,10 @@ def backup_summary(report: BackupReport) -> str:
             f" {report.refused_before} that Gmail refused before were skipped"
             " (`smsbak backup --full` tries them again)."
         )
+    if report.mms is not None:
+        text += f" MMS: {report.mms.uploaded} new ({report.mms.already} already in Gmail)."
+        for warning in report.mms.warnings:
+            text += f" {warning}."
     if report.calls is not None:
         calls = report.calls
         text += f" Call log: {calls.uploaded} new calls ({calls.already} already in Gmail)." + (

@@ -356,11 +356,15 @@ class GmailMailbox:
             chunksize=UPLOAD_CHUNK,
             resumable=True,
         )
-        request = self.service.users().messages().insert(
-            userId="me",
-            internalDateSource="dateHeader",
-            body={"labelIds": [label_id]},
-            media_body=media,
+        request = (
+            self.service.users()
+            .messages()
+            .insert(
+                userId="me",
+                internalDateSource="dateHeader",
+                body={"labelIds": [label_id]},
+                media_body=media,
+            )
         )
         try:
             response = self._call(request)

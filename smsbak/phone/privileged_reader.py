@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 
 from smsbak.errors import PhoneError
+from smsbak.formats.mms import subject_from_provider
 from smsbak.model import AddressKind, Box, Mms, MmsPart, Sms
 from smsbak.phone.privileged import PrivilegedShell, content_command, parse_content_rows
 from smsbak.phone.termux import (
@@ -137,7 +138,9 @@ class PrivilegedPhone:
         return self.termux.contacts()
 
 
-MMS_PROJECTION = ("_id", "thread_id", "date", "msg_box", "m_type", "read", "sub_id", "sub")
+MMS_PROJECTION = (
+    "_id", "thread_id", "date", "msg_box", "m_type", "read", "sub_id", "sub_cs", "sub",
+)  # fmt: skip
 ADDR_PROJECTION = ("_id", "type", "charset", "address")
 PART_PROJECTION = ("_id", "seq", "ct", "chset", "cid", "cl", "name", "text")
 INSERT_ADDRESS_TOKEN = "insert-address-token"
@@ -208,7 +211,9 @@ class MmsReader:
             content_type = (part.get("ct") or "application/octet-stream").lower()
             text = part.get("text")
             data = None
-            if not content_type.startswith("text/") and content_type != "application/smil":
+            # Binary parts, and text parts kept in a file (vCards often are), by bytes.
+            in_file = text is None and content_type != "application/smil"
+            if in_file or not (content_type.startswith("text/") or content_type.endswith("smil")):
                 data = self.shell.read_bytes(
                     content_command("read", "--uri", f"content://mms/part/{part['_id']}"),
                     f"reading part {part['_id']} of MMS {row_id}",
@@ -236,7 +241,9 @@ class MmsReader:
             thread_id=_int(row.get("thread_id")),
             android_id=row_id,
             message_type=_int(row.get("m_type")),
-            subject=row.get("sub"),
+            subject=None
+            if row.get("sub") is None
+            else subject_from_provider(row["sub"] or "", row.get("sub_cs")),
             sub_id=None if sub_id is None or sub_id < 0 else sub_id,
         )
 
