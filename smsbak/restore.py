@@ -17,15 +17,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from smsbak.backup import KIND_CALL, KIND_SMS, Progress
+from smsbak.backup import KIND_CALL, KIND_MMS, KIND_SMS, Progress
 from smsbak.errors import UsageError
-from smsbak.mime import DecodeError, decode_call, decode_sms
-from smsbak.model import Box, Call, Sms
+from smsbak.mime import DecodeError, datatype_of, decode_call, decode_mms, decode_sms
+from smsbak.model import Box, Call, Mms, Sms
 from smsbak.store import RunCounts, StateStore, Uploaded
 
 log = logging.getLogger(__name__)
 
-Record = Sms | Call
+Record = Sms | Call | Mms
 
 RESTORED_BOXES = frozenset({Box.INBOX, Box.SENT})
 """As SMS Backup+ did. Drafts, outbox, failed and queued rows are left out: a messaging
@@ -84,10 +84,17 @@ class RecordKind:
 
     @staticmethod
     def address(record: Record) -> str:
+        if isinstance(record, Mms):
+            return record.sender or next((a for a, _ in record.addresses), "")
         return record.address if isinstance(record, Sms) else record.number
 
 
-SMS_KIND = RecordKind(KIND_SMS, "messages", decode_sms)
+def decode_message(raw: bytes) -> Sms | Mms:
+    """The SMS label holds SMS and MMS alike (as SMS Backup+ kept them)."""
+    return decode_mms(raw) if datatype_of(raw) == "MMS" else decode_sms(raw)
+
+
+SMS_KIND = RecordKind(KIND_SMS, "messages", decode_message)
 CALL_KIND = RecordKind(KIND_CALL, "calls", decode_call)
 
 
@@ -235,6 +242,11 @@ class RestoreEngine:
                     continue
                 report.sms_found += 1
                 refusal = options.what.refusal(sms)
+                if isinstance(sms, Mms) and not getattr(self.target, "accepts_mms", False):
+                    refusal = (
+                        "MMS (smsbak cannot write MMS into the phone; "
+                        "--to smsie:FILE.zip or --to xml:FILE.xml keeps them)"
+                    )
                 if refusal:
                     # A queued or outbox row is what messaging apps send: never write one.
                     report.skipped[refusal] += 1
@@ -262,7 +274,13 @@ class RestoreEngine:
     def _record(self, found: Sequence[_Found], kind: str) -> None:
         self.store.record_uploaded(
             [
-                Uploaded(f.sms.fingerprint, kind, f.sms.date_ms, f.gmail_id, f.message_id)
+                Uploaded(
+                    f.sms.fingerprint,
+                    KIND_MMS if isinstance(f.sms, Mms) else kind,
+                    f.sms.date_ms,
+                    f.gmail_id,
+                    f.message_id,
+                )
                 for f in found
             ]
         )

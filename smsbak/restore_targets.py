@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from smsbak.errors import UsageError
+from smsbak.model import Mms, Sms
 
 FILE_KINDS = {
     "smsie": ("SMS Import / Export archive", ".zip"),
@@ -85,6 +86,7 @@ class FileTarget:
         calls: bool = False,
     ) -> None:
         self.calls = calls
+        self.accepts_mms = not calls  # both archive formats carry MMS with their parts
         self.note = note
         self.kind = kind
         self.path = path
@@ -121,14 +123,13 @@ class FileTarget:
                 from smsbak.formats.calls_json import write_calls_json
 
                 write_calls_json(self.path, messages, contact_names=names)
-            elif self.kind == "xml":
-                from smsbak.formats.xml import write_sms_xml
-
-                write_sms_xml(self.path, messages, contact_names=names)
             else:
-                from smsbak.formats.smsie import write_smsie_zip
+                from smsbak.formats.mms import write_messages_xml, write_messages_zip
 
-                write_smsie_zip(self.path, messages, contact_names=names)
+                sms = [m for m in messages if isinstance(m, Sms)]
+                mms = [m for m in messages if isinstance(m, Mms)]
+                write = write_messages_xml if self.kind == "xml" else write_messages_zip
+                write(self.path, sms, mms, contact_names=names)
         except OSError as error:
             raise UsageError(
                 f"cannot write {self.path}: {error.strerror or error}",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+from pathlib import Path
 
 from smsbak.mime import decode_mms
 from smsbak.model import AddressKind, Box
@@ -105,3 +106,34 @@ def test_mms_identity_ignores_how_it_was_read(bed: Bed) -> None:
     inserts = bed.emulator.insert_calls
     assert bed.smsbak("backup", "--full").returncode == 0
     assert bed.emulator.insert_calls == inserts
+
+
+def test_mms_come_back_into_both_archives_byte_identical_and_never_into_the_phone(
+    bed: Bed, tmp_path: Path
+) -> None:
+    from smsbak.formats.mms import read_mms_from_smsie_zip, read_mms_xml
+    from tests.test_restore_e2e import restore_login
+
+    setup(bed)
+    group_mms(bed)
+    bed.phone.add_sms(address="+491", body="and an sms", date=1_772_362_000_000)
+    assert bed.smsbak("backup").returncode == 0
+    restore_login(bed)
+    for kind, name, reader in (
+        ("smsie", "all.zip", read_mms_from_smsie_zip),
+        ("xml", "all.xml", read_mms_xml),
+    ):
+        path = tmp_path / name
+        result = bed.smsbak("restore", "--to", f"{kind}:{path}")
+        assert result.returncode == 0, result.stderr
+        (mms,) = list(reader(path))
+        image = next(p for p in mms.parts if p.content_type == "image/png")
+        assert image.data == PNG
+        assert {a for a, k in mms.addresses if k is not AddressKind.FROM} == {
+            "+4917011", "+4917022", "+4917033",
+        }  # fmt: skip
+    bed.phone.clear_messages()
+    into_phone = bed.smsbak("restore", "--to", "phone")
+    assert into_phone.returncode == 0, into_phone.stderr
+    assert "smsbak cannot write MMS into the phone" in into_phone.stdout
+    assert [row["body"] for row in bed.phone.messages] == ["and an sms"]

@@ -186,15 +186,18 @@ def test_legacy_sms_backup_plus_archive(bed: Bed, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     restored = {(s.address, s.body, s.date_ms, s.box) for s in read_sms_xml(path)}
     assert restored == {(s.address, s.body, s.date_ms, s.box) for s in legacy}
+    from smsbak.formats.mms import read_mms_xml
+
+    (mms,) = read_mms_xml(path)  # SMS Backup+'s MMS emails go into the file too
+    assert mms.date_ms == 1_500_000_000_000
     for reason in (
         "no datatype header",
-        "datatype MMS",
         "datatype CALLLOG",
         "bad date header",
         "body not valid in its charset",
     ):
         assert f"skipped: {reason}" in result.stdout, reason
-    assert "10  emails under the label, 4 of them SMS" in result.stdout
+    assert "10  emails under the label, 5 of them SMS or MMS" in result.stdout
 
 
 def test_choosing_what_to_restore(backed_up: tuple[Bed, list[object]], tmp_path: Path) -> None:
