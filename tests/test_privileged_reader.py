@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,23 @@ def test_a_forced_reader_that_does_not_answer_is_named(bed: Bed, reader: str, to
     assert result.returncode == ExitCode.PHONE
     assert f"{tool} does not answer" in result.stderr
     assert bed.emulator.messages("SMS") == []
+
+
+def test_the_sim_comes_back_where_the_target_keeps_it(bed: Bed, tmp_path: Path) -> None:
+    from smsbak.formats.xml import read_sms_xml
+    from tests.test_restore_e2e import factory_reset
+
+    bed.phone.add_sms(address="+4916", body="sim two", date=BASE)
+    bed.phone.reload()
+    bed.phone.data["messages"][0]["sub_id"] = 2
+    bed.phone.save()
+    bed.phone.enable_privileged(rish=True)
+    configure(bed, "auto")
+    assert bed.smsbak("backup").returncode == 0
+    factory_reset(bed)
+    assert bed.smsbak("restore", "--to", "phone").returncode == 0
+    assert [row.get("sub_id") for row in bed.phone.messages] == [2]
+    bed.phone.clear_messages()  # a file gets what the phone lacks
+    path = tmp_path / "sim.xml"
+    assert bed.smsbak("restore", "--to", f"xml:{path}").returncode == 0
+    assert [s.sub_id for s in read_sms_xml(path)] == [2]

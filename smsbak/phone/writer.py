@@ -291,6 +291,8 @@ class PhoneSmsStore(ConfirmedInserts[Sms]):
             f"read:i:{0 if sms.read is False else 1}",
             "--bind",
             "seen:i:1",
+            # Which SIM, when the backup knew it (the privileged reader does).
+            *(["--bind", f"sub_id:i:{sms.sub_id}"] if sms.sub_id is not None else []),
         )
 
     def _free_texts(self, sms: Sms) -> tuple[str, ...]:
