@@ -279,8 +279,9 @@ SBR_SAMPLE = (
     b"</smses>\n"
 )
 SBR_EXPECTED = [
-    Sms("+15551234567", "Hi \U0001f61c see you\nat 5", 1_700_000_000_123, Box.INBOX, True,
-        sub_id=1),  # fmt: skip
+    Sms(
+        "+15551234567", "Hi \U0001f61c see you\nat 5", 1_700_000_000_123, Box.INBOX, True, sub_id=1
+    ),
     Sms("", "", 1_700_000_100_000, Box.DRAFT, True),
     Sms("+15551234567", "WHAT'S \U0001f600 cut \ud83d", 1_700_000_200_000, Box.SENT, False),
     Sms("12345", "esc\x1b[0m nul\x00 raw\x1bbyte ok", 1_700_000_400_000, Box.INBOX, None),

@@ -544,7 +544,7 @@ def _sms_element(sms: Sms, names: Mapping[str, str], zone: tzinfo | None) -> tup
         f'  <sms protocol="0" address="{address}" date="{sms.date_ms}"'
         f' type="{int(sms.box)}" subject="null" body="{body}" toa="null"'
         f' sc_toa="null" service_center="null" read="{read}" status="-1"'
-        f' locked="0" date_sent="0" sub_id="-1"'
+        f' locked="0" date_sent="0" sub_id="{-1 if sms.sub_id is None else sms.sub_id}"'
         f' readable_date="{readable_date(sms.date_ms, zone)}"'
         f' contact_name="{name}" />\n'
     )
@@ -693,12 +693,14 @@ class _MessagesReader:
         if date_ms is None or box is None or box not in Box._value2member_map_:
             return None
         read = (attrib.get("read") or "").strip()
+        sub_id = _int(attrib.get("sub_id"))
         return Sms(
             address=self._text(attrib.get("address")),
             body=self._text(attrib.get("body")),
             date_ms=date_ms,
             box=Box(box),
             read=True if read == "1" else False if read == "0" else None,
+            sub_id=None if sub_id is None or sub_id < 0 else sub_id,
         )
 
     def _mms(self, element: ET.Element) -> Mms | None:
