@@ -207,6 +207,12 @@ def encode_sms(
         record.append(("X-smssync-read", "1" if sms.read else "0"))
     if sms.sub_id is not None:
         record.append(("X-smsbak-sub-id", str(sms.sub_id)))  # smsbak's own: SBP had no SIM
+    if sms.status is not None:
+        record.append(("X-smssync-status", str(sms.status)))
+    if sms.service_center is not None:
+        record.append(("X-smssync-service_center", header_text(sms.service_center)))
+    if sms.date_sent_ms is not None:
+        record.append(("X-smsbak-date-sent", str(sms.date_sent_ms)))
     return _email(
         fingerprint=sms.fingerprint,
         datatype="SMS",
@@ -376,6 +382,9 @@ def _decode_sms(raw: bytes) -> Sms:
         thread_id=_optional_int(message, "X-smssync-thread"),
         android_id=_optional_int(message, "X-smssync-id"),
         sub_id=_optional_int(message, "X-smsbak-sub-id"),
+        date_sent_ms=_optional_int(message, "X-smsbak-date-sent"),
+        status=_optional_int(message, "X-smssync-status"),
+        service_center=_header(message, "X-smssync-service_center"),
     )
 
 

@@ -45,6 +45,10 @@ class Sms:
     android_id: int | None = None
     sub_id: int | None = None
     """Which SIM (dual-SIM phones); only the privileged reader sees it."""
+    date_sent_ms: int | None = None
+    status: int | None = None
+    service_center: str | None = None
+    """These three, too, only the privileged reader sees (Termux:API has no such keys)."""
 
     @property
     def fingerprint(self) -> str:

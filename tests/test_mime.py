@@ -177,6 +177,9 @@ records = st.builds(
     thread_id=st.none() | st.integers(min_value=0, max_value=2**62),
     android_id=st.none() | st.integers(min_value=0, max_value=2**62),
     sub_id=st.none() | st.integers(min_value=-1, max_value=2**31),
+    date_sent_ms=st.none() | st.integers(min_value=0, max_value=4_102_444_800_000),
+    status=st.none() | st.sampled_from([-1, 0, 32, 64]),
+    service_center=st.none() | header_safe_text,
 )
 
 

@@ -67,7 +67,8 @@ def test_switching_readers_uploads_nothing_twice(bed: Bed) -> None:
 def test_exact_milliseconds_and_the_sim_go_into_the_headers(bed: Bed) -> None:
     bed.phone.add_sms(address="+4914", body="dual sim", date=BASE + 456)
     bed.phone.reload()
-    bed.phone.data["messages"][0]["sub_id"] = 2
+    row = bed.phone.data["messages"][0]
+    row.update(sub_id=2, date_sent=BASE - 2000, status=0, service_center="+491710760000")
     bed.phone.save()
     bed.phone.enable_privileged(su=True)
     configure(bed, "root")
@@ -76,6 +77,9 @@ def test_exact_milliseconds_and_the_sim_go_into_the_headers(bed: Bed) -> None:
     message = email.message_from_bytes(stored.raw, policy=email.policy.default)
     assert message["X-smssync-date"] == str(BASE + 456)
     assert message["X-smsbak-sub-id"] == "2"
+    assert message["X-smsbak-date-sent"] == str(BASE - 2000)
+    assert message["X-smssync-status"] == "0"
+    assert message["X-smssync-service_center"] == "+491710760000"
 
 
 @pytest.mark.parametrize(("reader", "tool"), [("root", "su"), ("shizuku", "rish")])

@@ -32,7 +32,10 @@ from smsbak.phone.termux import (
 log = logging.getLogger(__name__)
 Row = dict[str, str | None]
 
-SMS_PROJECTION = ("_id", "thread_id", "date", "type", "read", "sub_id", "address", "body")
+SMS_PROJECTION = (
+    "_id", "thread_id", "date", "date_sent", "type", "read", "status", "sub_id",
+    "service_center", "address", "body",
+)  # fmt: skip
 """Free text last: `content` prints values unescaped, so only the last may hold anything."""
 
 
@@ -50,6 +53,7 @@ def sms_from_row(row: dict[str, str | None]) -> Sms | None:
         return None
     read = _int(row.get("read"))
     sub_id = _int(row.get("sub_id"))
+    date_sent = _int(row.get("date_sent"))
     return Sms(
         address=row.get("address") or "",
         body=row.get("body") or "",
@@ -59,6 +63,9 @@ def sms_from_row(row: dict[str, str | None]) -> Sms | None:
         thread_id=_int(row.get("thread_id")),
         android_id=_int(row.get("_id")),
         sub_id=None if sub_id is None or sub_id < 0 else sub_id,
+        date_sent_ms=date_sent or None,
+        status=_int(row.get("status")),
+        service_center=row.get("service_center"),
     )
 
 
