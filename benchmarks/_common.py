@@ -491,3 +491,62 @@ def proc_snapshot(pid: int) -> ProcSnapshot:
         voluntary_switches=voluntary,
         involuntary_switches=involuntary,
     )
+
+
+# --------------------------------------------------------------------------- committed tree
+
+
+@contextlib.contextmanager
+def committed_snapshot(*modules: str) -> Iterator[dict[str, str]]:
+    """Run smsbak from a snapshot of the committed tree (``git archive HEAD smsbak``).
+
+    Others edit smsbak/ while benchmarks run, and smsbak is installed editable, so
+    each ``python -m smsbak`` would import whatever the working tree holds at its
+    start. Inside this context the working directory is the snapshot, and
+    ``python -m smsbak`` puts the working directory first on sys.path, ahead of the
+    editable install; the snapshot is also put first on this process's sys.path, so
+    ``modules`` (e.g. "smsbak.mime") imported afterwards come from it too. Both are
+    checked; yields ``{"commit", "path"}``. (daemon_idle.py has its own copy.)
+    """
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.strip()  # fmt: skip
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", commit, "smsbak"],
+        capture_output=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    if any(name == "smsbak" or name.startswith("smsbak.") for name in sys.modules):
+        raise RuntimeError("smsbak was imported before the snapshot was taken")
+    previous = os.getcwd()
+    import io
+    import tarfile
+
+    with tempfile.TemporaryDirectory(prefix="smsbak-bench-src-") as tmp:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        root = Path(tmp).resolve()
+        wanted = ["smsbak", "smsbak.cli", *modules]
+        probe = subprocess.run(
+            [sys.executable, "-c",
+             "import importlib, sys\n"
+             "for name in sys.argv[1:]: print(importlib.import_module(name).__file__)",
+             *wanted],
+            cwd=tmp, capture_output=True, text=True, timeout=60, check=True,
+        ).stdout.split()  # fmt: skip
+        if not all(Path(f).resolve().is_relative_to(root) for f in probe):
+            raise SystemExit(f"smsbak is not imported from the snapshot: {probe}")
+        sys.path.insert(0, tmp)
+        os.chdir(tmp)
+        try:
+            import importlib
+
+            for name in modules:
+                found = importlib.import_module(name).__file__ or ""
+                if not Path(found).resolve().is_relative_to(root):
+                    raise SystemExit(f"{name} is not imported from the snapshot: {found}")
+            yield {"commit": commit, "path": tmp}
+        finally:
+            os.chdir(previous)
+            with contextlib.suppress(ValueError):
+                sys.path.remove(tmp)
