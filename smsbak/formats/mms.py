@@ -72,6 +72,8 @@ from smsbak.formats.xml import (
     escape_attribute,
     fix_char_refs,
     readable_date,
+    sms_element,
+    sms_from_attributes,
     unescape_text,
 )
 from smsbak.mime import INSERT_ADDRESS_TOKEN, is_smil, mms_message_type
@@ -534,23 +536,6 @@ class _Attributes:
         return " ".join(self.items)
 
 
-def _sms_element(sms: Sms, names: Mapping[str, str], zone: tzinfo | None) -> tuple[str, int]:
-    """The ``<sms>`` line ``write_sms_xml`` writes."""
-    address, escaped_address = escape_attribute(sms.address)
-    body, escaped_body = escape_attribute(sms.body)
-    name, escaped_name = escape_attribute(names.get(sms.address) or UNKNOWN_CONTACT)
-    read = "0" if sms.read is False else "1"
-    line = (
-        f'  <sms protocol="0" address="{address}" date="{sms.date_ms}"'
-        f' type="{int(sms.box)}" subject="null" body="{body}" toa="null"'
-        f' sc_toa="null" service_center="null" read="{read}" status="-1"'
-        f' locked="0" date_sent="0" sub_id="{-1 if sms.sub_id is None else sms.sub_id}"'
-        f' readable_date="{readable_date(sms.date_ms, zone)}"'
-        f' contact_name="{name}" />\n'
-    )
-    return line, escaped_address + escaped_body + escaped_name
-
-
 def _write_mms_element(
     out: IO[bytes], mms: Mms, names: Mapping[str, str], zone: tzinfo | None
 ) -> int:
@@ -633,7 +618,7 @@ def write_messages_xml(
         out.write(b"count=" + b" " * (_COUNT_SLOT - 6))
         out.write(f' backup_set="{uuid.uuid4()}" backup_date="{backup_date}">\n'.encode())
         for message in sms:
-            line, escaped = _sms_element(message, names, zone)
+            line, escaped = sms_element(message, names, zone)
             out.write(line.encode("utf-8"))
             report.escaped_controls += escaped
             report.sms += 1
@@ -688,20 +673,7 @@ class _MessagesReader:
         return unescape_text(value)
 
     def _sms(self, attrib: Mapping[str, str]) -> Sms | None:
-        date_ms = _int(attrib.get("date"))
-        box = _int(attrib.get("type"))
-        if date_ms is None or box is None or box not in Box._value2member_map_:
-            return None
-        read = (attrib.get("read") or "").strip()
-        sub_id = _int(attrib.get("sub_id"))
-        return Sms(
-            address=self._text(attrib.get("address")),
-            body=self._text(attrib.get("body")),
-            date_ms=date_ms,
-            box=Box(box),
-            read=True if read == "1" else False if read == "0" else None,
-            sub_id=None if sub_id is None or sub_id < 0 else sub_id,
-        )
+        return sms_from_attributes(attrib, self._text)
 
     def _mms(self, element: ET.Element) -> Mms | None:
         date_ms = _int(element.get("date"))

@@ -42,7 +42,7 @@ from __future__ import annotations
 import re
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import partial
@@ -153,6 +153,42 @@ def readable_date(date_ms: int, zone: tzinfo | None = None) -> str:
     )
 
 
+def sms_element(sms: Sms, names: Mapping[str, str], zone: tzinfo | None) -> tuple[str, int]:
+    """One ``<sms>`` line as SMS Backup & Restore writes it, and how many characters
+    needed smsbak's private escape (see the module docstring)."""
+    address, escaped_address = escape_attribute(sms.address)
+    body, escaped_body = escape_attribute(sms.body)
+    name, escaped_name = escape_attribute(names.get(sms.address) or UNKNOWN_CONTACT)
+    read = "0" if sms.read is False else "1"
+    line = (
+        f'  <sms protocol="0" address="{address}" date="{sms.date_ms}"'
+        f' type="{int(sms.box)}" subject="null" body="{body}" toa="null"'
+        f' sc_toa="null" service_center="null" read="{read}" status="-1"'
+        f' locked="0" date_sent="0" sub_id="{-1 if sms.sub_id is None else sms.sub_id}"'
+        f' readable_date="{readable_date(sms.date_ms, zone)}"'
+        f' contact_name="{name}" />\n'
+    )
+    return line, escaped_address + escaped_body + escaped_name
+
+
+def sms_from_attributes(attrib: Mapping[str, str], text: Callable[[str | None], str]) -> Sms | None:
+    """An ``<sms>`` element's record; None when its date or type is unusable."""
+    date_ms = _int(attrib.get("date"))
+    box = _int(attrib.get("type"))
+    if date_ms is None or box is None or box not in Box._value2member_map_:
+        return None
+    read = (attrib.get("read") or "").strip()
+    sub_id = _int(attrib.get("sub_id"))
+    return Sms(
+        address=text(attrib.get("address")),
+        body=text(attrib.get("body")),
+        date_ms=date_ms,
+        box=Box(box),
+        read=True if read == "1" else False if read == "0" else None,
+        sub_id=None if sub_id is None or sub_id < 0 else sub_id,
+    )
+
+
 def write_sms_xml(
     path: Path,
     messages: Iterable[Sms],
@@ -183,19 +219,9 @@ def write_sms_xml(
             f' backup_date="{backup_date}">\n'
         )
         for sms in records:
-            address, escaped_address = escape_attribute(sms.address)
-            body, escaped_body = escape_attribute(sms.body)
-            name, escaped_name = escape_attribute(names.get(sms.address) or UNKNOWN_CONTACT)
-            escaped_total += escaped_address + escaped_body + escaped_name
-            read = "0" if sms.read is False else "1"
-            out.write(
-                f'  <sms protocol="0" address="{address}" date="{sms.date_ms}"'
-                f' type="{int(sms.box)}" subject="null" body="{body}" toa="null"'
-                f' sc_toa="null" service_center="null" read="{read}" status="-1"'
-                f' locked="0" date_sent="0" sub_id="{-1 if sms.sub_id is None else sms.sub_id}"'
-                f' readable_date="{readable_date(sms.date_ms, zone)}"'
-                f' contact_name="{name}" />\n'
-            )
+            line, escaped = sms_element(sms, names, zone)
+            escaped_total += escaped
+            out.write(line)
         out.write("</smses>\n")
     return XmlWriteReport(path=path, count=len(records), escaped_controls=escaped_total)
 
@@ -326,20 +352,7 @@ class _SmsesReader:
         return unescape_text(value)
 
     def _sms(self, attrib: Mapping[str, str]) -> Sms | None:
-        date_ms = _int(attrib.get("date"))
-        box = _int(attrib.get("type"))
-        if date_ms is None or box is None or box not in Box._value2member_map_:
-            return None
-        read = (attrib.get("read") or "").strip()
-        sub_id = _int(attrib.get("sub_id"))
-        return Sms(
-            address=self._text(attrib.get("address")),
-            body=self._text(attrib.get("body")),
-            date_ms=date_ms,
-            box=Box(box),
-            read=True if read == "1" else False if read == "0" else None,
-            sub_id=None if sub_id is None or sub_id < 0 else sub_id,
-        )
+        return sms_from_attributes(attrib, self._text)
 
     def handle(self, events: Iterable[tuple[object, ...]]) -> Iterator[Sms]:
         for entry in events:
