@@ -258,8 +258,9 @@ class MmsStream:
             if (name := book.name_for(address)) is not None
         }
         return encode_mms(
-            item.mms, account=account, contact_names=names, zone=zone, backup_time=when
-        )
+            item.with_attachments(), account=account, contact_names=names, zone=zone,
+            backup_time=when,
+        )  # fmt: skip
 
     def problems(self) -> list[str]:
         return list(self.unreadable)
@@ -449,7 +450,20 @@ class BackupEngine:
         def outgoing() -> Iterator[Outgoing]:
             backup_time = datetime.now(UTC)
             for message in pending:
-                encoded = stream.encode(message, account, book, zone, backup_time)
+                try:
+                    encoded = stream.encode(message, account, book, zone, backup_time)
+                except PhoneError as error:
+                    # An attachment that cannot be read now: reported by id, left for the
+                    # next run (it holds the watermark back), the rest goes on.
+                    which = (
+                        f"_id {message.row_id}"
+                        if isinstance(message, PhoneMms)
+                        else message.identity
+                    )
+                    report.warnings.append(
+                        f"{stream.noun} {which} could not be read and was left out: {error.message}"
+                    )
+                    continue
                 self._message_ids[stream.fingerprint(message)] = encoded.message_id
                 yield Outgoing(key=stream.fingerprint(message), raw=encoded.raw)
 

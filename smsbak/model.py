@@ -161,12 +161,12 @@ class Mms:
 
     @property
     def fingerprint(self) -> str:
-        """Whole seconds, the box, every address with its role, and every part's content."""
+        """Whole seconds, the box, every address with its role, every part's type and
+        name, and the text of text parts. Attachment bytes are left out on purpose: a
+        scan can then tell a new MMS from a known one without reading them, so memory
+        holds one message's attachments at a time, not a whole backup's."""
         parts: list[str] = ["mms", str(int(self.box)), str(self.date_ms // 1000)]
         parts += [f"{int(kind)}:{address}" for address, kind in self.addresses]
         for part in self.parts:
-            content = (
-                part.text if part.text is not None else hashlib.sha256(part.data or b"").hexdigest()
-            )
-            parts += [part.content_type, part.name or "", content]
+            parts += [part.content_type, part.name or "", part.text or ""]
         return _fingerprint(tuple(parts))

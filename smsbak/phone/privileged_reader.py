@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 
 from smsbak.errors import PhoneError
@@ -159,14 +159,31 @@ class PhoneMms:
     """An MMS as read, or the id of one that could not be read (reported, never dropped)."""
 
     mms: Mms | None
+    """Without attachment bytes: a scan holds only what identity and planning need."""
     row_id: int
     date_ms: int
     problem: str | None = None
     contact_name: str | None = None
+    file_parts: tuple[int | None, ...] = ()
+    """Per part, the part row whose bytes `content read` fetches at upload time."""
+    reader: MmsReader | None = field(default=None, compare=False, repr=False)
 
     @property
     def identity(self) -> str:
         return f"mms-{self.row_id}"
+
+    def with_attachments(self) -> Mms:
+        """The whole MMS, bytes included, read now: memory holds one message at a time."""
+        assert self.mms is not None
+        if self.reader is None or not any(self.file_parts):
+            return self.mms
+        parts = tuple(
+            part if part_id is None else replace(
+                part, data=self.reader.part_bytes(part_id, self.row_id), text=None
+            )
+            for part, part_id in zip(self.mms.parts, self.file_parts, strict=True)
+        )  # fmt: skip
+        return replace(self.mms, parts=parts)
 
 
 class MmsReader:
@@ -193,14 +210,22 @@ class MmsReader:
             row_id = _int(row.get("_id")) or 0
             date_ms = (_int(row.get("date")) or 0) * 1000
             try:
-                messages.append(PhoneMms(self.message(row), row_id, date_ms))
+                mms, file_parts = self.message(row)
+                messages.append(PhoneMms(mms, row_id, date_ms, file_parts=file_parts, reader=self))
             except (PhoneError, ValueError, KeyError) as error:
                 problem = error.message if isinstance(error, PhoneError) else repr(error)
                 log.warning("could not read MMS _id=%s: %s", row_id, problem)
                 messages.append(PhoneMms(None, row_id, date_ms, problem))
         return Page(messages=messages, rows=len(rows), unusable=0)
 
-    def message(self, row: Row) -> Mms:
+    def part_bytes(self, part_id: int, mms_id: int) -> bytes:
+        return self.shell.read_bytes(
+            content_command("read", "--uri", f"content://mms/part/{part_id}"),
+            f"reading part {part_id} of MMS {mms_id}",
+        )
+
+    def message(self, row: Row) -> tuple[Mms, tuple[int | None, ...]]:
+        """The MMS without attachment bytes, and which parts hold bytes in a file."""
         row_id = int(row["_id"] or "")
         box = _int(row.get("msg_box"))
         date_s = _int(row.get("date"))
@@ -212,6 +237,7 @@ class MmsReader:
             if _int(address.get("type")) in AddressKind._value2member_map_
         )
         parts = []
+        file_parts: list[int | None] = []
         for part in self.query(
             "content://mms/part", PART_PROJECTION, where=f"mid={row_id}", sort="seq ASC"
         ):
@@ -220,11 +246,9 @@ class MmsReader:
             data = None
             # Binary parts, and text parts kept in a file (vCards often are), by bytes.
             in_file = text is None and content_type != "application/smil"
-            if in_file or not (content_type.startswith("text/") or content_type.endswith("smil")):
-                data = self.shell.read_bytes(
-                    content_command("read", "--uri", f"content://mms/part/{part['_id']}"),
-                    f"reading part {part['_id']} of MMS {row_id}",
-                )
+            binary = not (content_type.startswith("text/") or content_type.endswith("smil"))
+            file_parts.append(int(part["_id"] or "") if in_file or binary else None)
+            if in_file or binary:
                 text = None
             parts.append(
                 MmsPart(
@@ -239,7 +263,7 @@ class MmsReader:
             )
         read = _int(row.get("read"))
         sub_id = _int(row.get("sub_id"))
-        return Mms(
+        mms = Mms(
             date_ms=date_s * 1000,
             box=Box(box or 0),
             addresses=addresses,
@@ -253,6 +277,7 @@ class MmsReader:
             else subject_from_provider(row["sub"] or "", row.get("sub_cs")),
             sub_id=None if sub_id is None or sub_id < 0 else sub_id,
         )
+        return mms, tuple(file_parts)
 
 
 READERS = ("auto", "termux", "shizuku", "root")
