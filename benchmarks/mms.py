@@ -560,10 +560,18 @@ def report(results: list[dict[str, Any]], *, spec: str, replays: int, commit: st
             )
             + "."
         )
+    buffered = all(read_before_upload(r).startswith("0 ") for r in results)
     lines += [
         "",
-        "Where the memory goes (from the timeline; `stored` stays 0 until every part has been "
-        "read, so the whole backup is read into memory before the first upload):",
+        "Where the memory goes (from the timeline; "
+        + (
+            "`stored` stays 0 until every part has been read, so the whole backup is read "
+            "into memory before the first upload):"
+            if buffered
+            else "emails are stored while the phone is still being read: attachments are "
+            "read when each email is built, so one message's attachments are in memory at "
+            "a time):"
+        ),
         "",
         *memory_lines,
     ]

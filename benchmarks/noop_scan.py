@@ -47,7 +47,11 @@ def measure(size: int, runs: int) -> dict[str, object]:
         burst_units=SCALED_BURST_UNITS,
         latency=0.0,
     ) as b:
-        b.configure(quota_units_per_minute=SCALED_QUOTA_PER_MINUTE)
+        # The Termux:API path the target is about: reader "termux" (no rish/su probe) and
+        # no call log, so the calls counted are exactly the SMS scan's.
+        b.configure(
+            quota_units_per_minute=SCALED_QUOTA_PER_MINUTE, reader="termux", call_log=False
+        )
         fill_phone(b.phone, size)
         phone_mb = b.phone.path.stat().st_size / 1e6
         print(f"{size}: first backup (phone.json {phone_mb:.1f} MB) ...", flush=True)
@@ -135,7 +139,8 @@ def report(results: list[dict[str, object]], runs: int) -> str:
             "week, more than the 24-hour look-back), and which Termux tools each run "
             "called (from the fake tools' call log). Before timing, one full backup uploads "
             "everything (emulator quota scaled up 1000x, no latency; config.toml "
-            "`quota_units_per_minute = 15000000`).",
+            "`quota_units_per_minute = 15000000`, `reader = \"termux\"`, "
+            "`call_log = false`).",
             "",
             "**Command:** "
             f"`python benchmarks/noop_scan.py --sizes {small['size']},{large['size']}`",
