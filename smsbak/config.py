@@ -7,6 +7,7 @@ on the defaults below. Each effective value remembers where it came from so
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -166,14 +167,25 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "call_label": _label,
 }
 
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+def is_loopback_host(host: str) -> bool:
+    """True only for this machine: ``localhost`` or a loopback IP literal.
+
+    A prefix test such as ``127.`` would also let ``127.evil.example`` (a DNS name
+    anyone can point anywhere) receive bearer tokens over plain http.
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_api_url(url: str) -> str:
     """Accept https anywhere, plain http only to this machine (tokens travel in it)."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
-    loopback = host in LOOPBACK_HOSTS or host.startswith("127.")
+    loopback = is_loopback_host(host)
     if parts.scheme == "https" and host:
         return url.rstrip("/")
     if parts.scheme == "http" and loopback:

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from smsbak.config import check_api_url
 from smsbak.errors import ExitCode
 from tests.conftest import Bed
 
@@ -129,10 +130,19 @@ def test_invalid_settings_are_all_listed_at_once(bed: Bed) -> None:
     assert bed.sms_list_calls() == 0
 
 
-def test_plain_http_is_refused_off_loopback(bed: Bed) -> None:
-    result = bed.smsbak("backup", SMSBAK_GMAIL_API="http://gmail.example.com")
+@pytest.mark.parametrize(
+    "url",
+    ["http://gmail.example.com", "http://127.evil.example:8080", "http://127.0.0.1.nip.io"],
+)
+def test_plain_http_is_refused_off_loopback(bed: Bed, url: str) -> None:
+    result = bed.smsbak("backup", SMSBAK_GMAIL_API=url)
     assert result.returncode == ExitCode.USAGE
     assert "refusing plain http" in result.stderr
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:1", "http://127.1.2.3:1", "http://[::1]:1", "http://localhost:1"])
+def test_plain_http_to_loopback_is_accepted(url: str) -> None:
+    assert check_api_url(url) == url
 
 
 def test_a_state_database_from_a_newer_smsbak_is_refused(phone_with_messages: Bed) -> None:
