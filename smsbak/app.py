@@ -96,7 +96,9 @@ def run_backup(
         require_scopes(token, [GMAIL_INSERT, GMAIL_LABELS], "uploading to Gmail", REAUTH_HINT)
     with RunLock(paths.lock_file), StateStore(paths.state_db) as store:
         termux = TermuxPhone(
-            TermuxTools(settings.termux_timeout), generation=store.get_meta("termux_generation")
+            TermuxTools(settings.termux_timeout),
+            generation=store.get_meta("termux_generation"),
+            remembered_zone=store.get_meta(PHONE_ZONE_KEY),
         )
         phone = choose_reader(settings.reader, termux, min(settings.termux_timeout, 15))
 
@@ -126,11 +128,34 @@ def run_backup(
                 report.mms = engine(MmsStream(settings.label)).run(options)
             if settings.call_log and not report.stopped:
                 report.calls = engine(CallStream(settings.call_label)).run(options)
+            _remember_zone(store, termux, report)
             return report
         finally:
             # Keep a refreshed access token so the next run need not refresh again.
             if token is not None and token.credentials.token != initial_access_token:
                 save_token(paths.token_file, token.credentials, token.account)
+
+
+PHONE_ZONE_KEY = "phone_zone"
+
+
+def _remember_zone(store: StateStore, phone: TermuxPhone, report: BackupReport) -> None:
+    """Keep the zone getprop named, so a later getprop failure cannot shift every date."""
+    if not phone.zone_looked_up:  # nothing read: nothing depended on the zone
+        return
+    zone = phone.zone_info
+    if zone.source == "getprop" and zone.name:
+        store.set_meta(PHONE_ZONE_KEY, zone.name)
+    elif zone.source == "remembered":
+        report.warnings.append(
+            f"getprop gave no time zone; used {zone.name}, the phone's zone at the last "
+            "backup (run `smsbak doctor` if the phone's zone changed)"
+        )
+    else:
+        report.warnings.append(
+            "getprop gave no time zone; message times were read in "
+            f"{zone.name or 'the system zone'} (from {zone.source}): run `smsbak doctor` to check"
+        )
 
 
 def run_restore(
@@ -186,7 +211,11 @@ def _choose_target(
                 "set up Shizuku and export rish to Termux, or use --to smsie:FILE "
                 "and import the file with SMS Import / Export",
             )
-    phone = TermuxPhone(tools, generation=store.get_meta("termux_generation"))
+    phone = TermuxPhone(
+        tools,
+        generation=store.get_meta("termux_generation"),
+        remembered_zone=store.get_meta(PHONE_ZONE_KEY),
+    )
 
     def read_phone() -> set[str] | None:
         walk = phone.calls_newest_first if calls else phone.sms_newest_first

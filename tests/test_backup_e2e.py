@@ -347,3 +347,19 @@ def test_a_message_left_unconfirmed_behind_newer_ones_is_not_lost(bed: Bed) -> N
     result = bed.smsbak("backup")
     assert result.returncode == 0, result.stderr
     assert_exactly_once(bed)
+
+
+def test_a_failing_getprop_does_not_move_every_message_to_another_instant(bed: Bed) -> None:
+    """Times come as zone-less wall clock: a wrong zone would change every fingerprint."""
+    bed.phone.set(timezone="Asia/Tokyo")
+    with bed.phone.batch():
+        for i in range(5):
+            bed.phone.add_sms(address="+4915111", body=f"zone {i}", date=BASE + i * 60_000)
+    assert bed.smsbak("backup").returncode == 0
+    assert len(bed.emulator.messages()) == 5
+    bed.phone.set_mode("getprop", "garbage")
+    again = bed.smsbak("backup", TZ="UTC")
+    assert again.returncode == 0, again.stderr
+    assert len(bed.emulator.messages()) == 5
+    assert "Backed up 0 new messages" in again.stdout
+    assert "Asia/Tokyo" in again.stdout + again.stderr

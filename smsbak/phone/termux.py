@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -182,11 +182,32 @@ def _error_from_answer(tool: str, text: str) -> PhoneError:
     return PhoneError(f"{tool} reported an error: {text}", "check the Termux:API app")
 
 
-def phone_timezone(tools: TermuxTools, environ: dict[str, str] | None = None) -> tzinfo:
-    """The phone's zone: ``getprop persist.sys.timezone``, else ``TZ``, else the system's.
+@dataclass(frozen=True)
+class PhoneZone:
+    """The zone termux-sms-list's wall-clock times are read in, and where it came from.
+
+    ``source`` is "getprop" (the phone said so), "remembered" (getprop gave no
+    usable answer and the zone of an earlier run was taken), "TZ" or "system".
+    """
+
+    zone: tzinfo
+    name: str | None
+    source: str
+
+
+def phone_timezone(
+    tools: TermuxTools,
+    environ: Mapping[str, str] | None = None,
+    remembered: str | None = None,
+) -> PhoneZone:
+    """The phone's zone: getprop, else the one remembered, else ``TZ``, else the system's.
 
     termux-sms-list prints local wall-clock times without a zone marker, so
-    this decides what instant each message has. TZ is often unset in Termux.
+    this decides what instant each message has, and with it every message's
+    fingerprint. A getprop that fails once must not silently move every message
+    to another instant (the next backup would upload them all again under new
+    Message-IDs), so the zone of an earlier run comes before ``TZ`` and the
+    system's. TZ is often unset in Termux.
     """
     env = os.environ if environ is None else environ
     try:
@@ -194,21 +215,27 @@ def phone_timezone(tools: TermuxTools, environ: dict[str, str] | None = None) ->
         name = result.stdout.decode("utf-8", "replace").strip()
     except PhoneError:
         name = ""
-    for candidate in (name, env.get("TZ", "").lstrip(":")):
+    sources = (
+        ("getprop", name),
+        ("remembered", remembered or ""),
+        ("TZ", env.get("TZ", "").lstrip(":")),
+    )
+    for source, candidate in sources:
         if candidate:
             try:
-                return ZoneInfo(candidate)
+                return PhoneZone(ZoneInfo(candidate), candidate, source)
             except (ZoneInfoNotFoundError, ValueError):
-                log.warning("unknown time zone %r, trying the next source", candidate)
+                log.warning("unknown time zone %r from %s, trying the next", candidate, source)
     localtime = Path("/etc/localtime")
     if localtime.is_symlink() and "zoneinfo/" in str(localtime.resolve()):
+        system_name = str(localtime.resolve()).split("zoneinfo/", 1)[1]
         try:
-            return ZoneInfo(str(localtime.resolve()).split("zoneinfo/", 1)[1])
+            return PhoneZone(ZoneInfo(system_name), system_name, "system")
         except (ZoneInfoNotFoundError, ValueError):
             pass
     zone = datetime.now().astimezone().tzinfo
     assert zone is not None
-    return zone
+    return PhoneZone(zone, None, "system")
 
 
 def parse_received(text: str, zone: tzinfo) -> int:
@@ -354,16 +381,32 @@ def walk_newest_first(fetch: Callable[[int, int], Page[P]], page_size: int) -> I
 class TermuxPhone:
     """The phone as Termux:API shows it: inbox and sent SMS, contacts, time zone."""
 
-    def __init__(self, tools: TermuxTools, generation: str | None = None) -> None:
+    def __init__(
+        self,
+        tools: TermuxTools,
+        generation: str | None = None,
+        remembered_zone: str | None = None,
+    ) -> None:
         self.tools = tools
         self.generation = generation
-        self._zone: tzinfo | None = None
+        self.remembered_zone = remembered_zone
+        self._zone: PhoneZone | None = None
+
+    @property
+    def zone_info(self) -> PhoneZone:
+        """Looked up once per phone object: getprop is a process start."""
+        if self._zone is None:
+            self._zone = phone_timezone(self.tools, remembered=self.remembered_zone)
+        return self._zone
 
     @property
     def zone(self) -> tzinfo:
-        if self._zone is None:
-            self._zone = phone_timezone(self.tools)
-        return self._zone
+        return self.zone_info.zone
+
+    @property
+    def zone_looked_up(self) -> bool:
+        """Whether anything needed the zone yet (a run that read nothing did not)."""
+        return self._zone is not None
 
     def sms_page(self, offset: int, limit: int) -> SmsPage:
         """The newest ``limit`` messages after ``offset``, newest first."""
