@@ -24,7 +24,7 @@ from smsbak.backup import (
     Stream,
 )
 from smsbak.config import GMAIL_BATCH_LIMIT, Settings
-from smsbak.errors import PhoneError
+from smsbak.errors import PhoneError, SmsbakError
 from smsbak.gmail.auth import (
     GMAIL_INSERT,
     GMAIL_LABELS,
@@ -124,10 +124,15 @@ def run_backup(
         initial_access_token = token.credentials.token if token else None
         try:
             report = engine(SmsStream(settings.label)).run(options)
-            if isinstance(phone, PrivilegedPhone) and not report.stopped:
-                report.mms = engine(MmsStream(settings.label)).run(options)
-            if settings.call_log and not report.stopped:
-                report.calls = engine(CallStream(settings.call_label)).run(options)
+            try:
+                if isinstance(phone, PrivilegedPhone) and not report.stopped:
+                    report.mms = engine(MmsStream(settings.label)).run(options)
+                if settings.call_log and not report.stopped:
+                    report.calls = engine(CallStream(settings.call_label)).run(options)
+            except SmsbakError as error:
+                # The SMS are in Gmail and recorded; say so alongside the failure.
+                error.completed = report
+                raise
             _remember_zone(store, termux, report)
             return report
         finally:

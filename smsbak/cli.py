@@ -198,7 +198,7 @@ def backup(obj: Context, full: bool, dry_run: bool, notify: bool) -> None:
       smsbak backup --notify   # as scheduled jobs run it: problems become notifications
     """
     from smsbak.app import run_backup, setup_file_logging
-    from smsbak.backup import BackupOptions
+    from smsbak.backup import BackupOptions, BackupReport
     from smsbak.render import ProgressPrinter, backup_summary, planned_lines
 
     settings = obj.settings()
@@ -213,8 +213,11 @@ def backup(obj: Context, full: bool, dry_run: bool, notify: bool) -> None:
                 progress=printer,
                 should_stop=stop,
             )
-    except (AuthError, PermissionDenied) as error:
-        if notify:
+    except SmsbakError as error:
+        printer.close()
+        if isinstance(error.completed, BackupReport):
+            click.echo(backup_summary(error.completed))
+        if notify and isinstance(error, (AuthError, PermissionDenied)):
             from smsbak.notify import Notifier
 
             Notifier(settings.notifications).alert(

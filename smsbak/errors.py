@@ -26,6 +26,9 @@ class SmsbakError(Exception):
     """A failure with a message for a person and a hint that says what to do."""
 
     exit_code = ExitCode.INTERNAL
+    #: What a run had finished and recorded before this failure (a BackupReport of
+    #: the SMS when the call log or MMS failed), so the person still learns it.
+    completed: object | None = None
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)

@@ -98,7 +98,11 @@ def test_a_missing_call_log_permission_is_named(bed: Bed) -> None:
         "termux-call-log", "permission", missing_permissions=["android.permission.READ_CALL_LOG"]
     )
     some_calls(bed)
+    bed.phone.add_sms(address="+491", body="an sms before the call log", date=BASE)
     result = bed.smsbak("backup")
     assert result.returncode == ExitCode.PHONE
     assert "Call logs" in result.stderr
     assert "android.permission.READ_CALL_LOG" in result.stderr
+    # The SMS went up before the call log failed, and the person is told so.
+    assert len(bed.emulator.messages()) == 1
+    assert "Backed up 1 new message" in result.stdout
