@@ -501,9 +501,10 @@ def schedule_show(obj: Context) -> None:
 def doctor(obj: Context) -> None:
     """Check everything backups depend on, and say how to fix what is wrong.
 
-    Termux:API and its SMS and Contacts permissions, Python packages, the phone's
-    time zone, the Gmail login and its permissions, the label, whether the daemon
-    or a scheduled job is active, and how old the last successful backup is.
+    Termux:API and its SMS, Contacts and Call logs permissions, which SMS reader is
+    used, Python packages, the phone's time zone, the Gmail login and its
+    permissions, the label, whether the daemon or a scheduled job is active, and
+    how old the last successful backup is.
     Exits non-zero when something needs fixing.
 
     \b

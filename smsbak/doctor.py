@@ -60,6 +60,7 @@ class Doctor:
             self.termux_api,
             self.reader,
             self.contacts,
+            self.call_log,
             self.dependencies,
             self.timezone,
             self.token,
@@ -116,6 +117,24 @@ class Doctor:
             )
         return Check("Contacts permission", OK, f"{count} contacts with a number")
 
+    def call_log(self) -> Check:
+        """The call log is on by default; a missing permission would fail every backup."""
+        if not self.settings.call_log:
+            return Check("Call log", OK, "off (call_log = false): not backed up")
+        if self._termux_silent:
+            return Check("Call log", WARN, "not checked: Termux:API does not answer")
+        try:
+            TermuxPhone(self.tools).call_page(0, 1)
+        except PhoneError as error:
+            return Check(
+                "Call log",
+                FAIL,
+                f"{error.message} (every backup stops after the SMS until this is fixed)",
+                (error.hint + "; or " if error.hint else "")
+                + "set call_log = false in the config to back up SMS only",
+            )
+        return Check("Call log", OK, "termux-call-log answers")
+
     def dependencies(self) -> Check:
         missing = [
             package for module, package in REQUIRED_MODULES.items()
@@ -137,7 +156,8 @@ class Doctor:
             return Check(
                 "Phone time zone",
                 WARN,
-                "getprop persist.sys.timezone is empty; falling back to TZ or UTC",
+                "getprop persist.sys.timezone is empty; backups use the zone remembered "
+                "from the last backup, else TZ, else the system's",
                 "set the time zone in Android's date settings",
             )
         return Check("Phone time zone", OK, zone)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 import time
+from pathlib import Path
 
 from smsbak.errors import ExitCode
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
@@ -126,3 +129,54 @@ def test_doctor_says_which_reader_is_used(bed: Bed) -> None:
     code, marks, out = doctor(bed)
     assert marks["SMS reader"] == "FAIL"
     assert code == ExitCode.CHECKS_FAILED
+
+
+def test_a_missing_call_log_permission_fails_with_its_fix(bed: Bed) -> None:
+    backed_up(bed)
+    bed.phone.set_mode(
+        "termux-call-log", "permission", missing_permissions=["android.permission.READ_CALL_LOG"]
+    )
+    code, marks, out = doctor(bed)
+    assert code == ExitCode.CHECKS_FAILED
+    assert marks["Call log"] == "FAIL"
+    assert "call_log = false" in out
+    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, call_log=False)
+    code, marks, _ = doctor(bed)
+    assert marks["Call log"] == "OK"
+
+
+def test_a_login_without_the_backup_scopes_fails(bed: Bed) -> None:
+    token_file = bed.home / "token.json"
+    token = json.loads(token_file.read_text())
+    token["scopes"] = [s for s in token["scopes"] if not s.endswith("gmail.labels")]
+    token_file.write_text(json.dumps(token))
+    code, marks, out = doctor(bed)
+    assert code == ExitCode.CHECKS_FAILED
+    assert marks["Gmail login"] == "FAIL"
+    assert "missing permissions" in out and "gmail.labels" in out
+
+
+def test_a_label_not_created_yet_is_a_warning_with_its_fix(bed: Bed) -> None:
+    _, marks, out = doctor(bed)
+    assert marks["Gmail label"] == "WARN"
+    assert "the first `smsbak backup` creates it" in out
+
+
+def test_a_registered_scheduled_job_counts_as_background_backups(bed: Bed) -> None:
+    backed_up(bed)
+    assert bed.smsbak("schedule", "install").returncode == 0
+    _, marks, out = doctor(bed)
+    assert marks["Background backups"] == "OK"
+    assert "scheduled job registered" in out
+
+
+def test_a_missing_python_package_fails_with_its_fix(bed: Bed, tmp_path: Path) -> None:
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    # A module set to None in sys.modules is one Python cannot find or import.
+    (hide / "sitecustomize.py").write_text("import sys\nsys.modules['apscheduler'] = None\n")
+    pythonpath = os.pathsep.join(p for p in (str(hide), bed.env().get("PYTHONPATH", "")) if p)
+    result = bed.smsbak("doctor", timeout=60, PYTHONPATH=pythonpath)
+    assert result.returncode == ExitCode.CHECKS_FAILED
+    assert "[FAIL] Python packages: missing: apscheduler" in result.stdout
+    assert "run termux-setup.sh again" in result.stdout
