@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from smsbak.restore import RestoreReport
 
 PHASES = {"upload": "Uploading", "fetch": "Reading Gmail", "write": "Restoring"}
+MIN_RATE_SECONDS = 1.0
+"""A rate (and an ETA) is shown only once a phase has run this long."""
 
 
 def duration(seconds: float) -> str:
@@ -61,13 +63,18 @@ class ProgressPrinter:
             text = f"Reading the phone: {update.done} messages"
         else:
             total = update.total or 0
-            rate = update.done / elapsed if update.done else 0.0
+            # Before about a second has passed the rate is noise (2000000 msg/s).
+            measured = elapsed >= MIN_RATE_SECONDS and update.done > 0
+            rate = update.done / elapsed if measured else 0.0
             eta = (total - update.done) / rate if rate > 0 else None
             width = 24
             filled = int(width * update.done / total) if total else width
             bar = "#" * filled + "-" * (width - filled)
-            text = f"Uploading [{bar}] {update.done}/{total} {rate:5.1f} msg/s" + (
-                f" ETA {duration(eta)}" if eta is not None and update.done < total else ""
+            label = PHASES.get(update.phase, update.phase.capitalize())
+            text = (
+                f"{label} [{bar}] {update.done}/{total}"
+                + (f" {rate:5.1f} msg/s" if measured else "")
+                + (f" ETA {duration(eta)}" if eta is not None and update.done < total else "")
             )
         if self.is_terminal:
             self.stream.write("\r\x1b[K" + text)

@@ -49,3 +49,33 @@ def test_summary_is_one_line_with_counts() -> None:
     assert "Backed up 20 new messages (100 already in Gmail, 120 read)" in text
     assert "5.0 msg/s" in text
     assert duration(3725) == "1h02m"
+
+
+def test_restore_phases_are_named_by_what_they_do() -> None:
+    out, clock = io.StringIO(), Clock()
+    printer = ProgressPrinter(out, True, clock=clock)
+    printer(Progress("fetch", 0, 100))
+    clock.now += 2
+    printer(Progress("fetch", 40, 100))
+    assert out.getvalue().split("\r")[-1].startswith("\x1b[KReading Gmail [")
+    printer(Progress("write", 0, 10))
+    clock.now += 2
+    printer(Progress("write", 4, 10))
+    last = out.getvalue().split("\r")[-1]
+    assert last.startswith("\x1b[KRestoring [") and "4/10" in last
+    assert "Uploading" not in out.getvalue()
+
+
+def test_no_rate_before_a_second_has_passed() -> None:
+    out, clock = io.StringIO(), Clock()
+    printer = ProgressPrinter(out, True, clock=clock)
+    printer(Progress("write", 0, 4000))
+    clock.now += 0.001
+    printer(Progress("write", 2000, 4000))
+    last = out.getvalue().split("\r")[-1]
+    assert "2000/4000" in last
+    assert "msg/s" not in last and "ETA" not in last
+    clock.now += 1.999
+    printer(Progress("write", 3000, 4000))
+    last = out.getvalue().split("\r")[-1]
+    assert "1500.0 msg/s" in last and "ETA 1s" in last
