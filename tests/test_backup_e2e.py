@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import time
 from datetime import datetime
@@ -363,3 +364,16 @@ def test_a_failing_getprop_does_not_move_every_message_to_another_instant(bed: B
     assert len(bed.emulator.messages()) == 5
     assert "Backed up 0 new messages" in again.stdout
     assert "Asia/Tokyo" in again.stdout + again.stderr
+
+
+def test_uploads_go_oldest_first(bed: Bed) -> None:
+    """Oldest first, so an interrupted first backup leaves a gap-free past in Gmail."""
+    dates = [BASE + i * 1_000 for i in range(60)]
+    random.Random(7).shuffle(dates)
+    with bed.phone.batch():
+        for i, date in enumerate(dates):
+            bed.phone.add_sms(address=f"+4916{i % 4}", body=f"order {i}", date=date)
+    assert bed.smsbak("backup").returncode == 0
+    uploaded = [m.internal_date for m in bed.emulator.messages()]
+    assert len(uploaded) == 60
+    assert uploaded == sorted(uploaded)

@@ -10,7 +10,7 @@ import pytest
 from smsbak.errors import BusyError, StateError
 from smsbak.gmail.pacing import TokenBucket
 from smsbak.lock import RunLock
-from smsbak.store import SCHEMA_VERSION, RunCounts, StateStore, Uploaded
+from smsbak.store import MIGRATIONS, SCHEMA_VERSION, RunCounts, StateStore, Uploaded
 
 
 def uploaded(n: int, date_ms: int = 1000) -> Uploaded:
@@ -109,3 +109,22 @@ def test_drain_makes_the_next_acquire_wait() -> None:
     bucket = TokenBucket(15_000, capacity=1250, clock=clock, sleep=clock.sleep)
     bucket.drain()
     assert bucket.acquire(250) == pytest.approx(1.0)
+
+
+def test_a_version_1_database_is_migrated_and_keeps_its_records(tmp_path: Path) -> None:
+    """An older smsbak's state survives the upgrade: records, watermark, and the new table."""
+    path = tmp_path / "state.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(MIGRATIONS[0])
+        db.execute(
+            "INSERT INTO messages VALUES ('fp-old', 'sms', 1000, 'gid-1', '<m1@smsbak>', 5)"
+        )
+        db.execute("INSERT INTO meta VALUES ('sms_complete_through_ms', '1000')")
+        db.execute("PRAGMA user_version = 1")
+    with StateStore(path) as store:
+        assert store.known(["fp-old", "fp-new"]) == {"fp-old"}
+        assert store.get_meta("sms_complete_through_ms") == "1000"
+        store.record_refused("fp-bad", "sms", 2000, "too large")
+        assert store.refused(["fp-bad", "fp-old"]) == {"fp-bad"}
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
