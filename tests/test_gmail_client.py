@@ -88,15 +88,18 @@ def test_batches_of_fifty_and_only_failed_parts_are_retried(
     assert emulator.resent_after_confirmed() == []
 
 
+@pytest.mark.parametrize("in_message", [False, True], ids=["Retry-After header", "in the text"])
 def test_the_servers_retry_time_is_honoured(
-    mailbox: tuple[GmailMailbox, Recorder], emulator: GmailEmulator
+    mailbox: tuple[GmailMailbox, Recorder], emulator: GmailEmulator, in_message: bool
 ) -> None:
+    """Gmail gives the time either as a header or as "Retry after <RFC 3339>" in the text."""
     box, recorder = mailbox
     label = box.ensure_label("SMS")
-    emulator.fail_next(1, status=429, retry_after=7)
+    emulator.fail_next(1, status=429, retry_after=7, retry_after_in_message=in_message)
     upload(box, recorder, 3, label)
     assert len(recorder.confirmed) == 3
-    assert recorder.slept and recorder.slept[0] >= 7
+    # The text form is an instant, so the time spent since it was written is gone.
+    assert recorder.slept and recorder.slept[0] >= 6.5
 
 
 def test_a_permanent_part_error_is_reported_not_retried(
