@@ -220,6 +220,7 @@ def restore_summary(report: RestoreReport) -> list[str]:
         (report.already_on_phone, "already on the phone"),
         (report.duplicates_in_archive, "duplicates in the archive"),
         (report.not_chosen, "not chosen by --since/--until/--contact"),
+        (report.left_by_limit, "left out by --limit (older than the newest chosen)"),
         (len(report.refused), "refused by the phone"),
     ]
     details += [(n, f"skipped: {reason}") for reason, n in sorted(report.skipped.items())]

@@ -120,6 +120,8 @@ class RestoreReport:
     sms_found: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     not_chosen: int = 0
+    left_by_limit: int = 0
+    """Chosen, but older than the newest ``--limit`` N: not restored this time."""
     duplicates_in_archive: int = 0
     already_on_phone: int = 0
     to_write: int = 0
@@ -268,6 +270,7 @@ class RestoreEngine:
         self.archive.fetch_raw(ids, on_fetched=fetched, on_rejected=rejected)
         found = sorted(chosen.values(), key=lambda f: f.sms.date_ms, reverse=True)
         if options.limit is not None:
+            report.left_by_limit = max(0, len(found) - options.limit)
             found = found[: options.limit]
         return found
 

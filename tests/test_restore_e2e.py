@@ -211,6 +211,7 @@ def test_choosing_what_to_restore(backed_up: tuple[Bed, list[object]], tmp_path:
     assert result.returncode == 0, result.stderr
     bodies = [s.body for s in read_smsie_zip(path)]
     assert sorted(bodies) == ["same second, first", "same second, second", "sent to Bob"]
+    assert "1  left out by --limit" in result.stdout  # the oldest of Bob's four
     dry = bed.smsbak(
         "restore", "--to", "phone", "--dry-run", "--since", "2026-03-01T12:00:10+01:00"
     )
