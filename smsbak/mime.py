@@ -213,6 +213,11 @@ def encode_sms(
         record.append(("X-smssync-service_center", header_text(sms.service_center)))
     if sms.date_sent_ms is not None:
         record.append(("X-smsbak-date-sent", str(sms.date_sent_ms)))
+    if strip_controls(sms.address) != sms.address:
+        # X-smssync-address must lose control characters (SBP did the same); keep the
+        # exact address too, or a restored message would get another fingerprint and
+        # the next backup would upload it a second time.
+        record.append(("X-smsbak-address", _percent(sms.address)))
     return _email(
         fingerprint=sms.fingerprint,
         datatype="SMS",
@@ -373,8 +378,13 @@ def _decode_sms(raw: bytes) -> Sms:
     if date_value is None:
         raise DecodeError("bad date header", str(_header(message, "X-smssync-date")))
     read = _optional_int(message, "X-smssync-read")
+    exact_address = _header(message, "X-smsbak-address")
     return Sms(
-        address=_header(message, "X-smssync-address") or "",
+        address=(
+            _unpercent(exact_address)
+            if exact_address is not None
+            else _header(message, "X-smssync-address") or ""
+        ),
         body=_text_body(message),
         date_ms=date_value,
         box=Box(type_value),
@@ -776,6 +786,8 @@ def encode_mms(
         headers.append(("X-smsbak-sub-id", str(mms.sub_id)))
     if mms.subject is not None:
         headers.append(("X-smsbak-subject", _exact_header(mms.subject)))
+    if mms.content_digest is not None:  # part of the identity: see Mms.fingerprint
+        headers.append(("X-smsbak-content-digest", mms.content_digest))
     headers += [
         ("X-smsbak-addresses", encode_addresses(mms.addresses)),
         ("X-smssync-backup-time", _backup_time(backup_time)),
@@ -892,7 +904,17 @@ def _decode_own_mms(message: Message, addresses: str) -> Mms:
         message_type=_optional_int(message, "X-smsbak-m-type"),
         subject=_header(message, "X-smsbak-subject"),
         sub_id=_optional_int(message, "X-smsbak-sub-id"),
+        content_digest=_content_digest(message),
     )
+
+
+def _content_digest(message: Message) -> str | None:
+    value = _header(message, "X-smsbak-content-digest")
+    if value is None:
+        return None
+    if not re.fullmatch(r"[0-9a-f]{1,64}", value.strip()):
+        raise DecodeError("bad content digest header", value[:40])
+    return value.strip()
 
 
 def _decode_foreign_mms(message: Message) -> Mms:
