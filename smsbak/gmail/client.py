@@ -40,6 +40,9 @@ Gmail refuses JSON bodies over about 1 MB."""
 UPLOAD_CHUNK = 4 * 1024 * 1024
 MAX_BACKOFF = 64.0
 LONGEST_WAIT = 900.0
+BACKUP_LOGIN = "smsbak auth --client-secrets FILE"
+RESTORE_LOGIN = "smsbak auth --restore --client-secrets FILE"
+"""Restore reads with its own login (token-restore.json): a failing one is made again so."""
 RETRYABLE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "backendError"}
 _RETRY_AFTER_TEXT = re.compile(r"Retry after (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)")
 
@@ -142,8 +145,11 @@ def is_retryable(failure: PartFailure) -> bool:
     return failure.status == 403 and failure.reason in RETRYABLE_REASONS
 
 
-def _raise_for_fatal(failure: PartFailure) -> None:
-    """Failures no retry fixes and that concern every message, not one."""
+def _raise_for_fatal(failure: PartFailure, login: str = BACKUP_LOGIN) -> None:
+    """Failures no retry fixes and that concern every message, not one.
+
+    ``login`` is the command that makes the login this mailbox uses again.
+    """
     if failure.reason == "dailyLimitExceeded":
         when = "after midnight Pacific Time"
         if failure.retry_after:
@@ -154,11 +160,11 @@ def _raise_for_fatal(failure: PartFailure) -> None:
             f"run `smsbak backup` again {when} (the daemon retries by itself)",
         )
     if failure.status == 401:
-        raise AuthError("Gmail no longer accepts the saved login", REAUTH_HINT)
+        raise AuthError("Gmail no longer accepts the saved login", relogin_hint(login))
     if failure.status == 403 and failure.reason in ("insufficientPermissions", "forbidden"):
         raise AuthError(
             f"the saved login may not do this: {failure.message}",
-            "run `smsbak auth --client-secrets FILE` again and allow every permission",
+            f"run `{login}` again and allow every permission",
         )
 
 
@@ -203,8 +209,11 @@ class GmailMailbox:
         max_attempts: int = MAX_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        login: str = BACKUP_LOGIN,
     ) -> None:
         self.service = service
+        self.login = login
+        """The command that logs in again when Gmail refuses this mailbox's login."""
         self.batch_uri = batch_uri
         self.bucket = bucket
         self.batch_size = batch_size
@@ -224,12 +233,12 @@ class GmailMailbox:
         while True:
             attempt += 1
             try:
-                return _translate_auth(request.execute)
+                return _translate_auth(request.execute, self.login)
             except HttpError as error:
                 failure = failure_from_http_error(error)
             except transport_errors() as error:
                 failure = PartFailure(0, "transport", str(error))
-            _raise_for_fatal(failure)
+            _raise_for_fatal(failure, self.login)
             if conflict_ok and failure.status == 409:
                 return None
             if not is_retryable(failure) and 400 <= failure.status < 500:
@@ -486,7 +495,7 @@ class GmailMailbox:
                     longest_hint = max(longest_hint or 0.0, answer.retry_after)
                 retry.append(item)
             if fatal is not None:
-                _raise_for_fatal(fatal)
+                _raise_for_fatal(fatal, self.login)
             if retry:
                 self.stats.retried_parts += len(retry)
                 worst = max(attempts[key(item)] for item in retry)
@@ -514,10 +523,10 @@ class GmailMailbox:
         self.stats.batches += 1
         self.stats.requests += len(requests)
         try:
-            _translate_auth(batch.execute)
+            _translate_auth(batch.execute, self.login)
         except HttpError as error:
             whole = failure_from_http_error(error)
-            _raise_for_fatal(whole)
+            _raise_for_fatal(whole, self.login)
             if not is_retryable(whole):
                 raise GmailError(
                     f"Gmail refused the batch request: {whole.status} {whole.message}",
@@ -537,7 +546,11 @@ def _padded(text: str) -> str:
     return text + "=" * (-len(text) % 4)
 
 
-def _translate_auth(execute: Callable[[], Any]) -> Any:
+def relogin_hint(login: str) -> str:
+    return REAUTH_HINT if login == BACKUP_LOGIN else f"run `{login}` again to log in"
+
+
+def _translate_auth(execute: Callable[[], Any], login: str = BACKUP_LOGIN) -> Any:
     """A revoked or expired grant is not retryable: say how to log in again."""
     from google.auth.exceptions import RefreshError, TransportError
 
@@ -548,7 +561,8 @@ def _translate_auth(execute: Callable[[], Any]) -> Any:
             # The token endpoint failed (5xx), the grant is fine: retry like the network.
             raise TransportError(str(error)) from error
         raise AuthError(
-            f"Google no longer accepts the saved login ({_refresh_reason(error)})", REAUTH_HINT
+            f"Google no longer accepts the saved login ({_refresh_reason(error)})",
+            relogin_hint(login),
         ) from error
 
 
