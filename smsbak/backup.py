@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Protocol
 
@@ -18,7 +18,7 @@ from smsbak.config import Settings
 from smsbak.errors import DailyLimitExceeded, PhoneError, SmsbakError
 from smsbak.gmail.client import Confirmed, Outgoing, Rejected
 from smsbak.mime import EncodedSms, encode_call, encode_mms, encode_sms
-from smsbak.model import Sms
+from smsbak.model import Sms, mms_content_digest
 from smsbak.phone.contacts import ContactBook
 from smsbak.phone.privileged_reader import PhoneMms
 from smsbak.phone.termux import CallPage, Contact, Page, PhoneCall, PhoneSms, SmsPage
@@ -131,6 +131,10 @@ class Stream(Protocol):
 
     def fingerprint(self, item: Item) -> str: ...
 
+    def distinct(self, items: list[Item]) -> list[Item]:
+        """Records a scan found under one fingerprint: the distinct ones, each with a
+        fingerprint of its own (see Mms.content_digest)."""
+
     def address(self, item: Item) -> str: ...
 
     def needs_contact_book(self, item: Item) -> bool: ...
@@ -156,6 +160,9 @@ class SmsStream:
     def fingerprint(self, item: Item) -> str:
         assert isinstance(item, PhoneSms)
         return item.sms.fingerprint
+
+    def distinct(self, items: list[Item]) -> list[Item]:
+        return items[:1]  # the body is in the fingerprint: same fingerprint, same message
 
     def address(self, item: Item) -> str:
         assert isinstance(item, PhoneSms)
@@ -190,6 +197,9 @@ class CallStream:
     def fingerprint(self, item: Item) -> str:
         assert isinstance(item, PhoneCall)
         return item.call.fingerprint
+
+    def distinct(self, items: list[Item]) -> list[Item]:
+        return items[:1]
 
     def address(self, item: Item) -> str:
         assert isinstance(item, PhoneCall)
@@ -227,19 +237,48 @@ class MmsStream:
         )
         if pages is None:
             return
+        # The MMS of one second stay on one page: a scan that stops at a page then
+        # never sees only some of them (see distinct()); the rest go on the next page.
+        carry: list[PhoneMms] = []
         for page in pages(page_size):
-            readable = [m for m in page.messages if m.mms is not None]
+            readable = carry + [m for m in page.messages if m.mms is not None]
             self.unreadable.extend(
                 f"MMS _id {m.row_id} could not be read and was left out: {m.problem}"
                 for m in page.messages
                 if m.mms is None
             )
-            skipped = len(page.messages) - len(readable)
-            yield Page(messages=readable, rows=page.rows, unusable=page.unusable + skipped)
+            last_second = readable[-1].date_ms // 1000 if readable else None
+            carry = [m for m in readable if m.date_ms // 1000 == last_second]
+            readable = readable[: len(readable) - len(carry)]
+            yield Page(messages=readable, rows=page.rows, unusable=page.unusable)
+        if carry:
+            yield Page(messages=carry, rows=0, unusable=0)
 
     def fingerprint(self, item: Item) -> str:
         assert isinstance(item, PhoneMms) and item.mms is not None
         return item.mms.fingerprint
+
+    def distinct(self, items: list[Item]) -> list[Item]:
+        """Different MMS whose fingerprints agree (two pictures without file names sent
+        in one second, say) each get a digest of their bytes into their identity: read
+        now, one message at a time. A row found twice (paging while the phone changes)
+        and MMS alike to the last byte count once, like identical SMS."""
+        rows = list({m.row_id: m for m in items if isinstance(m, PhoneMms)}.values())
+        if len(rows) < 2:
+            return list(rows)
+        result: dict[str, Item] = {}
+        for item in rows:
+            assert item.mms is not None
+            try:
+                whole = item.with_attachments()
+            except PhoneError as error:
+                self.unreadable.append(
+                    f"MMS _id {item.row_id} could not be read and was left out: {error.message}"
+                )
+                continue
+            mms = replace(item.mms, content_digest=mms_content_digest(whole.parts))
+            result.setdefault(mms.fingerprint, replace(item, mms=mms))
+        return list(result.values())
 
     def address(self, item: Item) -> str:
         assert isinstance(item, PhoneMms) and item.mms is not None
@@ -385,6 +424,7 @@ class BackupEngine:
         """
         cutoff = self._cutoff(options)
         found: dict[str, Item] = {}
+        alike: dict[str, list[Item]] = {}
         self._confirmed, self._refused, self._newest_scanned = set(), set(), None
         self._scan_complete = False
         for page in self.stream.walk(self.phone, self.settings.page_size):
@@ -394,7 +434,10 @@ class BackupEngine:
             report.pages += 1
             report.unusable_rows += page.unusable
             for message in page.messages:
-                found.setdefault(self.stream.fingerprint(message), message)
+                key = self.stream.fingerprint(message)
+                first = found.setdefault(key, message)
+                if first is not message:
+                    alike.setdefault(key, [first]).append(message)
                 if self._newest_scanned is None or message.date_ms > self._newest_scanned:
                     self._newest_scanned = message.date_ms
             report.scanned = len(found)
@@ -402,6 +445,11 @@ class BackupEngine:
             if cutoff is not None and page.messages and page.messages[-1].date_ms < cutoff:
                 break
         self._scan_complete = True
+        for key, items in alike.items():
+            del found[key]
+            for item in self.stream.distinct(items):
+                found.setdefault(self.stream.fingerprint(item), item)
+        report.scanned = len(found)
         report.warnings += self.stream.problems()
         if report.unusable_rows:
             report.warnings.append(

@@ -154,6 +154,10 @@ class Mms:
     message_type: int | None = None  # m_type: 128 sent request, 132 retrieved
     subject: str | None = None
     sub_id: int | None = None
+    content_digest: str | None = None
+    """Set only for an MMS that would otherwise share its fingerprint with another MMS
+    (same second, box, addresses, part types, names and texts, e.g. two pictures
+    without file names): a hash of every part's bytes (see mms_content_digest)."""
 
     @property
     def sender(self) -> str:
@@ -164,9 +168,30 @@ class Mms:
         """Whole seconds, the box, every address with its role, every part's type and
         name, and the text of text parts. Attachment bytes are left out on purpose: a
         scan can then tell a new MMS from a known one without reading them, so memory
-        holds one message's attachments at a time, not a whole backup's."""
+        holds one message's attachments at a time, not a whole backup's.
+
+        Two MMS that differ only in their attachment bytes are told apart by
+        ``content_digest``, which the backup sets on both when a scan finds them
+        sharing a fingerprint; every other MMS keeps the fingerprint it always had."""
         parts: list[str] = ["mms", str(int(self.box)), str(self.date_ms // 1000)]
         parts += [f"{int(kind)}:{address}" for address, kind in self.addresses]
         for part in self.parts:
             parts += [part.content_type, part.name or "", part.text or ""]
+        if self.content_digest is not None:
+            parts += ["content", self.content_digest]
         return _fingerprint(tuple(parts))
+
+
+def mms_content_digest(parts: tuple[MmsPart, ...]) -> str:
+    """A hash of every part's type, text and bytes, SMIL layout parts left out (emails
+    do not carry them), so the MMS decoded from its email gives the same digest."""
+    values: list[str] = []
+    for part in parts:
+        if part.content_type.split(";", 1)[0].strip().lower() == "application/smil":
+            continue
+        values += [
+            part.content_type,
+            part.text or "",
+            hashlib.sha256(part.data or b"").hexdigest(),
+        ]
+    return _fingerprint(tuple(values))[:32]
