@@ -331,7 +331,7 @@ def restore(
     from smsbak.app import run_restore, setup_file_logging
     from smsbak.gmail.client import BACKUP_LOGIN, RESTORE_LOGIN
     from smsbak.render import ProgressPrinter, restore_summary
-    from smsbak.restore import CALL_KIND, SMS_KIND, RestoreOptions
+    from smsbak.restore import CALL_KIND, SMS_KIND, RestoreOptions, RestoreReport
     from smsbak.restore_targets import parse_target
 
     settings = obj.settings()
@@ -355,6 +355,12 @@ def restore(
         # Restore reads with its own login: logging in again for backup would not help.
         if error.hint and BACKUP_LOGIN in error.hint:
             error.hint = error.hint.replace(BACKUP_LOGIN, RESTORE_LOGIN)
+        raise
+    except SmsbakError as error:
+        if isinstance(error.completed, RestoreReport):  # failed halfway: what got done
+            printer.close()
+            for line in restore_summary(error.completed):
+                click.echo(line)
         raise
     finally:
         printer.close()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from smsbak.backup import KIND_CALL, KIND_MMS, KIND_SMS, Progress
-from smsbak.errors import UsageError
+from smsbak.errors import SmsbakError, UsageError
 from smsbak.mime import DecodeError, datatype_of, decode_call, decode_mms, decode_sms
 from smsbak.model import Box, Call, Mms, Sms
 from smsbak.store import RunCounts, StateStore, Uploaded
@@ -147,6 +147,27 @@ def _message_id(raw: bytes) -> str:
     return str(message.get("Message-ID", "")).strip()
 
 
+def _explain_partial(error: SmsbakError, report: RestoreReport, landed: int | None) -> None:
+    """A write that failed halfway: say how far it got and that running again is safe.
+
+    ``landed`` is how many of the pending messages a fresh read of the target found
+    (None when it could not be read either). A new run reads the phone first and
+    skips what is there, so nothing is written twice.
+    """
+    if landed is not None:
+        report.written = max(report.written, landed)
+    done = f"{report.written} of {report.to_write} {report.noun} were restored before this"
+    if landed is None:
+        done += "; the phone could not be read again to check for more"
+    error.message += f" ({done})"
+    again = (
+        "running `smsbak restore` again is safe: what is already on the phone is "
+        "skipped, nothing is written twice"
+    )
+    error.hint = f"{error.hint}; then {again}" if error.hint else again
+    error.completed = report
+
+
 class RestoreEngine:
     def __init__(
         self,
@@ -191,7 +212,11 @@ class RestoreEngine:
             self._record(found, options.what.kind)
         try:
             if pending:
-                self._write(pending, report, options.what.kind)
+                try:
+                    self._write(pending, report, options.what.kind)
+                except SmsbakError as error:
+                    _explain_partial(error, report, self._landed(pending))
+                    raise
             report.next_steps = self.target.next_steps()
         except BaseException as error:
             self.store.finish_run(
@@ -204,6 +229,16 @@ class RestoreEngine:
             run_id, "partial" if report.refused else "ok", self._counts(report), None
         )
         return report
+
+    def _landed(self, pending: Sequence[_Found]) -> int | None:
+        """After a failed write: how many of ``pending`` the target now holds, if it says."""
+        try:
+            now = self.target.existing_fingerprints()
+        except SmsbakError:
+            return None
+        if now is None:
+            return None
+        return sum(1 for f in pending if f.sms.fingerprint in now)
 
     @staticmethod
     def _counts(report: RestoreReport) -> RunCounts:

@@ -236,6 +236,13 @@ def test_a_content_tool_failing_halfway_leaves_nothing_to_double(
     assert result.returncode == ExitCode.PHONE
     assert "Error" in result.stderr
     assert 0 < len(bed.phone.messages) < len(original)
+    # The provider is gone for good here: the inserts it took cannot be confirmed.
+    assert "Error while accessing provider:sms" in result.stderr
+    assert "(0 of 17 messages were restored before this; " in result.stderr
+    assert "the phone could not be read again to check for more" in result.stderr
+    assert "running `smsbak restore` again is safe" in result.stderr
+    assert "nothing is written twice" in result.stderr
+    assert "0 messages restored to the phone" in result.stdout  # the partial report
     bed.phone.set_content(fail_after=None)
     again = bed.smsbak("restore", "--to", "phone")
     assert again.returncode == 0, again.stderr
