@@ -147,6 +147,12 @@ def _message_id(raw: bytes) -> str:
     return str(message.get("Message-ID", "")).strip()
 
 
+def _more_exact(record: Record, than: Record) -> bool:
+    """Two copies of one message (same fingerprint): SMS Backup+ kept the exact
+    milliseconds, a copy from a reader with whole seconds did not. Keep the exact one."""
+    return record.date_ms % 1000 != 0 and than.date_ms % 1000 == 0
+
+
 def _explain_partial(error: SmsbakError, report: RestoreReport, landed: int | None) -> None:
     """A write that failed halfway: say how far it got and that running again is safe.
 
@@ -291,9 +297,11 @@ class RestoreEngine:
                 if not self._chosen(sms, options):
                     report.not_chosen += 1
                     continue
-                if sms.fingerprint in chosen:
+                earlier = chosen.get(sms.fingerprint)
+                if earlier is not None:
                     report.duplicates_in_archive += 1
-                    continue
+                    if not _more_exact(sms, earlier.sms):
+                        continue
                 chosen[sms.fingerprint] = _Found(sms, gmail_id, _message_id(raw))
             self.progress(Progress("fetch", report.fetched, report.listed))
 

@@ -1,8 +1,10 @@
-"""`smsbak restore` failing: what the person is told to do."""
+"""`smsbak restore` with failing logins and awkward archives: what the person gets."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 
 from smsbak.errors import ExitCode
 from smsbak.model import Box, Sms
@@ -52,3 +54,44 @@ def test_the_backup_login_keeps_its_own_hint(bed: Bed) -> None:
     assert result.returncode == ExitCode.AUTH
     assert "smsbak auth --client-secrets FILE" in result.stderr
     assert "--restore" not in result.stderr
+
+
+def test_of_two_copies_of_one_message_the_one_with_milliseconds_is_restored(
+    bed: Bed, tmp_path: Path
+) -> None:
+    """SMS Backup+ kept exact milliseconds; smsbak's copy of the same message, read with
+    whole seconds, has the same fingerprint. Whichever Gmail lists first, the exact one wins."""
+    from datetime import UTC, datetime
+
+    from smsbak.formats.xml import read_sms_xml
+    from smsbak.mime import encode_sms
+
+    restore_login(bed)
+    exact = [
+        Sms("+4917", "smsbak copy first", 1_600_000_010_123, Box.INBOX, True),
+        Sms("+4917", "SMS Backup+ copy first", 1_600_000_020_456, Box.INBOX, True),
+    ]
+
+    def smsbak_copy(sms: Sms) -> bytes:
+        whole = replace(sms, date_ms=sms.date_ms // 1000 * 1000)
+        encoded = encode_sms(
+            whole,
+            account="user@example.com",
+            contact_name=None,
+            zone=UTC,
+            backup_time=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+        return encoded.raw
+
+    bed.emulator.add_message(smsbak_copy(exact[0]), ["SMS"])
+    bed.emulator.add_message(sbp_corpus.sms_email(exact[0]), ["SMS"])
+    bed.emulator.add_message(sbp_corpus.sms_email(exact[1]), ["SMS"])
+    bed.emulator.add_message(smsbak_copy(exact[1]), ["SMS"])
+    path = tmp_path / "out.xml"
+    result = bed.smsbak("restore", "--to", f"xml:{path}")
+    assert result.returncode == 0, result.stderr
+    restored = {(s.body, s.date_ms) for s in read_sms_xml(path)}
+    assert {(body, ms) for body, ms in restored if body != "fine"} == {
+        (s.body, s.date_ms) for s in exact
+    }
+    assert "2  duplicates in the archive" in result.stdout
