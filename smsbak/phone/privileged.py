@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shlex
 import signal
 import subprocess
@@ -156,12 +157,13 @@ def escape_bind_value(value: str) -> str:
 
 
 def parse_content_rows(text: str, projection: Sequence[str]) -> list[dict[str, str | None]]:
-    """Parse ``content query`` output against a known projection.
+    """Parse ``content query`` output against a known projection, best effort.
 
     Values are printed without escaping, so only the last column may hold free
     text with commas, ``=`` or newlines; every other column is split off by its
-    known name. A new row starts only at ``Row: N`` where N is the next number,
-    so a body line that merely looks like a row header stays in the body.
+    known name. A new row starts only at ``Row: N`` where N is the next number.
+    That is a guess when free text holds a line such as ``Row: 1 _id=1``: use
+    :func:`query_rows` to read rows that hold text from other people.
     """
     if text.endswith("\n"):
         text = text[:-1]  # the line end after the last row, not part of its value
@@ -182,6 +184,218 @@ def parse_content_rows(text: str, projection: Sequence[str]) -> list[dict[str, s
 
 def _looks_like_row(text: str, position: int, projection: Sequence[str]) -> bool:
     return text.startswith(f"{projection[0]}=", position)
+
+
+Row = dict[str, str | None]
+REQUERY_BATCH = 100
+"""Single-row queries per shell start (keeps the script well under Linux's argument limit)."""
+NULL_CHECK_BATCH = 5000
+"""Ids in one ``_id IN (...)`` (a whole store may hold thousands of drafts without address)."""
+
+
+def query_rows(
+    shell: PrivilegedShell,
+    uri: str,
+    projection: Sequence[str],
+    what: str,
+    *,
+    where: str | None = None,
+    sort: str | None = None,
+) -> list[Row]:
+    """The rows of a ``content query`` whose last column holds anyone's free text.
+
+    ``content`` prints ``Row: N col=val, ...`` without escaping, so a message can
+    hold a line that looks exactly like the next row (even a whole forged one).
+    Only integers are certain: so one shell start runs two queries, first the
+    ``_id`` column alone (its rows cannot be forged), then the whole projection,
+    separated by a random marker no message can predict. Row k of the second
+    output must start a line with ``Row: k _id=<k-th id>, ``; where that is not
+    certain (such a line occurs twice, or is missing, or a value holds a line
+    beginning ``Row: ``), that row alone is asked again with ``--where _id=N``,
+    whose output holds one row, so everything after the last column's ``name=``
+    is its value. The ids also give the row count, so rows forged after the
+    last real one are never taken for rows.
+
+    Cost: one process start (rish or su) and two ``content`` (Java) starts per
+    call, where asking for the ids in a process of their own would cost two of
+    each; the single-row queries only happen for such messages, and share one
+    process start. Checking the output alone is not enough: a forged row at the
+    end of the last message is indistinguishable from a real one without the count.
+    """
+    if not projection or projection[0] != "_id":
+        raise ValueError("the projection must start with _id")
+    options: list[str] = []
+    if where:
+        options += ["--where", where]
+    if sort:
+        options += ["--sort", sort]
+    id_output, full_output = _run_queries(
+        shell,
+        [
+            content_command("query", "--uri", uri, "--projection", "_id", *options),
+            content_command("query", "--uri", uri, "--projection", ":".join(projection), *options),
+        ],
+        what,
+    )
+    ids = _parse_ids(id_output)
+    rows, unsure = _split_known_rows(full_output, ids, projection)
+    for start in range(0, len(unsure), REQUERY_BATCH):
+        batch = unsure[start : start + REQUERY_BATCH]
+        alone = ["query", "--uri", uri, "--projection", ":".join(projection), "--where"]
+        outputs = _run_queries(
+            shell, [content_command(*alone, f"_id={ids[index]}") for index in batch], what
+        )
+        for index, output in zip(batch, outputs, strict=True):
+            rows[index] = _single_row(output, ids[index], projection)
+    return [row for row in rows if row is not None]
+
+
+def _run_queries(shell: PrivilegedShell, commands: Sequence[str], what: str) -> list[str]:
+    """Several ``content`` commands in one shell start; their outputs, apart.
+
+    Between outputs the shell prints a random line that no message can know.
+    """
+    marker = f"smsbak-{secrets.token_hex(16)}"
+    script = "\n".join(f"{command}; echo {marker}" for command in commands)
+    result = shell.run(script, timeout=shell.timeout + 3.0 * len(commands))
+    pieces = result.stdout.split(f"{marker}\n")
+    # A message may hold a line "[ERROR] ...": only output that is not rows can be an error.
+    not_rows = "".join(piece for piece in pieces if not piece.startswith("Row: "))
+    problem = _content_error(ShellResult(result.returncode, not_rows, result.stderr))
+    if result.returncode != 0 or problem:
+        detail = problem or (result.stderr.strip().splitlines() or ["no message"])[-1]
+        raise PhoneError(f"{what} failed through {shell.description}: {detail}", _hint(shell.kind))
+    if len(pieces) != len(commands) + 1 or pieces[-1].strip():
+        raise _unexpected("the outputs of the queries could not be told apart")
+    return pieces[:-1]
+
+
+def _unexpected(detail: str) -> PhoneError:
+    return PhoneError(
+        f"unexpected `content query` output: {detail}",
+        "the phone's content tool prints rows differently; please report this",
+    )
+
+
+_ID_ROW = re.compile(r"Row: (\d+) _id=(-?\d+)")
+
+
+def _parse_ids(text: str) -> list[int]:
+    """The rows of a query for ``_id`` alone: integers, so nothing can be forged."""
+    if not text.strip() or text.startswith("No result found"):
+        return []
+    ids = []
+    for index, line in enumerate(text.splitlines()):
+        match = _ID_ROW.fullmatch(line)
+        if match is None or int(match.group(1)) != index:
+            raise _unexpected("a row of ids is not `Row: N _id=<number>`")
+        ids.append(int(match.group(2)))
+    return ids
+
+
+def _split_known_rows(
+    text: str, ids: Sequence[int], projection: Sequence[str]
+) -> tuple[list[Row | None], list[int]]:
+    """The rows whose bounds are certain, and the indexes of those that are not."""
+    if text.endswith("\n"):
+        text = text[:-1]
+    count = len(ids)
+    # starts[k]: where row k's values begin, when row k's header is certain.
+    starts: list[int | None] = [None] * count
+    heads: list[int | None] = [None] * count
+    for index, row_id in enumerate(ids):
+        header = f"Row: {index} _id={row_id}"
+        header += ", " if len(projection) > 1 else ""
+        if index == 0:
+            found = [0] if text.startswith(header) else []
+            found += [m + 1 for m in _find_all(text, "\n" + header)]
+        else:
+            found = [m + 1 for m in _find_all(text, "\n" + header)]
+        if len(found) == 1:
+            heads[index] = found[0]
+            starts[index] = found[0] + len(f"Row: {index} ")
+    rows: list[Row | None] = [None] * count
+    unsure: list[int] = []
+    for index in range(count):
+        start, head = starts[index], heads[index]
+        last = index + 1 == count
+        following = None if last else heads[index + 1]
+        certain = start is not None and (last or following is not None)
+        if certain and head is not None and following is not None and following <= head:
+            certain = False
+        if certain:
+            assert start is not None
+            end = len(text) if following is None else following - 1
+            values = text[start:end]
+            if "\nRow: " in values:
+                certain = False  # a line that could be a row start: ask for this row alone
+            else:
+                try:
+                    rows[index] = _parse_row(values, projection)
+                except PhoneError:
+                    certain = False
+        if not certain:
+            unsure.append(index)
+    return rows, unsure
+
+
+def _find_all(text: str, needle: str) -> list[int]:
+    found = []
+    position = text.find(needle)
+    while position >= 0:
+        found.append(position)
+        position = text.find(needle, position + 1)
+    return found
+
+
+def _single_row(text: str, row_id: int, projection: Sequence[str]) -> Row | None:
+    """The output of a query for one ``_id``: the last value runs to the end."""
+    if not text.strip() or text.startswith("No result found"):
+        return None  # deleted meanwhile
+    if text.endswith("\n"):
+        text = text[:-1]
+    header = "Row: 0 "
+    expected = f"{header}_id={row_id}" + (", " if len(projection) > 1 else "")
+    if not (text.startswith(expected) and (len(projection) > 1 or text == expected)):
+        raise _unexpected(f"the row for _id={row_id} is missing")
+    return _parse_row(text[len(header) :], projection)
+
+
+def tell_null_from_text(
+    shell: PrivilegedShell,
+    uri: str,
+    rows: Sequence[Row],
+    columns: Sequence[str],
+    what: str,
+) -> None:
+    """`content` prints both a NULL value and the text "NULL" as NULL: ask again.
+
+    Rare (a message whose text is the word NULL), so one extra query per column
+    that printed NULL at all, for all such rows at once; rows whose value is
+    the text get it back in place.
+    """
+    for column in columns:
+        suspects = sorted(
+            {int(row["_id"] or 0) for row in rows if row.get(column) is None and _is_int(row)}
+        )
+        really_null: set[int] = set()
+        for start in range(0, len(suspects), NULL_CHECK_BATCH):
+            listed = ",".join(str(row_id) for row_id in suspects[start : start + NULL_CHECK_BATCH])
+            where = f"_id IN ({listed}) AND {column} IS NULL"
+            (answer,) = _run_queries(
+                shell,
+                [content_command("query", "--uri", uri, "--projection", "_id", "--where", where)],
+                what,
+            )
+            really_null.update(_parse_ids(answer))
+        for row in rows:
+            if row.get(column) is None and _is_int(row) and int(row["_id"] or 0) not in really_null:
+                row[column] = "NULL"
+
+
+def _is_int(row: Row) -> bool:
+    value = row.get("_id")
+    return value is not None and value.lstrip("-").isdigit()
 
 
 def _parse_row(line: str, projection: Sequence[str]) -> dict[str, str | None]:

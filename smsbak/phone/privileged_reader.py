@@ -18,7 +18,12 @@ from datetime import tzinfo
 from smsbak.errors import PhoneError
 from smsbak.formats.mms import subject_from_provider
 from smsbak.model import AddressKind, Box, Mms, MmsPart, Sms
-from smsbak.phone.privileged import PrivilegedShell, content_command, parse_content_rows
+from smsbak.phone.privileged import (
+    PrivilegedShell,
+    content_command,
+    query_rows,
+    tell_null_from_text,
+)
 from smsbak.phone.termux import (
     CallPage,
     Contact,
@@ -32,6 +37,7 @@ from smsbak.phone.termux import (
 log = logging.getLogger(__name__)
 Row = dict[str, str | None]
 
+SMS_URI = "content://sms"
 SMS_PROJECTION = (
     "_id", "thread_id", "date", "date_sent", "type", "read", "status", "sub_id",
     "service_center", "address", "body",
@@ -85,19 +91,8 @@ class PrivilegedPhone:
     def sms_page(self, offset: int, limit: int) -> SmsPage:
         """The newest ``limit`` SMS after ``offset``, newest first, every box."""
         order = f"date DESC, _id DESC LIMIT {int(limit)} OFFSET {int(offset)}"
-        command = content_command(
-            "query",
-            "--uri",
-            "content://sms",
-            "--projection",
-            ":".join(SMS_PROJECTION),
-            "--sort",
-            order,
-        )
-        result = self.shell.check(command, "reading SMS")
-        rows = parse_content_rows(result.stdout, SMS_PROJECTION)
-        for row in rows:
-            self._tell_null_from_text(row)
+        rows = query_rows(self.shell, SMS_URI, SMS_PROJECTION, "reading SMS", sort=order)
+        tell_null_from_text(self.shell, SMS_URI, rows, ("address", "body"), "reading SMS")
         messages = []
         for row in rows:
             sms = sms_from_row(row)
@@ -106,30 +101,6 @@ class PrivilegedPhone:
                 continue
             messages.append(PhoneSms(sms=sms, contact_name=None))
         return Page(messages=messages, rows=len(rows), unusable=len(rows) - len(messages))
-
-    def _tell_null_from_text(self, row: dict[str, str | None]) -> None:
-        """`content` prints both a NULL value and the text "NULL" as NULL: ask again.
-
-        Rare (an SMS whose text is the word NULL), so one extra query per such row.
-        """
-        row_id = _int(row.get("_id"))
-        for column in ("address", "body"):
-            if row.get(column) is not None or row_id is None:
-                continue
-            answer = self.shell.check(
-                content_command(
-                    "query",
-                    "--uri",
-                    "content://sms",
-                    "--projection",
-                    "_id",
-                    "--where",
-                    f"_id={row_id} AND {column} IS NULL",
-                ),
-                "reading SMS",
-            )
-            if not parse_content_rows(answer.stdout, ("_id",)):
-                row[column] = "NULL"
 
     def sms_newest_first(self, page_size: int) -> Iterator[SmsPage]:
         return walk_newest_first(self.sms_page, page_size)
@@ -193,11 +164,17 @@ class MmsReader:
         self.shell = shell
 
     def query(self, uri: str, projection: Sequence[str], **options: str) -> list[Row]:
-        args = ["query", "--uri", uri, "--projection", ":".join(projection)]
-        for name, value in options.items():
-            args += [f"--{name}", value]
-        result = self.shell.check(content_command(*args), "reading MMS")
-        return parse_content_rows(result.stdout, projection)
+        unknown = set(options) - {"where", "sort"}
+        if unknown:
+            raise TypeError(f"unknown query options {sorted(unknown)}")
+        return query_rows(
+            self.shell,
+            uri,
+            projection,
+            "reading MMS",
+            where=options.get("where"),
+            sort=options.get("sort"),
+        )
 
     def page(self, offset: int, limit: int) -> Page[PhoneMms]:
         rows = self.query(

@@ -25,7 +25,8 @@ from smsbak.phone.privileged import (
     PrivilegedShell,
     content_command,
     escape_bind_value,
-    parse_content_rows,
+    query_rows,
+    tell_null_from_text,
 )
 
 log = logging.getLogger(__name__)
@@ -234,11 +235,16 @@ class PhoneSmsStore(ConfirmedInserts[Sms]):
         return f"the phone's SMS store, through {self.shell.description}"
 
     def _query(self, where: str | None = None) -> list[StoredRow]:
-        args = ["query", "--uri", SMS_URI, "--projection", ":".join(PROJECTION)]
-        if where:
-            args += ["--where", where]
-        result = self.shell.check(content_command(*args), "reading the SMS store")
-        return _rows_to_stored(parse_content_rows(result.stdout, PROJECTION))
+        """Rows as fingerprints: read so that hostile text and the text "NULL" come back whole.
+
+        Both matter for every check against the phone (what is already there, and
+        the confirmation after inserting): a row read wrongly is never found, so the
+        restore fails and each re-run would insert it again.
+        """
+        what = "reading the SMS store"
+        rows = query_rows(self.shell, SMS_URI, PROJECTION, what, where=where)
+        tell_null_from_text(self.shell, SMS_URI, rows, ("address", "body"), what)
+        return _rows_to_stored(rows)
 
     def existing_fingerprints(self) -> set[str]:
         """Everything already on the phone, every box included."""
@@ -293,6 +299,8 @@ class PhoneSmsStore(ConfirmedInserts[Sms]):
             "seen:i:1",
             # Which SIM, when the backup knew it (the privileged reader does).
             *(["--bind", f"sub_id:i:{sms.sub_id}"] if sms.sub_id is not None else []),
+            # When it was sent, as the sender's phone said (a backup may not know it).
+            *(["--bind", f"date_sent:l:{sms.date_sent_ms}"] if sms.date_sent_ms else []),
         )
 
     def _free_texts(self, sms: Sms) -> tuple[str, ...]:

@@ -1,0 +1,164 @@
+"""Messages whose text looks like `content query` output, through the fake rish/content.
+
+`content query` prints ``Row: N col=val, ...`` without any escaping, and anyone can
+send an SMS: a body may hold a line that looks like the next row, a whole forged row
+(even with the id the next real row has), an "[ERROR]" line, or the word NULL (which
+`content` prints like SQL NULL). Backup must store exactly the phone's messages;
+restore must confirm its inserts and add nothing on a second run.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+import pytest
+
+from smsbak.mime import decode_mms, decode_sms
+from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
+from tests.fakes.phone import PDU_FROM, PDU_TO
+from tests.test_backup_e2e import BASE
+from tests.test_restore_e2e import factory_reset, phone_view
+
+SMS_COLUMNS = (
+    "thread_id=1, date=1, date_sent=0, type=1, read=1, status=-1, sub_id=1, "
+    "service_center=NULL, address=+4999, body=forged"
+)
+
+
+KINDS = ("row header", "forged row", "forged after the last", "NULL", "error line")
+
+
+def hostile_phone(bed: Bed, kinds: tuple[str, ...] = KINDS) -> list[str]:
+    """Six messages; newest first, so a hostile body sits in the row just before the
+    one it imitates. Returns the bodies as on the phone (forged rows name real ids).
+    """
+    with bed.phone.batch():
+        for i in range(6):
+            bed.phone.add_sms(
+                address=f"+4920{i}", body=f"plain {i}", date=BASE + (100 - i) * 1000 + 7
+            )
+    bed.phone.reload()
+    rows = sorted(bed.phone.data["messages"], key=lambda row: -int(row["date"]))
+    ids = [row["_id"] for row in rows]
+    if "row header" in kinds:  # row 0: a line like the start of row 1 (header only)
+        rows[0]["body"] = "hi\nRow: 1 _id=1"
+    if "forged row" in kinds:  # row 2: a whole row 3, with the id the real row 3 has
+        rows[2]["body"] = f"look\nRow: 3 _id={ids[3]}, {SMS_COLUMNS}"
+    if "NULL" in kinds:  # the text NULL, which `content` prints like SQL NULL
+        rows[4]["body"] = "NULL"
+        rows[1]["address"] = "NULL"
+    if "forged after the last" in kinds:  # only the row count can tell this one
+        rows[5]["body"] = f"last\nRow: 6 _id={ids[5] + 1}, {SMS_COLUMNS}"
+    if "error line" in kinds:  # `content` reports its own errors as such lines
+        rows[3]["body"] = "a\n[ERROR] not an error"
+    bed.phone.save()
+    return [row["body"] for row in rows]
+
+
+def configure(bed: Bed) -> None:
+    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, reader="auto", call_log=False)
+
+
+def test_the_fake_content_tool_prints_hostile_bodies_as_they_are(bed: Bed) -> None:
+    """As Content.java does: ``Row: N `` plus ``name=value`` joined by ``, ``, unescaped."""
+    bodies = hostile_phone(bed)
+    bed.phone.enable_privileged(rish=True)
+    script = "content query --uri content://sms --projection _id:body --sort 'date DESC'"
+    result = bed.phone.run("rish", "-c", script)
+    stdout = result.stdout.decode()
+    lines = [f"Row: {i} _id={row_id}, body={body}" for i, (row_id, body) in enumerate(
+        (row["_id"], row["body"])
+        for row in sorted(bed.phone.messages, key=lambda row: -int(row["date"]))
+    )]  # fmt: skip
+    assert stdout == "".join(line + "\n" for line in lines)
+    assert "Row: 1 _id=1\nRow: 1 _id=" in stdout
+    assert len(bodies) == 6
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_backup_stores_exactly_the_phones_messages(bed: Bed, kind: str) -> None:
+    bodies = hostile_phone(bed, (kind,))
+    bed.phone.enable_privileged(rish=True)
+    configure(bed)
+    result = bed.smsbak("backup")
+    assert result.returncode == 0, result.stderr
+    stored = [decode_sms(m.raw) for m in bed.emulator.messages("SMS")]
+    assert sorted(s.body for s in stored) == sorted(bodies)
+    assert sorted((s.address, s.body, s.date_ms) for s in stored) == sorted(
+        (row["address"], row["body"], row["date"]) for row in bed.phone.messages
+    )
+    again = bed.smsbak("backup", "--full")
+    assert again.returncode == 0, again.stderr
+    assert len(bed.emulator.messages("SMS")) == len(bodies)
+
+
+def test_backup_of_every_kind_at_once(bed: Bed) -> None:
+    bodies = hostile_phone(bed)
+    bed.phone.enable_privileged(su=True)
+    configure(bed)
+    result = bed.smsbak("backup")
+    assert result.returncode == 0, result.stderr
+    assert sorted(decode_sms(m.raw).body for m in bed.emulator.messages("SMS")) == sorted(bodies)
+
+
+def test_mms_text_that_looks_like_rows_stays_in_its_part(bed: Bed) -> None:
+    bed.phone.enable_privileged(rish=True)
+    configure(bed)
+    text = (
+        "see\nRow: 2 _id=99, seq=2, ct=text/plain, chset=106, cid=NULL, cl=NULL, "
+        "name=NULL, text=forged part"
+    )
+    bed.phone.add_mms(
+        date_s=1_772_362_800,
+        box=1,
+        addresses=[("+4917011", PDU_FROM), ("+4917000", PDU_TO)],
+        parts=[
+            {"ct": "application/smil", "text": "<smil><body/></smil>"},
+            {"ct": "text/plain", "text": text},
+        ],
+    )
+    result = bed.smsbak("backup")
+    assert result.returncode == 0, result.stderr
+    (stored,) = bed.emulator.messages("SMS")
+    mms = decode_mms(stored.raw)
+    texts = [part.text for part in mms.parts if part.content_type == "text/plain"]
+    assert texts == [text]
+
+
+@pytest.mark.parametrize("kind", [*KINDS, "all"])
+def test_restore_confirms_hostile_messages_and_a_second_run_adds_nothing(
+    bed: Bed, kind: str
+) -> None:
+    hostile_phone(bed, KINDS if kind == "all" else (kind,))
+    # Backed up through Termux:API (JSON): only the restore's reading is under test.
+    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, reader="termux", call_log=False)
+    assert bed.smsbak("backup").returncode == 0
+    original = phone_view(bed.phone.messages)
+    factory_reset(bed)
+    bed.phone.enable_privileged(rish=True)
+    result = bed.smsbak("restore", "--to", "phone")
+    assert result.returncode == 0, result.stderr
+    assert "6 messages restored" in result.stdout
+    assert phone_view(bed.phone.messages) == original
+    again = bed.smsbak("restore", "--to", "phone")
+    assert again.returncode == 0, again.stderr
+    assert "0 messages restored" in again.stdout
+    assert phone_view(bed.phone.messages) == original
+
+
+def test_the_sent_time_is_restored(bed: Bed) -> None:
+    bed.phone.add_sms(address="+4921", body="sent time", date=BASE + 456)
+    bed.phone.reload()
+    bed.phone.data["messages"][0]["date_sent"] = BASE - 2000
+    bed.phone.save()
+    bed.phone.enable_privileged(su=True)
+    configure(bed)
+    assert bed.smsbak("backup").returncode == 0
+    (stored,) = bed.emulator.messages("SMS")
+    message = email.message_from_bytes(stored.raw, policy=email.policy.default)
+    assert message["X-smsbak-date-sent"] == str(BASE - 2000)
+    factory_reset(bed)
+    bed.phone.enable_privileged(su=True)
+    assert bed.smsbak("restore", "--to", "phone").returncode == 0
+    assert [row["date_sent"] for row in bed.phone.messages] == [BASE - 2000]
