@@ -7,7 +7,9 @@ callback and the outcome comes back as a :class:`BackupReport`.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,8 +19,15 @@ from typing import Protocol
 from smsbak.config import Settings
 from smsbak.errors import DailyLimitExceeded, PhoneError, SmsbakError
 from smsbak.gmail.client import Confirmed, Outgoing, Rejected
-from smsbak.mime import EncodedSms, encode_call, encode_mms, encode_sms
-from smsbak.model import Sms, mms_content_digest
+from smsbak.mime import (
+    INSERT_ADDRESS_TOKEN,
+    EncodedSms,
+    conversation_key,
+    encode_call,
+    encode_mms,
+    encode_sms,
+)
+from smsbak.model import AddressKind, Mms, Sms, mms_content_digest
 from smsbak.phone.contacts import ContactBook
 from smsbak.phone.privileged_reader import PhoneMms
 from smsbak.phone.termux import CallPage, Contact, Page, PhoneCall, PhoneSms, SmsPage
@@ -31,6 +40,8 @@ KIND_CALL = "call"
 KIND_MMS = "mms"
 WATERMARK = "{kind}_complete_through_ms"
 """Every record of a kind dated at or before this (epoch ms) is in Gmail or was refused."""
+OWN_NUMBERS = "mms_own_numbers"
+"""The phone's own numbers as MMS revealed them (a JSON list), kept across runs."""
 
 
 class Phone(Protocol):
@@ -135,6 +146,9 @@ class Stream(Protocol):
         """Records a scan found under one fingerprint: the distinct ones, each with a
         fingerprint of its own (see Mms.content_digest)."""
 
+    def prepare(self, items: Iterable[Item], store: StateStore, *, save: bool) -> None:
+        """Learn from everything a scan found what encoding needs (before any upload)."""
+
     def address(self, item: Item) -> str: ...
 
     def needs_contact_book(self, item: Item) -> bool: ...
@@ -163,6 +177,9 @@ class SmsStream:
 
     def distinct(self, items: list[Item]) -> list[Item]:
         return items[:1]  # the body is in the fingerprint: same fingerprint, same message
+
+    def prepare(self, items: Iterable[Item], store: StateStore, *, save: bool) -> None:
+        pass
 
     def address(self, item: Item) -> str:
         assert isinstance(item, PhoneSms)
@@ -201,6 +218,9 @@ class CallStream:
     def distinct(self, items: list[Item]) -> list[Item]:
         return items[:1]
 
+    def prepare(self, items: Iterable[Item], store: StateStore, *, save: bool) -> None:
+        pass
+
     def address(self, item: Item) -> str:
         assert isinstance(item, PhoneCall)
         return item.call.number
@@ -230,6 +250,9 @@ class MmsStream:
     command: str = "backup-mms"
     noun: str = "MMS"
     unreadable: list[str] = field(default_factory=list, compare=False)
+    own_numbers: set[str] = field(default_factory=set, compare=False)
+    """The phone's own numbers (see own_numbers_in): left out of To, Subject and
+    References, so the sent and received MMS of one group share one Gmail thread."""
 
     def walk(self, phone: Phone, page_size: int) -> Iterator[Page[PhoneMms]]:
         pages: Callable[[int], Iterator[Page[PhoneMms]]] | None = getattr(
@@ -280,6 +303,19 @@ class MmsStream:
             result.setdefault(mms.fingerprint, replace(item, mms=mms))
         return list(result.values())
 
+    def prepare(self, items: Iterable[Item], store: StateStore, *, save: bool) -> None:
+        """The own numbers this scan reveals, added to those earlier runs found: a run
+        reading only the newest MMS still threads a group as the first full scan did."""
+        stored = store.get_meta(OWN_NUMBERS)
+        known = set(json.loads(stored)) if stored else set()
+        learned = own_numbers_in(
+            m.mms for m in items if isinstance(m, PhoneMms) and m.mms is not None
+        )
+        if save and not learned <= known:
+            store.set_meta(OWN_NUMBERS, json.dumps(sorted(known | learned)))
+        self.own_numbers.clear()
+        self.own_numbers.update(known | learned)
+
     def address(self, item: Item) -> str:
         assert isinstance(item, PhoneMms) and item.mms is not None
         return item.mms.sender
@@ -298,11 +334,70 @@ class MmsStream:
         }
         return encode_mms(
             item.with_attachments(), account=account, contact_names=names, zone=zone,
-            backup_time=when,
+            backup_time=when, own_numbers=sorted(self.own_numbers),
         )  # fmt: skip
 
     def problems(self) -> list[str]:
         return list(self.unreadable)
+
+
+_REAL_NUMBER = re.compile(r"\+?\d{3,}")
+
+
+def own_numbers_in(messages: Iterable[Mms]) -> set[str]:
+    """The phone's own numbers, as far as these MMS prove them; conservative on purpose.
+
+    Android knows no reliable own number (the SIM often lacks it), and a received
+    group MMS lists the user among its recipients (type 151), a sent one does not.
+    An address counts as the user's own only when
+
+    - it is the FROM (137) of an MMS the user sent (any box but the inbox) and a real
+      number, not ``insert-address-token``; or
+    - in one thread that holds received and sent MMS, it is the one address that is a
+      recipient of every received MMS, never their sender, and never addressed by a
+      sent one: the user's messages go to every other member of the group.
+
+    Anything less certain is left alone: a member wrongly taken for the user would
+    vanish from the conversation's To, Subject and References, which is worse than a
+    group split into two Gmail threads.
+    """
+    own: set[str] = set()
+    threads: dict[int, list[Mms]] = {}
+    for mms in messages:
+        if not mms.box.is_incoming:
+            own.update(
+                address
+                for address, kind in mms.addresses
+                if kind is AddressKind.FROM
+                and address != INSERT_ADDRESS_TOKEN
+                and _REAL_NUMBER.fullmatch(conversation_key(address))
+            )
+        if mms.thread_id is not None:
+            threads.setdefault(mms.thread_id, []).append(mms)
+    for thread in threads.values():
+        received = [m for m in thread if m.box.is_incoming]
+        sent = [m for m in thread if not m.box.is_incoming]
+        if not received or not sent:
+            continue
+        addressed = {
+            conversation_key(a) for m in sent for a, k in m.addresses if k is not AddressKind.FROM
+        }
+        senders = {
+            conversation_key(a) for m in received for a, k in m.addresses if k is AddressKind.FROM
+        }
+        spelled: dict[str, str] = {}
+        common: set[str] | None = None
+        for mms in received:
+            keys = set()
+            for address, kind in mms.addresses:
+                if kind is not AddressKind.FROM and address != INSERT_ADDRESS_TOKEN:
+                    keys.add(conversation_key(address))
+                    spelled.setdefault(conversation_key(address), address)
+            common = keys if common is None else common & keys
+        candidates = (common or set()) - addressed - senders - {""}
+        if len(candidates) == 1:
+            own.add(spelled[candidates.pop()])
+    return own
 
 
 class BackupEngine:
@@ -450,6 +545,7 @@ class BackupEngine:
             for item in self.stream.distinct(items):
                 found.setdefault(self.stream.fingerprint(item), item)
         report.scanned = len(found)
+        self.stream.prepare(found.values(), self.store, save=not options.dry_run)
         report.warnings += self.stream.problems()
         if report.unusable_rows:
             report.warnings.append(
