@@ -36,7 +36,7 @@ from smsbak.gmail.auth import (
     require_scopes,
     save_token,
 )
-from smsbak.gmail.client import GmailMailbox
+from smsbak.gmail.client import BACKUP_LOGIN, RESTORE_LOGIN, GmailMailbox
 from smsbak.gmail.pacing import INSERT_COST, quota_bucket
 from smsbak.lock import RunLock
 from smsbak.paths import Paths, ensure_private_dir, make_private
@@ -71,14 +71,24 @@ def setup_file_logging(paths: Paths, verbose: bool = False) -> None:
     make_private(path)
 
 
-def open_gmail(token: StoredToken, settings: Settings) -> GmailMailbox:
-    """The mailbox for one run: Google's client (imported only now), paced at the quota."""
+def open_gmail(
+    token: StoredToken, settings: Settings, login: str = BACKUP_LOGIN
+) -> GmailMailbox:
+    """The mailbox for one run: Google's client (imported only now), paced at the quota.
+
+    ``login`` is the command a refused login is made again with: restore reads
+    with its own token, so its errors must not send the person to the backup one.
+    """
     from smsbak.gmail.transport import connect
 
     connection = connect(token.credentials, settings.gmail_api)
     bucket = quota_bucket(settings.quota_units_per_minute, INSERT_COST * GMAIL_BATCH_LIMIT)
     return GmailMailbox(
-        connection.service, connection.batch_uri, bucket, batch_size=settings.batch_size
+        connection.service,
+        connection.batch_uri,
+        bucket,
+        batch_size=settings.batch_size,
+        login=login,
     )
 
 
@@ -179,7 +189,7 @@ def run_restore(
         store.close_interrupted_runs()
         calls = options.what.kind == KIND_CALL
         target = _choose_target(paths, settings, store, to, now or datetime.now(), calls)
-        archive = open_gmail(token, settings)
+        archive = open_gmail(token, settings, login=RESTORE_LOGIN)
         engine = RestoreEngine(
             archive=archive,
             target=target,

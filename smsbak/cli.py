@@ -329,7 +329,6 @@ def restore(
       smsbak restore --calls --to xml:~/storage/downloads/calls.xml
     """
     from smsbak.app import run_restore, setup_file_logging
-    from smsbak.gmail.client import BACKUP_LOGIN, RESTORE_LOGIN
     from smsbak.render import ProgressPrinter, restore_summary
     from smsbak.restore import CALL_KIND, SMS_KIND, RestoreOptions, RestoreReport
     from smsbak.restore_targets import parse_target
@@ -351,11 +350,6 @@ def restore(
     printer = ProgressPrinter(sys.stderr, sys.stderr.isatty())
     try:
         report = run_restore(obj.paths, settings, options, choice, progress=printer)
-    except AuthError as error:
-        # Restore reads with its own login: logging in again for backup would not help.
-        if error.hint and BACKUP_LOGIN in error.hint:
-            error.hint = error.hint.replace(BACKUP_LOGIN, RESTORE_LOGIN)
-        raise
     except SmsbakError as error:
         if isinstance(error.completed, RestoreReport):  # failed halfway: what got done
             printer.close()
