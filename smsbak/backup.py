@@ -160,6 +160,13 @@ class Stream(Protocol):
     def problems(self) -> list[str]:
         """Records the reader could not read, by id: reported, never dropped silently."""
 
+    def held_back(self) -> list[int]:
+        """Dates (epoch ms) of the records the reader could not read: the watermark stays
+        below them, so the next run reads them again (and reports them again)."""
+
+    def source(self, phone: Phone) -> str:
+        """Where this kind of record is read, for messages."""
+
 
 @dataclass(frozen=True)
 class SmsStream:
@@ -199,6 +206,12 @@ class SmsStream:
 
     def problems(self) -> list[str]:
         return []
+
+    def held_back(self) -> list[int]:
+        return []
+
+    def source(self, phone: Phone) -> str:
+        return _privileged_source(phone) or "Termux:API"
 
 
 @dataclass(frozen=True)
@@ -240,6 +253,12 @@ class CallStream:
     def problems(self) -> list[str]:
         return []
 
+    def held_back(self) -> list[int]:
+        return []
+
+    def source(self, phone: Phone) -> str:
+        return "Termux:API"  # the privileged reader, too, reads the call log through it
+
 
 @dataclass(frozen=True)
 class MmsStream:
@@ -250,6 +269,7 @@ class MmsStream:
     command: str = "backup-mms"
     noun: str = "MMS"
     unreadable: list[str] = field(default_factory=list, compare=False)
+    unread_dates: list[int] = field(default_factory=list, compare=False)
     own_numbers: set[str] = field(default_factory=set, compare=False)
     """The phone's own numbers (see own_numbers_in): left out of To, Subject and
     References, so the sent and received MMS of one group share one Gmail thread."""
@@ -258,6 +278,8 @@ class MmsStream:
         pages: Callable[[int], Iterator[Page[PhoneMms]]] | None = getattr(
             phone, "mms_newest_first", None
         )
+        self.unreadable.clear()
+        self.unread_dates.clear()
         if pages is None:
             return
         # The MMS of one second stay on one page: a scan that stops at a page then
@@ -265,11 +287,9 @@ class MmsStream:
         carry: list[PhoneMms] = []
         for page in pages(page_size):
             readable = carry + [m for m in page.messages if m.mms is not None]
-            self.unreadable.extend(
-                f"MMS _id {m.row_id} could not be read and was left out: {m.problem}"
-                for m in page.messages
-                if m.mms is None
-            )
+            for bad in page.messages:
+                if bad.mms is None:
+                    self._unread(bad, bad.problem or "unknown problem")
             last_second = readable[-1].date_ms // 1000 if readable else None
             carry = [m for m in readable if m.date_ms // 1000 == last_second]
             readable = readable[: len(readable) - len(carry)]
@@ -295,9 +315,7 @@ class MmsStream:
             try:
                 whole = item.with_attachments()
             except PhoneError as error:
-                self.unreadable.append(
-                    f"MMS _id {item.row_id} could not be read and was left out: {error.message}"
-                )
+                self._unread(item, error.message)
                 continue
             mms = replace(item.mms, content_digest=mms_content_digest(whole.parts))
             result.setdefault(mms.fingerprint, replace(item, mms=mms))
@@ -337,8 +355,27 @@ class MmsStream:
             backup_time=when, own_numbers=sorted(self.own_numbers),
         )  # fmt: skip
 
+    def _unread(self, item: PhoneMms, problem: str) -> None:
+        self.unreadable.append(
+            f"MMS _id {item.row_id} could not be read and was left out: {problem}"
+        )
+        if item.date_ms > 0:  # a row without a usable date cannot hold the watermark
+            self.unread_dates.append(item.date_ms)
+
     def problems(self) -> list[str]:
         return list(self.unreadable)
+
+    def held_back(self) -> list[int]:
+        return list(self.unread_dates)
+
+    def source(self, phone: Phone) -> str:
+        return _privileged_source(phone) or "the phone"
+
+
+def _privileged_source(phone: Phone) -> str | None:
+    """ "Shizuku (rish)" or "root (su)" when the privileged reader reads the messages."""
+    description = getattr(getattr(phone, "shell", None), "description", None)
+    return description if isinstance(description, str) else None
 
 
 _REAL_NUMBER = re.compile(r"\+?\d{3,}")
@@ -494,12 +531,14 @@ class BackupEngine:
         still unconfirmed. The watermark then stays just below the oldest such
         message, so the next incremental scan reads back to it. Messages Gmail
         refused for good do not hold it back; they are reported, and `--full`
-        tries them again.
+        tries them again. Records the reader could not read at all hold it back
+        too: the next run reads them again, and reports them again while they fail.
         """
         if not self._scan_complete:
             return  # the unread older pages may hold unrecorded messages
         done = self._confirmed | self._refused
         left = [m.date_ms for m in pending if self.stream.fingerprint(m) not in done]
+        left += self.stream.held_back()
         if left:
             watermark = min(left) - 1
         elif self._newest_scanned is not None:
@@ -549,7 +588,8 @@ class BackupEngine:
         report.warnings += self.stream.problems()
         if report.unusable_rows:
             report.warnings.append(
-                f"{report.unusable_rows} rows from Termux:API were not {self.stream.noun} "
+                f"{report.unusable_rows} rows from {self.stream.source(self.phone)} "
+                f"were not {self.stream.noun} "
                 "smsbak can read (unknown type or date) and were left out"
             )
         known = self.store.known(found)
