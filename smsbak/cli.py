@@ -364,6 +364,14 @@ def restore(
         click.echo(line)
     if report.refused:
         sys.exit(ExitCode.PHONE)
+    if report.not_fetched:
+        # Not an error of the phone's: those emails are still in Gmail for the next run.
+        click.echo(
+            f"Error: Gmail did not return {report.not_fetched} of the listed emails.\n"
+            "Fix: run `smsbak restore` again later; what is restored now is not doubled",
+            err=True,
+        )
+        sys.exit(ExitCode.GMAIL)
 
 
 @main.command()

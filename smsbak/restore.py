@@ -120,6 +120,8 @@ class RestoreReport:
     sms_found: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     not_chosen: int = 0
+    not_fetched: int = 0
+    """Listed, but Gmail would not return them even after retries: not restored."""
     left_by_limit: int = 0
     """Chosen, but older than the newest ``--limit`` N: not restored this time."""
     duplicates_in_archive: int = 0
@@ -306,6 +308,7 @@ class RestoreEngine:
             self.progress(Progress("fetch", report.fetched, report.listed))
 
         def rejected(gmail_id: str, reason: str) -> None:
+            report.not_fetched += 1
             report.skipped[f"not fetched ({reason.split(':')[0]})"] += 1
 
         # Everything is read even with --limit: Gmail lists by its internal date,

@@ -95,3 +95,20 @@ def test_of_two_copies_of_one_message_the_one_with_milliseconds_is_restored(
         (s.body, s.date_ms) for s in exact
     }
     assert "2  duplicates in the archive" in result.stdout
+
+
+def test_emails_gmail_will_not_return_fail_the_run_and_the_next_run_fetches_them(
+    bed: Bed, tmp_path: Path
+) -> None:
+    restore_login(bed)
+    second = Sms("+4916", "second", 1_600_000_100_000, Box.SENT)
+    bed.emulator.add_message(sbp_corpus.sms_email(second), ["SMS"])
+    bed.emulator.fail_next(1, status=404, method="get", reason="notFound")
+    out = tmp_path / "out.xml"
+    result = bed.smsbak("restore", "--to", f"xml:{out}")
+    assert result.returncode == ExitCode.GMAIL, result.stdout + result.stderr
+    assert "Gmail did not return 1 of the listed emails" in result.stderr
+    assert "run `smsbak restore` again" in result.stderr
+    again = bed.smsbak("restore", "--to", f"xml:{tmp_path / 'again.xml'}")
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again.xml").read_text().count("<sms ") == 2
