@@ -40,6 +40,8 @@ KIND_CALL = "call"
 KIND_MMS = "mms"
 WATERMARK = "{kind}_complete_through_ms"
 """Every record of a kind dated at or before this (epoch ms) is in Gmail or was refused."""
+READ_WITH = "{kind}_read_with"
+"""Which reader ("termux" or "privileged") the last complete scan of a kind used."""
 OWN_NUMBERS = "mms_own_numbers"
 """The phone's own numbers as MMS revealed them (a JSON list), kept across runs."""
 
@@ -515,6 +517,11 @@ class BackupEngine:
         """
         if options.full:
             return None
+        if self.store.get_meta(READ_WITH.format(kind=self.stream.kind)) != self._reader():
+            # Another reader sees other rows (the privileged one drafts, failed and
+            # queued SMS of any age): the watermark says nothing about those. One full
+            # scan, then incremental again. Also once after an upgrade (nothing stored).
+            return None
         stored = self.store.get_meta(WATERMARK.format(kind=self.stream.kind))
         if not stored:
             # No backup has completed a scan yet (a restore may have recorded what it
@@ -522,6 +529,9 @@ class BackupEngine:
             return None
         watermark = min(int(stored), int(time.time() * 1000))
         return watermark - int(self.settings.lookback_hours * 3_600_000)
+
+    def _reader(self) -> str:
+        return "termux" if self.stream.source(self.phone) == "Termux:API" else "privileged"
 
     def _advance_watermark(self, report: BackupReport, pending: list[Item]) -> None:
         """Move the watermark only as far as nothing is left behind.
@@ -536,6 +546,7 @@ class BackupEngine:
         """
         if not self._scan_complete:
             return  # the unread older pages may hold unrecorded messages
+        self.store.set_meta(READ_WITH.format(kind=self.stream.kind), self._reader())
         done = self._confirmed | self._refused
         left = [m.date_ms for m in pending if self.stream.fingerprint(m) not in done]
         left += self.stream.held_back()
