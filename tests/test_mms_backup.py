@@ -80,6 +80,7 @@ def test_a_20_mb_mms_goes_up_by_resumable_upload(bed: Bed) -> None:
     group_mms(bed, image=big)
     result = bed.smsbak("backup", timeout=300)
     assert result.returncode == 0, result.stderr
+    assert bed.emulator.upload_kinds["resumable"] == 1, bed.emulator.upload_kinds
     (stored,) = bed.emulator.messages("SMS")
     image = next(p for p in decode_mms(stored.raw).parts if p.content_type == "image/png")
     assert image.data == big

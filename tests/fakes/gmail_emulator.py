@@ -690,6 +690,9 @@ class GmailEmulator:
 
         # accounting
         self.insert_calls = 0
+        self.upload_kinds: Counter[str] = Counter()
+        """Insert/import requests by how the message came: "json" (a raw body), "media",
+        "multipart" or "resumable" (a session started; its data PUTs are not counted)."""
         self.merges = 0
         self.http_requests = 0
         self.batch_requests = 0
@@ -1454,6 +1457,7 @@ class GmailEmulator:
                 self.calls[op] += 1
                 if op in _UPLOAD_OPS:
                     self.insert_calls += 1
+                    self.upload_kinds["json" if kind == "json" else _upload_type(query, kind)] += 1
             access = self._check_auth(auth)
             if not access.scopes & _OP_SCOPES[op]:
                 raise ApiError(
