@@ -269,6 +269,8 @@ def encode_call(
         ("X-smssync-date", str(call.date_ms)),
         ("X-smssync-duration", str(call.duration_s)),
     ]
+    if call.sim_id is not None:  # smsbak's own: SBP kept no SIM for calls
+        record.append(("X-smsbak-sim-id", _percent(call.sim_id)))
     return _email(
         fingerprint=call.fingerprint,
         datatype="CALLLOG",
@@ -413,11 +415,13 @@ def decode_call(raw: bytes) -> Call:
             raise DecodeError("bad type header", str(_header(message, "X-smssync-type")))
         if date_value is None:
             raise DecodeError("bad date header", str(_header(message, "X-smssync-date")))
+        sim_id = _header(message, "X-smsbak-sim-id")
         return Call(
             number=_header(message, "X-smssync-address") or "",
             date_ms=date_value,
             duration_s=max(0, _optional_int(message, "X-smssync-duration") or 0),
             type=CallType(type_value),
+            sim_id=None if sim_id is None else _unpercent(sim_id),
         )
     except DecodeError:
         raise

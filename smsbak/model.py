@@ -92,6 +92,10 @@ class Call:
     date_ms: int
     duration_s: int
     type: CallType
+    sim_id: str | None = None
+    """Termux:API's ``sim_id`` (new app only), kept as the opaque text it is: the phone
+    account it names is not a SIM slot and is meaningless without its component
+    name, which Termux:API does not give. Not part of the identity."""
 
     @property
     def fingerprint(self) -> str:

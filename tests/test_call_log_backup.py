@@ -24,8 +24,10 @@ def calls(bed: Bed) -> dict[Call, email.message.EmailMessage]:
 def some_calls(bed: Bed) -> None:
     with bed.phone.batch():
         bed.phone.add_call(number="+4917012345", date=BASE + 437, type=1, duration=267, name="Anna")
-        bed.phone.add_call(number="+4917012345", date=BASE + 60_000, type=2, duration=3725)
-        bed.phone.add_call(number="+4930123", date=BASE + 120_000, type=3, duration=0)
+        bed.phone.add_call(
+            number="+4917012345", date=BASE + 60_000, type=2, duration=3725, sim_id="2"
+        )
+        bed.phone.add_call(number="+4930123", date=BASE + 120_000, type=3, duration=0, sim_id=None)
         bed.phone.add_call(number="", date=BASE + 180_000, type=5, duration=0)
 
 
@@ -37,10 +39,10 @@ def test_calls_are_backed_up_once_in_the_sms_backup_plus_format(bed: Bed) -> Non
     assert "Call log: 4 new calls" in result.stdout
     found = calls(bed)
     assert set(found) == {
-        Call("+4917012345", BASE, 267, CallType.INCOMING),
-        Call("+4917012345", BASE + 60_000, 3725, CallType.OUTGOING),
-        Call("+4930123", BASE + 120_000, 0, CallType.MISSED),
-        Call("", BASE + 180_000, 0, CallType.REJECTED),
+        Call("+4917012345", BASE, 267, CallType.INCOMING, sim_id="1"),
+        Call("+4917012345", BASE + 60_000, 3725, CallType.OUTGOING, sim_id="2"),
+        Call("+4930123", BASE + 120_000, 0, CallType.MISSED),  # the old app gives no sim_id
+        Call("", BASE + 180_000, 0, CallType.REJECTED, sim_id="1"),
     }
     by_type = {call.type: message for call, message in found.items()}
     incoming = by_type[CallType.INCOMING]

@@ -75,6 +75,8 @@ calls = st.builds(
     date_ms=st.integers(min_value=0, max_value=4_102_444_800_000),
     duration_s=st.integers(min_value=0, max_value=10**7),
     type=st.sampled_from(CallType),
+    # An opaque phone-account text; "null" and "" are how the formats say "none".
+    sim_id=st.none() | st.text(alphabet="0123456789abcdef-", min_size=1, max_size=24),
 )
 
 
@@ -226,7 +228,7 @@ SBR_CALLS = (
     b"</calls>\n"
 )
 SBR_EXPECTED = [
-    Call("+15551234567", 1_700_000_000_123, 72, CallType.INCOMING),
+    Call("+15551234567", 1_700_000_000_123, 72, CallType.INCOMING, "89014103211118510720"),
     Call("", 1_700_000_100_000, 0, CallType.MISSED),
     Call("*31#\U0001f61c\x00", 1_700_000_200_000, 5, CallType.OUTGOING),
     Call("+15557654321", 1_700_000_300_000, 0, CallType.VOICEMAIL),
@@ -417,7 +419,7 @@ SMSIE_CALLS = """\ufeff[
 ]
 """
 SMSIE_EXPECTED = [
-    Call("+15551234567", 1_700_000_000_123, 72, CallType.INCOMING),
+    Call("+15551234567", 1_700_000_000_123, 72, CallType.INCOMING, sim_id="1"),
     Call("", 1_700_000_100_000, 0, CallType.MISSED),
     Call("+15557654321", 1_700_000_200_000, 5, CallType.VOICEMAIL),
     Call("+15557654321", 1_700_000_500_000, 1, CallType.OUTGOING),

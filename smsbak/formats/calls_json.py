@@ -72,6 +72,8 @@ def call_row(call: Call, display_name: str | None = None) -> dict[str, str]:
         "type": str(int(call.type)),
         "new": "0",
     }
+    if call.sim_id is not None:
+        row["subscription_id"] = call.sim_id
     if display_name:
         row["name"] = display_name
     row["is_read"] = "1"
@@ -145,11 +147,13 @@ def call_from_row(row: Mapping[str, object]) -> Call | None:
     if duration_s is None:
         return None
     number = row.get("number")
+    sim_id = row.get("subscription_id")
     return Call(
         number=number if isinstance(number, str) else "" if number is None else str(number),
         date_ms=date_ms,
         duration_s=duration_s,
         type=CallType(call_type),
+        sim_id=None if sim_id is None or sim_id in ("", "null") else str(sim_id),
     )
 
 

@@ -119,11 +119,12 @@ def write_calls_xml(
         )
         for call in records:
             number, _ = escape_attribute(call.number)
+            sim_id, _ = escape_attribute(call.sim_id or "null")
             name, _ = escape_attribute(names.get(call.number) or UNKNOWN_CONTACT)
             out.write(
                 f'  <call number="{number}" duration="{call.duration_s}"'
                 f' date="{call.date_ms}" type="{int(call.type)}"'
-                f' presentation="{presentation(call.number)}" subscription_id="null"'
+                f' presentation="{presentation(call.number)}" subscription_id="{sim_id}"'
                 f' post_dial_digits="" subscription_component_name="null"'
                 f' readable_date="{readable_date(call.date_ms, zone)}"'
                 f' contact_name="{name}" />\n'
@@ -169,11 +170,13 @@ class _CallsReader:
         number = attrib.get("number")
         if number is None or (number == "null" and not self.written_by_smsbak):
             number = ""
+        sim_id = attrib.get("subscription_id")
         return Call(
             number=unescape_text(number),
             date_ms=date_ms,
             duration_s=duration_s,
             type=CallType(call_type),
+            sim_id=None if sim_id in (None, "", "null") else unescape_text(sim_id),
         )
 
     def handle(self, events: Iterable[tuple[object, ...]]) -> Iterator[Call]:

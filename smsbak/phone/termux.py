@@ -312,12 +312,14 @@ def parse_call_row(row: Any, zone: tzinfo) -> PhoneCall | None:
     date, duration = row.get("date"), row.get("duration")
     if call_type is None or not isinstance(date, str) or not isinstance(duration, str):
         return None
+    sim_id = row.get("sim_id")
     try:
         call = Call(
             number=str(row.get("phone_number") or ""),
             date_ms=parse_received(date, zone),
             duration_s=parse_duration_text(duration),
             type=call_type,
+            sim_id=None if sim_id is None or sim_id == "" else str(sim_id),
         )
     except ValueError:
         return None
