@@ -232,6 +232,8 @@ def backup(obj: Context, full: bool, dry_run: bool, notify: bool) -> None:
         Notifier(settings.notifications).clear_alert()
     for warning in report.warnings:
         click.echo(f"Warning: {warning}", err=True)
+    for warning in report.calls.warnings if report.calls is not None else []:
+        click.echo(f"Warning (call log): {warning}", err=True)
     if dry_run:
         for line in planned_lines(report):
             click.echo(line)

@@ -303,6 +303,13 @@ class Daemon:
             report.already,
             len(report.rejected),
         )
+        for kind, part in (("MMS", report.mms), ("call log", report.calls)):
+            if part is not None:
+                log.info("%s: %d new, %d already", kind, part.uploaded, part.already)
+        # Counts, ids and tool errors only: warnings never hold a body or a number.
+        for report_part in (report, report.mms, report.calls):
+            for warning in report_part.warnings if report_part is not None else ():
+                log.warning("%s", warning)
         self._show_status(
             f"Last backup {self._local(datetime.now(UTC))} ({report.uploaded} new). "
             f"Next {self._next_text()}"

@@ -108,3 +108,12 @@ def test_a_missing_call_log_permission_is_named(bed: Bed) -> None:
     # The SMS went up before the call log failed, and the person is told so.
     assert len(bed.emulator.messages()) == 1
     assert "Backed up 1 new message" in result.stdout
+
+
+def test_call_log_rows_smsbak_cannot_read_are_reported_not_dropped_silently(bed: Bed) -> None:
+    some_calls(bed)
+    bed.phone.add_call(number="+4930999", date=BASE + 300_000, type=42, duration=1)
+    result = bed.smsbak("backup")
+    assert result.returncode == 0, result.stderr
+    assert "Call log: 4 new calls" in result.stdout
+    assert "Warning (call log): 1 rows from" in result.stderr
