@@ -377,3 +377,22 @@ def test_uploads_go_oldest_first(bed: Bed) -> None:
     uploaded = [m.internal_date for m in bed.emulator.messages()]
     assert len(uploaded) == 60
     assert uploaded == sorted(uploaded)
+
+
+@pytest.mark.parametrize(
+    "page_size, seconds",
+    [(1, [0, 1, 2, 3, 4]), (3, [0, 5, 5, 9, 9, 9, 12])],
+    ids=["pages of one", "a second's messages fill a page"],
+)
+def test_pages_filled_by_one_second_are_walked_to_the_end(
+    bed: Bed, page_size: int, seconds: list[int]
+) -> None:
+    """A page holding only one tie group cannot overlap the next: that is no deletion."""
+    bed.configure(quota_units_per_minute=15_000_000, page_size=page_size, call_log=False)
+    with bed.phone.batch():
+        for i, second in enumerate(seconds):
+            bed.phone.add_sms(address="+4915", body=f"tie {i}", date=BASE + second * 1000)
+    result = bed.smsbak("backup", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert len(bed.emulator.messages()) == len(seconds)
+    assert bed.sms_list_calls() <= 2 * len(seconds)

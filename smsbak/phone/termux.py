@@ -375,9 +375,16 @@ def walk_newest_first(fetch: Callable[[int, int], Page[P]], page_size: int) -> I
             return
         oldest = page.messages[-1].date_ms
         tie_group = [m for m in page.messages if m.date_ms == oldest]
-        boundary = (oldest, {m.identity for m in tie_group})
         ties = len(tie_group)
-        offset += page_size if ties >= page_size else page_size - ties
+        if ties >= page_size:
+            # One tie group fills the page: the next page cannot overlap it, so its
+            # absence there says nothing about deletions (checking it made a page
+            # of 1, or a page-full of one second's messages, step back forever).
+            boundary = None
+            offset += page_size
+        else:
+            boundary = (oldest, {m.identity for m in tie_group})
+            offset += page_size - ties
 
 
 class TermuxPhone:
