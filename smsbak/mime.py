@@ -17,13 +17,14 @@ import email.policy
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from email.errors import HeaderParseError
 from email.header import decode_header
 from email.message import Message
 from email.utils import format_datetime, getaddresses
+from typing import TypeVar
 from urllib.parse import quote, unquote
 
 from smsbak.model import AddressKind, Box, Call, CallType, Mms, MmsPart, Sms
@@ -146,6 +147,17 @@ def _base64_body(text: str) -> str:
     return "\r\n".join(encoded[i : i + _BODY_LINE] for i in range(0, len(encoded), _BODY_LINE))
 
 
+def _exact_address(address: str) -> list[tuple[str, str]]:
+    """``X-smsbak-address`` when X-smssync-address had to lose control characters.
+
+    SBP stripped them too, but a record restored with another address gets another
+    fingerprint, and the next backup would upload it a second time.
+    """
+    if strip_controls(address) == address:
+        return []
+    return [("X-smsbak-address", _percent(address))]
+
+
 def _email(
     *,
     fingerprint: str,
@@ -178,6 +190,7 @@ def _email(
         ("Content-Transfer-Encoding", "base64"),
         ("X-smssync-datatype", datatype),
         ("X-smssync-address", header_text(address)),
+        *_exact_address(address),
         *record_headers,
         ("X-smssync-backup-time", _backup_time(backup_time)),
         ("X-smssync-version", SMS_BACKUP_PLUS_VERSION),
@@ -213,11 +226,6 @@ def encode_sms(
         record.append(("X-smssync-service_center", header_text(sms.service_center)))
     if sms.date_sent_ms is not None:
         record.append(("X-smsbak-date-sent", str(sms.date_sent_ms)))
-    if strip_controls(sms.address) != sms.address:
-        # X-smssync-address must lose control characters (SBP did the same); keep the
-        # exact address too, or a restored message would get another fingerprint and
-        # the next backup would upload it a second time.
-        record.append(("X-smsbak-address", _percent(sms.address)))
     return _email(
         fingerprint=sms.fingerprint,
         datatype="SMS",
@@ -358,37 +366,16 @@ def decode_sms(raw: bytes) -> Sms:
     be read raises DecodeError with a reason, never another exception: one
     damaged email must not stop a restore.
     """
-    try:
-        return _decode_sms(raw)
-    except DecodeError:
-        raise
-    except (HeaderParseError, ValueError, LookupError, TypeError) as error:
-        raise DecodeError("damaged email", type(error).__name__) from error
+    return _without_damage(_decode_sms, raw)
 
 
 def _decode_sms(raw: bytes) -> Sms:
-    message = email.message_from_bytes(raw, policy=email.policy.compat32)
-    datatype = _header(message, "X-smssync-datatype")
-    if datatype is None:
-        raise DecodeError("no datatype header")
-    if datatype.strip().upper() != "SMS":
-        raise DecodeError(f"datatype {datatype.strip().upper()}")
-    type_value = _optional_int(message, "X-smssync-type")
-    date_value = _optional_int(message, "X-smssync-date")
-    if type_value is None or type_value not in Box._value2member_map_:
-        raise DecodeError("bad type header", str(_header(message, "X-smssync-type")))
-    if date_value is None:
-        raise DecodeError("bad date header", str(_header(message, "X-smssync-date")))
+    message, type_value, date_ms = _record_head(raw, "SMS", Box._value2member_map_)
     read = _optional_int(message, "X-smssync-read")
-    exact_address = _header(message, "X-smsbak-address")
     return Sms(
-        address=(
-            _unpercent(exact_address)
-            if exact_address is not None
-            else _header(message, "X-smssync-address") or ""
-        ),
+        address=_address(message),
         body=_text_body(message),
-        date_ms=date_value,
+        date_ms=date_ms,
         box=Box(type_value),
         read=None if read not in (0, 1) else bool(read),
         thread_id=_optional_int(message, "X-smssync-thread"),
@@ -402,31 +389,58 @@ def _decode_sms(raw: bytes) -> Sms:
 
 def decode_call(raw: bytes) -> Call:
     """A call-log email (smsbak's or SMS Backup+'s) back into the record, by its headers."""
+    return _without_damage(_decode_call, raw)
+
+
+def _decode_call(raw: bytes) -> Call:
+    message, type_value, date_ms = _record_head(raw, "CALLLOG", CallType._value2member_map_)
+    sim_id = _header(message, "X-smsbak-sim-id")
+    return Call(
+        number=_address(message),
+        date_ms=date_ms,
+        duration_s=max(0, _optional_int(message, "X-smssync-duration") or 0),
+        type=CallType(type_value),
+        sim_id=None if sim_id is None else _unpercent(sim_id),
+    )
+
+
+_Record = TypeVar("_Record", Sms, Call, Mms)
+
+
+def _without_damage(decode: Callable[[bytes], _Record], raw: bytes) -> _Record:
+    """Whatever a damaged email raises becomes a DecodeError: skipped and counted by
+    reason, never the end of a restore."""
     try:
-        message = email.message_from_bytes(raw, policy=email.policy.compat32)
-        datatype = _header(message, "X-smssync-datatype")
-        if datatype is None:
-            raise DecodeError("no datatype header")
-        if datatype.strip().upper() != "CALLLOG":
-            raise DecodeError(f"datatype {datatype.strip().upper()}")
-        type_value = _optional_int(message, "X-smssync-type")
-        date_value = _optional_int(message, "X-smssync-date")
-        if type_value is None or type_value not in CallType._value2member_map_:
-            raise DecodeError("bad type header", str(_header(message, "X-smssync-type")))
-        if date_value is None:
-            raise DecodeError("bad date header", str(_header(message, "X-smssync-date")))
-        sim_id = _header(message, "X-smsbak-sim-id")
-        return Call(
-            number=_header(message, "X-smssync-address") or "",
-            date_ms=date_value,
-            duration_s=max(0, _optional_int(message, "X-smssync-duration") or 0),
-            type=CallType(type_value),
-            sim_id=None if sim_id is None else _unpercent(sim_id),
-        )
+        return decode(raw)
     except DecodeError:
         raise
     except (HeaderParseError, ValueError, LookupError, TypeError) as error:
         raise DecodeError("damaged email", type(error).__name__) from error
+
+
+def _record_head(raw: bytes, datatype: str, types: Container[int]) -> tuple[Message, int, int]:
+    """The parsed email with the type and date every SMS Backup+ record must have."""
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    found = _header(message, "X-smssync-datatype")
+    if found is None:
+        raise DecodeError("no datatype header")
+    if found.strip().upper() != datatype:
+        raise DecodeError(f"datatype {found.strip().upper()}")
+    type_value = _optional_int(message, "X-smssync-type")
+    date_value = _optional_int(message, "X-smssync-date")
+    if type_value is None or type_value not in types:
+        raise DecodeError("bad type header", str(_header(message, "X-smssync-type")))
+    if date_value is None:
+        raise DecodeError("bad date header", str(_header(message, "X-smssync-date")))
+    return message, type_value, date_value
+
+
+def _address(message: Message) -> str:
+    """The record's address: the exact one when smsbak kept it, else SBP's header."""
+    exact = _header(message, "X-smsbak-address")
+    if exact is not None:
+        return _unpercent(exact)
+    return _header(message, "X-smssync-address") or ""
 
 
 # --- MMS ------------------------------------------------------------------------------
@@ -819,12 +833,7 @@ def decode_mms(raw: bytes) -> Mms:
     with the file name as ``content_location`` (SMS Backup+ took it from ``cl``).
     Raises DecodeError with a reason, never another exception.
     """
-    try:
-        return _decode_mms(raw)
-    except DecodeError:
-        raise
-    except (HeaderParseError, ValueError, LookupError, TypeError) as error:
-        raise DecodeError("damaged email", type(error).__name__) from error
+    return _without_damage(_decode_mms, raw)
 
 
 def _leaves(message: Message) -> list[Message]:
