@@ -170,8 +170,31 @@ class Stream(Protocol):
         """Where this kind of record is read, for messages."""
 
 
+class _WholeRecordStream:
+    """What SMS and calls share: the fingerprint covers the whole record, the Termux
+    reader drops what it cannot parse into ``unusable`` (counted, never by id), and
+    encoding needs nothing learned from the scan."""
+
+    def distinct(self, items: list[Item]) -> list[Item]:
+        return items[:1]  # same fingerprint, same record
+
+    def prepare(self, items: Iterable[Item], store: StateStore, *, save: bool) -> None:
+        pass
+
+    def needs_contact_book(self, item: Item) -> bool:
+        """termux-sms-list names the sender of received messages, never the recipient;
+        the privileged reader names nobody."""
+        return item.contact_name is None
+
+    def problems(self) -> list[str]:
+        return []
+
+    def held_back(self) -> list[int]:
+        return []
+
+
 @dataclass(frozen=True)
-class SmsStream:
+class SmsStream(_WholeRecordStream):
     label: str
     kind: str = KIND_SMS
     command: str = "backup"
@@ -184,20 +207,9 @@ class SmsStream:
         assert isinstance(item, PhoneSms)
         return item.sms.fingerprint
 
-    def distinct(self, items: list[Item]) -> list[Item]:
-        return items[:1]  # the body is in the fingerprint: same fingerprint, same message
-
-    def prepare(self, items: Iterable[Item], store: StateStore, *, save: bool) -> None:
-        pass
-
     def address(self, item: Item) -> str:
         assert isinstance(item, PhoneSms)
         return item.sms.address
-
-    def needs_contact_book(self, item: Item) -> bool:
-        """termux-sms-list names the sender of received messages, never the recipient;
-        the privileged reader names nobody."""
-        return item.contact_name is None
 
     def encode(
         self, item: Item, account: str, book: ContactBook, zone: tzinfo, when: datetime
@@ -206,18 +218,12 @@ class SmsStream:
         name = item.contact_name or book.name_for(item.sms.address)
         return encode_sms(item.sms, account=account, contact_name=name, zone=zone, backup_time=when)
 
-    def problems(self) -> list[str]:
-        return []
-
-    def held_back(self) -> list[int]:
-        return []
-
     def source(self, phone: Phone) -> str:
         return _privileged_source(phone) or "Termux:API"
 
 
 @dataclass(frozen=True)
-class CallStream:
+class CallStream(_WholeRecordStream):
     label: str
     kind: str = KIND_CALL
     command: str = "backup-calls"
@@ -230,18 +236,9 @@ class CallStream:
         assert isinstance(item, PhoneCall)
         return item.call.fingerprint
 
-    def distinct(self, items: list[Item]) -> list[Item]:
-        return items[:1]
-
-    def prepare(self, items: Iterable[Item], store: StateStore, *, save: bool) -> None:
-        pass
-
     def address(self, item: Item) -> str:
         assert isinstance(item, PhoneCall)
         return item.call.number
-
-    def needs_contact_book(self, item: Item) -> bool:
-        return item.contact_name is None
 
     def encode(
         self, item: Item, account: str, book: ContactBook, zone: tzinfo, when: datetime
@@ -251,12 +248,6 @@ class CallStream:
         return encode_call(
             item.call, account=account, contact_name=name, zone=zone, backup_time=when
         )
-
-    def problems(self) -> list[str]:
-        return []
-
-    def held_back(self) -> list[int]:
-        return []
 
     def source(self, phone: Phone) -> str:
         return "Termux:API"  # the privileged reader, too, reads the call log through it
