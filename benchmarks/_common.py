@@ -325,6 +325,24 @@ class RunResult:
     samples: list[int] = field(default_factory=list)
 
 
+def smsbak_child_pid() -> int | None:
+    """The ``python -m smsbak`` process this benchmark started, found in /proc (the
+    samplers poll its memory while it runs)."""
+    me = str(os.getpid())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = stat.rsplit(")", 1)[1].split()[1]
+        if ppid == me and b"smsbak" in cmdline and b"-m" in cmdline:
+            return int(entry.name)
+    return None
+
+
 def _vm_hwm_kib(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:

@@ -34,6 +34,7 @@ from _common import (
     fmt_s,
     machine_line,
     run_timed,
+    smsbak_child_pid,
     smsbak_command,
     table,
     update_section,
@@ -53,26 +54,11 @@ class RssTimeline:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _find_pid(self) -> int | None:
-        me = str(__import__("os").getpid())
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            ppid = stat.rsplit(")", 1)[1].split()[1]
-            if ppid == me and b"smsbak" in cmdline and b"-m" in cmdline:
-                return int(entry.name)
-        return None
-
     def _run(self) -> None:
         started = time.monotonic()
         pid = None
         while not self._stop.is_set() and pid is None:
-            pid = self._find_pid()
+            pid = smsbak_child_pid()
             self._stop.wait(0.01)
         while pid is not None and not self._stop.is_set():
             try:

@@ -53,6 +53,7 @@ from _common import (
     fmt_s,
     machine_facts,
     run_timed,
+    smsbak_child_pid,
     smsbak_command,
     table,
     update_section,
@@ -162,21 +163,6 @@ class Timeline:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _find_pid(self) -> int | None:
-        me = str(os.getpid())
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            ppid = stat.rsplit(")", 1)[1].split()[1]
-            if ppid == me and b"smsbak" in cmdline and b"-m" in cmdline:
-                return int(entry.name)
-        return None
-
     def _reads(self) -> int:
         try:
             text = self.b.phone.log_path.read_text(encoding="utf-8")
@@ -188,7 +174,7 @@ class Timeline:
         started = time.monotonic()
         pid = None
         while not self._stop.is_set() and pid is None and time.monotonic() - started < 60:
-            pid = self._find_pid()
+            pid = smsbak_child_pid()
             self._stop.wait(0.01)
         while pid is not None and not self._stop.is_set():
             try:
