@@ -110,11 +110,16 @@ def test_round_trip_of_awkward_numbers(phone: FakePhone, kind: str) -> None:
 
 
 def test_one_shell_start_per_chunk_and_one_confirming_query(phone: FakePhone) -> None:
+    """The confirmation reads as every row reader does (the ids first, then the rows):
+    two `content` queries, but still in one shell start per chunk."""
     recorder = write(call_log(chunk=4), TRICKY)
     assert recorder.chunks == [4, 4, 1]
     assert len(phone.calls("rish")) == 3 * 2  # an insert script and a query per chunk
-    contents = [entry["argv"][0] for entry in phone.calls("content")]
-    assert contents.count("insert") == len(TRICKY) and contents.count("query") == 3
+    contents = [entry["argv"] for entry in phone.calls("content")]
+    assert [argv[0] for argv in contents].count("insert") == len(TRICKY)
+    queries = [argv for argv in contents if argv[0] == "query"]
+    projections = [argv[argv.index("--projection") + 1] for argv in queries]
+    assert projections == ["_id", "_id:date:type:duration:number"] * 3
 
 
 def test_voicemail_rows_are_written_last(phone: FakePhone) -> None:

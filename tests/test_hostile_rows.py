@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import email
 import email.policy
+from pathlib import Path
 
 import pytest
 
 from smsbak.mime import decode_mms, decode_sms
+from smsbak.model import Box, Call, CallType, sms_fingerprint
+from smsbak.phone.call_writer import PhoneCallLog
+from smsbak.phone.privileged import PrivilegedShell
+from smsbak.phone.privileged_reader import PrivilegedPhone
+from smsbak.phone.termux import TermuxPhone, TermuxTools
+from smsbak.phone.writer import PhoneSmsStore
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
-from tests.fakes.phone import PDU_FROM, PDU_TO
+from tests.fakes.phone import PDU_FROM, PDU_TO, FakePhone
 from tests.test_backup_e2e import BASE
 from tests.test_restore_e2e import factory_reset, phone_view
 
@@ -29,17 +36,15 @@ SMS_COLUMNS = (
 KINDS = ("row header", "forged row", "forged after the last", "NULL", "error line")
 
 
-def hostile_phone(bed: Bed, kinds: tuple[str, ...] = KINDS) -> list[str]:
+def hostile_sms(phone: FakePhone, kinds: tuple[str, ...] = KINDS) -> list[str]:
     """Six messages; newest first, so a hostile body sits in the row just before the
     one it imitates. Returns the bodies as on the phone (forged rows name real ids).
     """
-    with bed.phone.batch():
+    with phone.batch():
         for i in range(6):
-            bed.phone.add_sms(
-                address=f"+4920{i}", body=f"plain {i}", date=BASE + (100 - i) * 1000 + 7
-            )
-    bed.phone.reload()
-    rows = sorted(bed.phone.data["messages"], key=lambda row: -int(row["date"]))
+            phone.add_sms(address=f"+4920{i}", body=f"plain {i}", date=BASE + (100 - i) * 1000 + 7)
+    phone.reload()
+    rows = sorted(phone.data["messages"], key=lambda row: -int(row["date"]))
     ids = [row["_id"] for row in rows]
     if "row header" in kinds:  # row 0: a line like the start of row 1 (header only)
         rows[0]["body"] = "hi\nRow: 1 _id=1"
@@ -52,8 +57,12 @@ def hostile_phone(bed: Bed, kinds: tuple[str, ...] = KINDS) -> list[str]:
         rows[5]["body"] = f"last\nRow: 6 _id={ids[5] + 1}, {SMS_COLUMNS}"
     if "error line" in kinds:  # `content` reports its own errors as such lines
         rows[3]["body"] = "a\n[ERROR] not an error"
-    bed.phone.save()
+    phone.save()
     return [row["body"] for row in rows]
+
+
+def hostile_phone(bed: Bed, kinds: tuple[str, ...] = KINDS) -> list[str]:
+    return hostile_sms(bed.phone, kinds)
 
 
 def configure(bed: Bed) -> None:
@@ -162,3 +171,116 @@ def test_the_sent_time_is_restored(bed: Bed) -> None:
     bed.phone.enable_privileged(su=True)
     assert bed.smsbak("restore", "--to", "phone").returncode == 0
     assert [row["date_sent"] for row in bed.phone.messages] == [BASE - 2000]
+
+
+# --- every path that reads `content` rows -----------------------------------------------
+#
+# The same hostile values through each reader of rows: the privileged SMS reader (backup),
+# the SMS store and the call log as restore targets read them (what is already there, and
+# the confirmation of each chunk). MMS text parts are above; a call's free text is its
+# number (a SIP address or a caller id anyone can choose).
+
+CALL_COLUMNS = "date=1, type=1, duration=0, number=+4999"
+
+
+def hostile_call_log(phone: FakePhone, kinds: tuple[str, ...] = KINDS) -> list[Call]:
+    """Six calls, newest first, hostile as :func:`hostile_phone` makes SMS; returns them."""
+    with phone.batch():
+        for i in range(6):
+            phone.add_call(
+                number=f"+4930{i}", date=BASE + (100 - i) * 1000 + 7, type=1 + i % 3, duration=i
+            )
+    phone.reload()
+    rows = sorted(phone.call_rows, key=lambda row: -int(row["date"]))
+    ids = [row["_id"] for row in rows]
+    if "row header" in kinds:
+        rows[0]["number"] = "+49\nRow: 1 _id=1"
+    if "forged row" in kinds:  # the whole of row 3, with the id the real row 3 has
+        rows[2]["number"] = f"+49\nRow: 3 _id={ids[3]}, {CALL_COLUMNS}"
+    if "NULL" in kinds:
+        rows[4]["number"] = "NULL"
+    if "forged after the last" in kinds:
+        rows[5]["number"] = f"+49\nRow: 6 _id={ids[5] + 1}, {CALL_COLUMNS}"
+    if "error line" in kinds:
+        rows[3]["number"] = "+49\n[ERROR] not an error"
+    phone.save()
+    return [
+        Call(row["number"], row["date"], row["duration"], CallType(row["type"])) for row in rows
+    ]
+
+
+@pytest.fixture
+def rish_phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePhone:
+    fake = FakePhone(tmp_path / "phone")
+    fake.enable_privileged(rish=True)
+    for key, value in fake.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("RISH_APPLICATION_ID", "com.termux")
+    return fake
+
+
+def read_sms_reader(phone: FakePhone) -> set[str]:
+    shell = PrivilegedShell("rish", timeout=30)
+    reader = PrivilegedPhone(shell, TermuxPhone(TermuxTools(timeout=30)))
+    page = reader.sms_page(0, 100)
+    assert page.unusable == 0
+    return {message.sms.fingerprint for message in page.messages}
+
+
+def read_sms_store(phone: FakePhone) -> set[str]:
+    return PhoneSmsStore(PrivilegedShell("rish", timeout=30)).existing_fingerprints()
+
+
+def read_call_log(phone: FakePhone) -> set[str]:
+    return PhoneCallLog(PrivilegedShell("rish", timeout=30)).existing_fingerprints()
+
+
+def sms_on(phone: FakePhone, kind: str) -> set[str]:
+    bodies = hostile_sms(phone, (kind,))
+    assert len(bodies) == 6
+    return {
+        sms_fingerprint(Box(row["type"]), row["address"] or "", row["date"], row["body"] or "")
+        for row in phone.messages
+    }
+
+
+def calls_on(phone: FakePhone, kind: str) -> set[str]:
+    return {call.fingerprint for call in hostile_call_log(phone, (kind,))}
+
+
+ROW_READERS = {
+    "sms reader": (sms_on, read_sms_reader),
+    "sms store": (sms_on, read_sms_store),
+    "call log": (calls_on, read_call_log),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("reader", sorted(ROW_READERS))
+def test_every_row_reader_reads_hostile_rows_exactly(
+    rish_phone: FakePhone, reader: str, kind: str
+) -> None:
+    plant, read = ROW_READERS[reader]
+    expected = plant(rish_phone, kind)
+    assert read(rish_phone) == expected
+
+
+def test_restore_confirms_hostile_calls_and_a_second_run_adds_nothing(bed: Bed) -> None:
+    calls = hostile_call_log(bed.phone)
+    # Backed up through Termux:API (JSON): only the restore's reading is under test.
+    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, reader="termux")
+    assert bed.smsbak("backup").returncode == 0
+    assert len(bed.emulator.messages("Call log")) == len(calls)
+    original = sorted((r["number"], r["date"] // 1000, r["type"]) for r in bed.phone.call_rows)
+    bed.phone.set(calls=[])
+    factory_reset(bed)
+    bed.phone.enable_privileged(rish=True)
+    result = bed.smsbak("restore", "--calls", "--to", "phone")
+    assert result.returncode == 0, result.stderr
+    assert "6 calls restored" in result.stdout
+    restored = sorted((r["number"], r["date"] // 1000, r["type"]) for r in bed.phone.call_rows)
+    assert restored == original
+    again = bed.smsbak("restore", "--calls", "--to", "phone")
+    assert again.returncode == 0, again.stderr
+    assert "0 calls restored" in again.stdout
+    assert len(bed.phone.call_rows) == len(calls)

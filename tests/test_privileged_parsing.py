@@ -1,40 +1,59 @@
-"""Parsing `content query` output, whose values are printed without any escaping."""
+"""Parsing `content query` output, whose values are printed without any escaping.
+
+Every reader of rows goes through :func:`smsbak.phone.privileged.query_rows`
+(SMS, MMS, the SMS and call-log writers); these tests pin its pieces, and one
+drives it whole through the fake rish and content.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from smsbak.errors import PhoneError
-from smsbak.phone.privileged import escape_bind_value, parse_content_rows
+from smsbak.phone.privileged import PrivilegedShell, escape_bind_value, query_rows
+from tests.fakes.phone import FakePhone
 
 PROJECTION = ("_id", "date", "type", "address", "body")
 
 
-def test_hostile_bodies_stay_whole() -> None:
-    output = (
-        "Row: 0 _id=1, date=1000, type=1, address=+49, body=a, b=c, type=2\n"
-        "Row: 1 _id=2, date=2000, type=2, address=Bank, body=line one\n"
-        "Row: 7 _id=9, date=1, type=1, address=x, body=fake\n"
-        "\n"
-        "Row: 2 _id=3, date=3000, type=1, address=NULL, body=ends with newline\n"
-        "\n"
+def test_hostile_bodies_stay_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    phone = FakePhone(tmp_path / "phone")
+    phone.enable_privileged(rish=True)
+    for key, value in phone.env().items():
+        monkeypatch.setenv(key, value)
+    bodies = [
+        ("+49", "a, b=c, type=2"),
+        ("Bank", "line one\nRow: 7 _id=9, date=1, type=1, address=x, body=fake\n"),
+        ("NULL", "ends with newline\n"),
+    ]
+    with phone.batch():
+        for i, (address, body) in enumerate(bodies):
+            phone.add_sms(address=address, body=body, date=1_000_000 * (i + 1))
+    rows = query_rows(
+        PrivilegedShell("rish", timeout=30), "content://sms", PROJECTION, "reading", sort="date"
     )
-    rows = parse_content_rows(output, PROJECTION)
-    assert [row["_id"] for row in rows] == ["1", "2", "3"]
+    assert [row["_id"] for row in rows] == [str(row["_id"]) for row in phone.messages]
     assert rows[0]["body"] == "a, b=c, type=2"
     assert rows[1]["body"] == "line one\nRow: 7 _id=9, date=1, type=1, address=x, body=fake\n"
-    assert rows[2]["address"] is None
+    assert rows[2]["address"] is None  # the text NULL prints like SQL NULL: see tell_null_from_text
     assert rows[2]["body"] == "ends with newline\n"
 
 
 def test_no_result_is_an_empty_list() -> None:
-    assert parse_content_rows("No result found.\n", PROJECTION) == []
-    assert parse_content_rows("", PROJECTION) == []
+    from smsbak.phone.privileged import _parse_ids, _split_known_rows
+
+    assert _parse_ids("No result found.\n") == []
+    assert _parse_ids("") == []
+    assert _split_known_rows("No result found.\n", [], PROJECTION) == ([], [])
 
 
 def test_unexpected_layout_is_an_error_not_a_guess() -> None:
+    from smsbak.phone.privileged import _single_row
+
     with pytest.raises(PhoneError, match="lacks column"):
-        parse_content_rows("Row: 0 _id=1, date=5\n", PROJECTION)
+        _single_row("Row: 0 _id=1, date=5\n", 1, PROJECTION)
 
 
 def test_bind_values_escape_colons_and_backslashes() -> None:

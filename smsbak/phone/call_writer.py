@@ -26,7 +26,12 @@ from collections.abc import Callable, Iterable, Sequence
 
 from smsbak.errors import PhoneError
 from smsbak.model import Call, CallType, call_fingerprint
-from smsbak.phone.privileged import content_command, escape_bind_value, parse_content_rows
+from smsbak.phone.privileged import (
+    content_command,
+    escape_bind_value,
+    query_rows,
+    tell_null_from_text,
+)
 from smsbak.phone.writer import ConfirmedInserts, StoredRow
 
 CALLS_URI = "content://call_log/calls"
@@ -62,11 +67,19 @@ class PhoneCallLog(ConfirmedInserts[Call]):
         return f"the phone's call log, through {self.shell.description}"
 
     def _query(self, where: str | None = None) -> list[StoredRow]:
-        args = ["query", "--uri", CALLS_URI, "--projection", ":".join(PROJECTION)]
-        if where:
-            args += ["--where", where]
-        result = self.shell.check(content_command(*args), "reading the call log")
-        return _rows_to_stored(parse_content_rows(result.stdout, PROJECTION))
+        """Rows as fingerprints, read as the SMS store is: forged rows and "NULL" stay text.
+
+        A number is free text too (a SIP address, a caller id someone chose), so
+        the call log is read with :func:`query_rows`, which asks for the ``_id``
+        column first in the same shell start: still one rish/su start per
+        confirmation, but two ``content`` queries where the old parser used one.
+        A row read wrongly would never be found, so the restore would fail and
+        every re-run would insert the call again.
+        """
+        what = "reading the call log"
+        rows = query_rows(self.shell, CALLS_URI, PROJECTION, what, where=where)
+        tell_null_from_text(self.shell, CALLS_URI, rows, ("number",), what)
+        return _rows_to_stored(rows)
 
     def existing_fingerprints(self) -> set[str]:
         """Every call already in the phone's call log."""

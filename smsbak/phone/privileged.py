@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from smsbak.errors import PhoneError
 
 RISH_APP_ID = "com.termux"
-ROW_START = re.compile(r"^Row: (\d+) ", re.M)
 
 
 @dataclass(frozen=True)
@@ -154,36 +153,6 @@ def content_command(*args: str) -> str:
 def escape_bind_value(value: str) -> str:
     """Escape for ``--bind COL:TYPE:VALUE`` under the current rule (backslash escapes)."""
     return value.replace("\\", "\\\\").replace(":", "\\:")
-
-
-def parse_content_rows(text: str, projection: Sequence[str]) -> list[dict[str, str | None]]:
-    """Parse ``content query`` output against a known projection, best effort.
-
-    Values are printed without escaping, so only the last column may hold free
-    text with commas, ``=`` or newlines; every other column is split off by its
-    known name. A new row starts only at ``Row: N`` where N is the next number.
-    That is a guess when free text holds a line such as ``Row: 1 _id=1``: use
-    :func:`query_rows` to read rows that hold text from other people.
-    """
-    if text.endswith("\n"):
-        text = text[:-1]  # the line end after the last row, not part of its value
-    if not text.strip() or text.startswith("No result found"):
-        return []
-    starts: list[tuple[int, int]] = []
-    expected = 0
-    for match in ROW_START.finditer(text):
-        if int(match.group(1)) == expected and _looks_like_row(text, match.end(), projection):
-            starts.append((match.start(), match.end()))
-            expected += 1
-    rows: list[dict[str, str | None]] = []
-    for index, (_, body_start) in enumerate(starts):
-        end = starts[index + 1][0] - 1 if index + 1 < len(starts) else len(text)
-        rows.append(_parse_row(text[body_start:end], projection))
-    return rows
-
-
-def _looks_like_row(text: str, position: int, projection: Sequence[str]) -> bool:
-    return text.startswith(f"{projection[0]}=", position)
 
 
 Row = dict[str, str | None]
