@@ -26,6 +26,7 @@ import pytest
 
 from smsbak.destinations.maildir import (
     INDEX_NAME,
+    MESSAGE_SIZE_LIMIT,
     MaildirDestination,
     folder_dir_name,
     modified_utf7,
@@ -202,6 +203,25 @@ def test_a_symlink_planted_in_cur_is_neither_listed_nor_read(
     (root / ".SMS" / "cur" / "1.M1P1R1.evil:2,S").symlink_to(secret)
     assert list(maildir.list_ids(folder)) == []
     assert maildir.find_message_ids(folder, ["<secret@x>"]) == {}
+
+
+def test_a_huge_planted_file_is_refused_not_read_into_memory(
+    maildir: MaildirDestination, root: Path
+) -> None:
+    folder = maildir.ensure_folder("SMS")
+    huge = root / ".SMS" / "cur" / "1.M1P1R1.huge:2,S"
+    with huge.open("wb") as stream:
+        stream.write(b"Message-ID: <huge@x>\r\n\r\n")
+        stream.truncate(MESSAGE_SIZE_LIMIT + 1)  # sparse: no disk used
+    (remote,) = maildir.list_ids(folder)
+    rejected: list[tuple[str, str]] = []
+    maildir.fetch_raw(
+        [remote],
+        on_fetched=lambda b: pytest.fail("fetched"),
+        on_rejected=lambda i, r: rejected.append((i, r)),
+    )
+    assert rejected and rejected[0][0] == remote
+    assert "larger than" in rejected[0][1]
 
 
 # --- exactly once: the header cache --------------------------------------------------------

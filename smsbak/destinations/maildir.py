@@ -56,6 +56,9 @@ STALE_TMP_SECONDS = 36 * 3600
 """The Maildir specification: a file in tmp/ untouched for 36 hours is garbage."""
 HEADER_READ_LIMIT = 256 * 1024
 """A foreign file's header block is read up to this many bytes, never the whole file."""
+MESSAGE_SIZE_LIMIT = 64 * 1024 * 1024
+"""A file larger than this is no email smsbak or SMS Backup+ wrote (Gmail takes 35 MB at
+most): fetching refuses it rather than reading it into memory."""
 FETCH_BATCH_BYTES = 32 * 1024 * 1024
 FETCH_BATCH_COUNT = 50
 _SUBDIRS = ("cur", "new", "tmp")
@@ -451,10 +454,11 @@ class MaildirDestination:
         """Whole files, in batches of at most 50 messages or 32 MB (memory stays bounded)."""
         batch: list[tuple[str, bytes]] = []
         size = 0
+        refreshed: set[str] = set()
         for remote_id in ids:
             if should_stop():
                 break
-            raw, problem = self._read(remote_id)
+            raw, problem = self._read(remote_id, refreshed)
             if raw is None:
                 on_rejected(remote_id, problem)
                 continue
@@ -520,35 +524,36 @@ class MaildirDestination:
         box.add(base, f"cur/{final_name}", message_id)
         return base
 
-    def _read(self, remote_id: str) -> tuple[bytes | None, str]:
+    def _read(self, remote_id: str, refreshed: set[str]) -> tuple[bytes | None, str]:
+        """One message's bytes, or why not. A name not found is looked for once more
+        after one fresh listing per folder and fetch (a reader may have renamed it to
+        change its flags); a hostile id never leaves the Maildir."""
         handle, slash, base = remote_id.partition("/")
-        if not slash or not base or "/" in base or not _valid_handle(handle):
+        if not slash or not base or "/" in base or base in (".", "..") or not _valid_handle(handle):
             return None, f"not a message of {self.description}"
-        box = self._folders.get(handle) or self._loaded(handle)
-        relative = box.files.get(base)
-        if relative is None:
-            box = self._loaded(handle)  # renamed by a reader (flags) or delivered since
+        for attempt in range(2):
+            box = self._folders.get(handle)
+            if box is None or (attempt and handle not in refreshed):
+                box = self._loaded(handle)
+                refreshed.add(handle)
             relative = box.files.get(base)
-        if relative is None:
-            return None, "no such message (deleted or moved)"
-        try:
-            fd = os.open(box.path / relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except FileNotFoundError:
-            box = self._loaded(handle)
-            retry = box.files.get(base)
-            if retry is None:
-                return None, "no such message (deleted or moved)"
+            if relative is None:
+                continue
             try:
-                fd = os.open(box.path / retry, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                fd = os.open(box.path / relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
             except OSError as error:
                 return None, f"cannot read it: {error.strerror}"
-        except OSError as error:
-            return None, f"cannot read it: {error.strerror}"
-        with os.fdopen(fd, "rb") as stream:
-            try:
-                return stream.read(), ""
-            except OSError as error:
-                return None, f"cannot read it: {error.strerror}"
+            with os.fdopen(fd, "rb") as stream:
+                try:
+                    size = os.fstat(stream.fileno()).st_size
+                    if size > MESSAGE_SIZE_LIMIT:
+                        return None, f"{size} bytes: larger than any SMS, MMS or call email"
+                    return stream.read(MESSAGE_SIZE_LIMIT + 1), ""
+                except OSError as error:
+                    return None, f"cannot read it: {error.strerror}"
+        return None, "no such message (deleted or moved)"
 
     def _clean_tmp(self, folder: Path) -> None:
         """Remove what a killed writer left in tmp/ once 36 hours untouched (the spec)."""
