@@ -393,6 +393,42 @@ def test_a_full_disk_is_a_clear_error_and_leaves_no_half_message(root: Path) -> 
     assert files(folder / "tmp") == []
 
 
+KILLED_AFTER_STORE = """
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from smsbak.destinations.maildir import MaildirDestination
+from tests.contracts.destination_contract import sms_item
+
+maildir = MaildirDestination(Path({root!r}))
+folder = maildir.ensure_folder("SMS")
+
+def confirmed(batch):
+    os.kill(os.getpid(), signal.SIGKILL)  # before anyone could record it
+
+maildir.upload([sms_item(1), sms_item(2)], folder, on_confirmed=confirmed, on_rejected=print)
+"""
+
+
+def test_a_run_killed_before_recording_a_store_leaves_one_copy(root: Path) -> None:
+    """SIGKILL right after the first message is in cur/: the next run finds it by its
+    Message-ID and writes only the second."""
+    code = KILLED_AFTER_STORE.format(repo=str(REPO), root=str(root))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    assert len(message_files(root / ".SMS")) == 1
+    again = MaildirDestination(root)
+    folder = again.ensure_folder("SMS")
+    first, second = sms_item(1), sms_item(2)
+    assert list(again.find_message_ids(folder, [first.message_id, second.message_id])) == [
+        first.message_id
+    ]
+    outcome = upload(again, folder, [first, second])
+    assert sorted(outcome.confirmed_keys) == sorted([first.key, second.key])
+    stored = [message_id_of(p.read_bytes()) for p in message_files(root / ".SMS")]
+    assert sorted(stored) == sorted([first.message_id, second.message_id])
+
+
 def test_stale_tmp_files_are_removed_and_fresh_ones_kept(
     maildir: MaildirDestination, root: Path
 ) -> None:
