@@ -240,9 +240,7 @@ def test_hostile_bodies_show_as_text_and_run_nothing(site: tuple[Bed, Path], pag
     assert page.dialogs() == []
 
 
-def test_a_search_typed_into_the_box_finds_the_message(
-    site: tuple[Bed, Path], page: Page
-) -> None:
+def test_a_search_typed_into_the_box_finds_the_message(site: tuple[Bed, Path], page: Page) -> None:
     _, folder = site
     page.goto((folder / "index.html").as_uri())
     page.type("#q", SEARCH_WORD[:7].lower())  # a prefix, in another case
@@ -289,8 +287,8 @@ def test_every_page_forbids_inline_scripts_and_the_network(site: tuple[Bed, Path
     _, folder = site
     pages = list(folder.rglob("*.html"))
     assert len(pages) >= 10
-    for html in pages:
-        text = html.read_text()
+    for path in pages:
+        text = path.read_text()
         assert "Content-Security-Policy" in text and "connect-src 'none'" in text
         assert "default-src 'none'" in text and "<script>" not in text
         assert "http://" not in text and "https://" not in text
