@@ -262,3 +262,17 @@ def test_html_target_needs_a_folder(bed: Bed, target: str) -> None:
     result = bed.smsbak("restore", "--to", target)
     assert result.returncode == ExitCode.USAGE
     assert "html:FOLDER" in result.stderr
+
+
+def test_a_new_conversation_rewrites_only_the_search_files_of_its_words(tmp_path: Path) -> None:
+    site = builder(tmp_path)
+    site.add(conversation(300) + conversation(30, "+4930111"))
+    site.build()
+    before = snapshot(tmp_path)
+    later = builder(tmp_path)
+    later.add([Sms("+4940222", "quixotic zebra", BASE + 10**9, Box.INBOX)])
+    later.build()
+    after = snapshot(tmp_path)
+    shards = sorted(n for n in after if n.startswith("search/w/") and before.get(n) != after[n])
+    assert shards == ["search/w/7175.js", "search/w/7a65.js"]  # "qu", "ze"
+    assert not [n for n in before if n.startswith("c/") and before[n] != after[n]]

@@ -267,11 +267,15 @@ class SiteBuilder:
             try:
                 directory = self.root / "data" / "c"
                 paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
-                conv_rows: list[list[Any]] = []
-                for number, path in enumerate(paths):
+                # Numbers in the search index stay with their conversation across runs,
+                # so a new conversation does not rewrite every shard.
+                numbers: dict[str, int] = dict(manifest.get("numbers", {}))
+                conv_rows: list[list[Any] | None] = []
+                for path in paths:
                     raw = path.read_bytes()
                     data = json.loads(raw)
                     cid = path.stem
+                    number = numbers.setdefault(cid, max(numbers.values(), default=-1) + 1)
                     summary, starts = self._summary(cid, data)
                     digest = _sha(_json([_sha(raw), summary.title, summary.members]))
                     old = old_convs.get(cid, {})
@@ -286,7 +290,8 @@ class SiteBuilder:
                     }
                     summaries.append(summary)
                     report.messages += summary.count
-                    conv_rows.append([cid, summary.title, summary.last_ms, starts])
+                    conv_rows += [None] * (number + 1 - len(conv_rows))
+                    conv_rows[number] = [cid, summary.title, summary.last_ms, starts]
                     for index, message in enumerate(data["messages"]):
                         text = " ".join(
                             [message.get("s", ""), message.get("b", "")]
@@ -326,6 +331,7 @@ class SiteBuilder:
                     "render": RENDER_VERSION,
                     "zone": self.zone_name,
                     "conversations": new_convs,
+                    "numbers": {cid: n for cid, n in numbers.items() if cid in new_convs},
                     "calls": calls_entry,
                 }
             ),
@@ -398,7 +404,7 @@ class SiteBuilder:
             self._remove(f"c/{summary.cid}/p{page}.html")
             self._remove(f"search/t/{summary.cid}-{page}.js")
 
-    def _search_index(self, spool_dir: Path, conv_rows: list[list[Any]]) -> None:
+    def _search_index(self, spool_dir: Path, conv_rows: list[list[Any] | None]) -> None:
         written: set[str] = set()
         for bucket in range(SPOOL_BUCKETS):
             shards: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
