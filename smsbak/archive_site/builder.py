@@ -108,6 +108,7 @@ class SiteBuilder:
     # --- taking records in ------------------------------------------------------------
 
     def add(self, records: Sequence[Record]) -> None:
+        self._ensure(self.root)
         self._learn_own_numbers(records)
         for record in records:
             if isinstance(record, Call):
@@ -249,6 +250,7 @@ class SiteBuilder:
     def build(self) -> BuildReport:
         """Render what changed: pages, index, call log, search index, static files."""
         report = self.report = BuildReport()
+        self._ensure(self.root)
         manifest = self._manifest()
         old_convs: dict[str, Any] = manifest.get("conversations", {})
         same_style = (
@@ -464,7 +466,13 @@ class SiteBuilder:
         return self.root / "data" / "c" / f"{cid}.json"
 
     def _ensure(self, directory: Path) -> Path:
+        """Owner-only, as smsbak's other folders: the archive is every message in clear.
+        (Where chmod does not work, as on shared storage, the folder stays as it is.)"""
+        existed = directory.is_dir()
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not existed:
+            with contextlib.suppress(OSError):
+                directory.chmod(0o700)
         return directory
 
     def _write(self, relative: str, content: str | bytes) -> None:

@@ -183,7 +183,8 @@ def index_page(
             f"{short_date(summary.last_ms, zone)}</span></a></li>\n"
         )
     call_link = (
-        f'<p class="calls"><a href="calls/p{call_pages}.html">Call log ({calls} calls)</a></p>\n'
+        f'<p class="calls"><a href="calls/p{call_pages}.html">Call log ({calls} '
+        f'call{"s" if calls != 1 else ""})</a></p>\n'
         if calls
         else ""
     )
