@@ -207,7 +207,8 @@ def main() -> None:
         "*after* = at the end of the build; the build's share is the difference. It grows with",
         "the largest conversation (held whole while it is rendered), not with the number of",
         "messages. Re-run = one new message into conversation +491700000000 (the engine hands",
-        "only new messages to the target).",
+        "only new messages to the target). The 2 CPUs of this machine are shared with other",
+        "work: build times vary by up to 2x between runs of the same commit.",
         "",
         table(
             ["messages", "largest conversation", "conversations", "build", "rate",
