@@ -276,3 +276,31 @@ def test_a_new_conversation_rewrites_only_the_search_files_of_its_words(tmp_path
     shards = sorted(n for n in after if n.startswith("search/w/") and before.get(n) != after[n])
     assert shards == ["search/w/7175.js", "search/w/7a65.js"]  # "qu", "ze"
     assert not [n for n in before if n.startswith("c/") and before[n] != after[n]]
+
+
+def test_off_the_phone_view_opens_the_desktop_browser(tmp_path: Path) -> None:
+    """No termux-open on PATH: Python's webbrowser, which honours $BROWSER."""
+    import subprocess
+    import sys
+
+    record = tmp_path / "opened.txt"
+    fake = tmp_path / "fake-browser"
+    fake.write_text(f'#!/bin/sh\necho "$1" > {record}\n')
+    fake.chmod(0o755)
+    page = tmp_path / "index.html"
+    page.write_text("<p>x</p>")
+    code = (
+        "import sys; from pathlib import Path; from smsbak.app import open_in_browser; "
+        "print(open_in_browser(Path(sys.argv[1]), 10))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(page)],
+        env={"PATH": "/usr/bin:/bin", "BROWSER": str(fake), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "browser"
+    assert record.read_text().strip() == page.as_uri()

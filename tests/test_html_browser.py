@@ -294,3 +294,44 @@ def test_every_page_forbids_inline_scripts_and_the_network(site: tuple[Bed, Path
         assert "http://" not in text and "https://" not in text
     manifest = json.loads((folder / "data" / "site.json").read_text())
     assert manifest["zone"] == "Europe/Berlin"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("世界", "你好，世界。日本語のテキスト"), ("مرحب", "مرحبا، كيف حالك؟ שלום")],
+)
+def test_search_in_other_scripts(
+    site: tuple[Bed, Path], page: Page, query: str, expected: str
+) -> None:
+    """The browser's tokenizer must cut words exactly as the build's did."""
+    _, folder = site
+    page.goto((folder / "index.html").as_uri())
+    page.type("#q", query)
+    found = page.wait_for(
+        "Array.from(document.querySelectorAll('#results li .text')).map(l => l.textContent)"
+    )
+    assert found == [expected]
+
+
+def test_dark_mode_follows_the_system_and_a_phone_screen_needs_no_sideways_scrolling(
+    site: tuple[Bed, Path], page: Page
+) -> None:
+    _, folder = site
+    url = conversation_url(folder, "+441234567890")  # the 800-character line without spaces
+    background = "getComputedStyle(document.body).backgroundColor"
+    colors = {}
+    page.send(  # a common phone: 360 CSS pixels wide
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 360, "height": 740, "deviceScaleFactor": 2, "mobile": True},
+    )
+    for scheme in ("light", "dark"):
+        page.send(
+            "Emulation.setEmulatedMedia",
+            {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+        )
+        page.goto(url)
+        colors[scheme] = page.eval(background)
+        page.screenshot(artifacts_dir() / f"html-conversation-phone-{scheme}.png")
+    assert colors["light"] != colors["dark"]
+    assert page.eval("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.eval("window.innerWidth") == 360

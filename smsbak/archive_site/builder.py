@@ -148,9 +148,10 @@ class SiteBuilder:
             if not isinstance(record, Mms):
                 continue
             if record.box.is_incoming:
-                others = {
-                    a for a, kind in record.addresses if kind is not AddressKind.FROM
-                } - {INSERT_ADDRESS_TOKEN, record.sender}
+                others = {a for a, kind in record.addresses if kind is not AddressKind.FROM} - {
+                    INSERT_ADDRESS_TOKEN,
+                    record.sender,
+                }
                 if len(others) == 1:
                     learned.update(others)
             elif record.sender and record.sender != INSERT_ADDRESS_TOKEN:

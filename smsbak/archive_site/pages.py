@@ -170,21 +170,18 @@ def index_page(
     for summary in summaries:
         count += 1
         badge = '<span class="badge">group</span> ' if summary.group else ""
-        members = (
-            f'<span class="members">{e(", ".join(summary.members))}</span>' if summary.group else ""
-        )
+        plural = "s" if summary.count != 1 else ""
         rows.append(
             f'<li class="conv{" group" if summary.group else ""}" data-id="{summary.cid}">'
             f'<a href="c/{summary.cid}/p{summary.pages}.html">'
-            f'<span class="name">{badge}{e(summary.title)}</span>{members}'
-            f'<span class="count">{summary.count} message{"s" if summary.count != 1 else ""}'
-            "</span>"
+            f'<span class="name">{badge}{e(summary.title)}</span>'
+            f'<span class="count">{summary.count} message{plural}</span>'
             f'<span class="dates">{short_date(summary.first_ms, zone)} – '
             f"{short_date(summary.last_ms, zone)}</span></a></li>\n"
         )
     call_link = (
         f'<p class="calls"><a href="calls/p{call_pages}.html">Call log ({calls} '
-        f'call{"s" if calls != 1 else ""})</a></p>\n'
+        f"call{'s' if calls != 1 else ''})</a></p>\n"
         if calls
         else ""
     )
