@@ -335,3 +335,27 @@ def test_dark_mode_follows_the_system_and_a_phone_screen_needs_no_sideways_scrol
     assert colors["light"] != colors["dark"]
     assert page.eval("document.documentElement.scrollWidth <= window.innerWidth")
     assert page.eval("window.innerWidth") == 360
+
+
+TOKENIZER_SAMPLES = [
+    "Straße STRASSE ﬁnal Ｆｕｌｌ width",
+    "İstanbul ıI",
+    "مَرْحَبًا بِكُم ٣٤٥",
+    "हिन्दी में संदेश",
+    "你好，世界。日本語のテキスト",
+    "emoji 🧑‍🚀 between𝔸words snake_case x²",
+    "Ǆemal ǅ ǆ Ω Ω",
+    "a" * 60 + " 𝔸" * 3,
+]
+
+
+def test_the_browser_cuts_words_as_the_build_does(site: tuple[Bed, Path], page: Page) -> None:
+    """A word the build indexed must be the word the page looks up, in any script."""
+    from smsbak.archive_site import search
+
+    _, folder = site
+    page.goto((folder / "index.html").as_uri())
+    for text in TOKENIZER_SAMPLES:
+        in_browser = page.eval(f"window.smsbakSearch.tokens({json.dumps(text)})")
+        built = {(word, search.shard_key(word)) for word in search.words(text)}
+        assert {tuple(pair) for pair in in_browser} == built, text

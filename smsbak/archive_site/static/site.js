@@ -7,6 +7,7 @@
   var waiting = {};
   window.smsbakSearch = {
     words: function (key, table) { registry.words[key] = table; },
+    tokens: function (text) { return words(text).map(function (w) { return [w, shardKey(w)]; }); },
     texts: function (key, rows) { registry.texts[key] = rows; },
     conversations: function (_key, rows) { registry.conversations = rows; }
   };
