@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import logging.handlers
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from smsbak.backup import (
     KIND_CALL,
@@ -24,7 +25,7 @@ from smsbak.backup import (
     Stream,
 )
 from smsbak.config import GMAIL_BATCH_LIMIT, Settings
-from smsbak.errors import PhoneError, SmsbakError
+from smsbak.errors import PhoneError, SmsbakError, UsageError
 from smsbak.gmail.auth import (
     GMAIL_INSERT,
     GMAIL_LABELS,
@@ -49,6 +50,9 @@ from smsbak.phone.writer import PhoneSmsStore
 from smsbak.restore import RestoreEngine, RestoreOptions, RestoreReport, RestoreTarget
 from smsbak.restore_targets import FileTarget, TargetChoice, default_archive_path
 from smsbak.store import StateStore
+
+if TYPE_CHECKING:
+    from smsbak.html_target import HtmlTarget as HtmlTargetType
 
 LOG_FILE = "smsbak.log"
 
@@ -216,6 +220,9 @@ def _choose_target(
     calls: bool,
 ) -> RestoreTarget:
     tools = TermuxTools(settings.termux_timeout)
+    if to is not None and to.kind == "html":
+        assert to.path is not None
+        return html_target(to.path, settings, store, calls)
     if to is None or to.kind == "phone":
         shell = PrivilegedShell.detect(settings.termux_timeout)
         if shell is not None:
@@ -263,3 +270,99 @@ def _choose_target(
     return FileTarget(
         to.kind, to.path, read_phone=read_phone, contact_names=contact_names, calls=calls
     )
+
+
+def html_target(root: Path, settings: Settings, store: StateStore, calls: bool) -> HtmlTargetType:
+    """The archive target: times in the phone's zone, names from its contacts."""
+    import json
+
+    from smsbak.backup import OWN_NUMBERS
+    from smsbak.html_target import HtmlTarget
+    from smsbak.phone.contacts import ContactBook
+
+    phone = TermuxPhone(
+        TermuxTools(settings.termux_timeout),
+        generation=store.get_meta("termux_generation"),
+        remembered_zone=store.get_meta(PHONE_ZONE_KEY),
+    )
+
+    def zone() -> tuple[tzinfo, str]:
+        info = phone.zone_info
+        return info.zone, info.name or str(info.zone)
+
+    def name_for() -> Callable[[str], str | None]:
+        try:
+            return ContactBook(phone.contacts()).name_for
+        except PhoneError:
+            return lambda _: None
+
+    stored = store.get_meta(OWN_NUMBERS)
+    return HtmlTarget(
+        root,
+        zone=zone,
+        name_for=name_for,
+        own_numbers=json.loads(stored) if stored else (),
+        calls=calls,
+    )
+
+
+VIEW_FOLDER = "archive"
+
+
+def build_view(
+    paths: Paths,
+    settings: Settings,
+    options: list[RestoreOptions],
+    *,
+    progress: Callable[[Progress], None] = lambda _: None,
+) -> tuple[Path, list[RestoreReport], list[str]]:
+    """`smsbak view`: restore every kind into the archive in the data directory, then
+    render it (also when nothing was new, so a changed contact name shows).
+
+    A missing call-log label is a warning, not an error: many backups have no calls."""
+    root = ensure_private_dir(paths.data_dir) / VIEW_FOLDER
+    choice = TargetChoice("html", root)
+    reports: list[RestoreReport] = []
+    warnings: list[str] = []
+    for option in options:
+        try:
+            reports.append(run_restore(paths, settings, option, choice, progress=progress))
+        except UsageError as error:
+            if option.what.kind != KIND_CALL or "no Gmail label" not in error.message:
+                raise
+            warnings.append(f"{error.message}: the archive shows no call log")
+    with RunLock(paths.lock_file), StateStore(paths.state_db) as store:
+        html_target(root, settings, store, calls=False).builder().build()
+    return root / "index.html", reports, warnings
+
+
+def open_in_browser(page: Path, timeout: float) -> str:
+    """On the phone ``termux-open`` (Android picks the browser); elsewhere the
+    desktop's browser. Returns how it was opened, for the CLI to say."""
+    import shutil
+    import subprocess
+
+    opener = shutil.which("termux-open")
+    if opener:
+        try:
+            done = subprocess.run(
+                [opener, str(page)], capture_output=True, timeout=timeout, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise PhoneError(
+                f"termux-open did not open {page}: {error}",
+                f"open {page} in a browser yourself",
+            ) from error
+        if done.returncode != 0:
+            raise PhoneError(
+                f"termux-open failed (exit {done.returncode}) for {page}",
+                f"open {page} in a browser yourself",
+            )
+        return "termux-open"
+    import webbrowser
+
+    if not webbrowser.open(page.as_uri()):
+        raise PhoneError(
+            "no browser could be started here", f"open {page.as_uri()} in a browser yourself"
+        )
+    return "browser"

@@ -284,8 +284,9 @@ def _date_ms(value: str | None, option: str) -> int | None:
     "--to",
     "target",
     metavar="TARGET",
-    help="phone, smsie:FILE.zip or xml:FILE.xml (default: phone with Shizuku/root, "
-    "else an SMS Import/Export archive in Downloads).",
+    help="phone, smsie:FILE.zip, xml:FILE.xml or html:FOLDER (an offline archive to "
+    "read in a browser) (default: phone with Shizuku/root, else an SMS Import/Export "
+    "archive in Downloads).",
 )
 @click.option("--label", help="Gmail label to restore from (default: the `label` setting, SMS).")
 @click.option("--since", metavar="DATE", help="Only messages from this date on (2024-01-31).")
@@ -329,6 +330,7 @@ def restore(
       smsbak restore --to xml:sms.xml --since 2024-01-01
       smsbak restore --contact "+49 170 1234567" --limit 100 --dry-run
       smsbak restore --calls --to xml:~/storage/downloads/calls.xml
+      smsbak restore --to html:~/storage/downloads/sms-archive
     """
     from smsbak.app import run_restore, setup_file_logging
     from smsbak.render import ProgressPrinter, restore_summary
@@ -374,6 +376,48 @@ def restore(
             err=True,
         )
         sys.exit(ExitCode.GMAIL)
+
+
+@main.command()
+@click.option("--no-open", is_flag=True, help="Build or update the archive, but open nothing.")
+@click.pass_obj
+@reports_errors
+def view(obj: Context, no_open: bool) -> None:
+    """Build (or update) the offline HTML archive of your backup and open it.
+
+    Reads the Gmail archive (the login of `smsbak auth --restore`), adds what is
+    new to the archive in smsbak's data folder, re-renders only the conversations
+    that changed, and opens its index in the phone's browser (termux-open) or,
+    off the phone, the desktop's. Nothing is uploaded and the pages use no network.
+
+    \b
+    Examples:
+      smsbak view
+      smsbak view --no-open
+    """
+    from smsbak.app import build_view, open_in_browser, setup_file_logging
+    from smsbak.render import ProgressPrinter, restore_summary
+    from smsbak.restore import CALL_KIND, SMS_KIND, RestoreOptions
+
+    settings = obj.settings()
+    kinds = [RestoreOptions(label=settings.label, what=SMS_KIND)]
+    if settings.call_log:
+        kinds.append(RestoreOptions(label=settings.call_label, what=CALL_KIND))
+    setup_file_logging(obj.paths, obj.verbose)
+    printer = ProgressPrinter(sys.stderr, sys.stderr.isatty())
+    try:
+        index, reports, warnings = build_view(obj.paths, settings, kinds, progress=printer)
+    finally:
+        printer.close()
+    for warning in warnings + [w for r in reports for w in r.warnings]:
+        click.echo(f"Warning: {warning}", err=True)
+    for report in reports:
+        click.echo(restore_summary(report)[0])
+    click.echo(f"The archive: {index}")
+    if no_open:
+        return
+    how = open_in_browser(index, settings.termux_timeout)
+    click.echo(f"Opened with {how}." if how == "termux-open" else "Opened in the browser.")
 
 
 @main.command()

@@ -2,8 +2,9 @@
 
 ``--to phone`` writes through Shizuku or root; ``--to smsie:FILE.zip`` and
 ``--to xml:FILE.xml`` write files for SMS Import/Export and SMS Backup &
-Restore. Without ``--to``: the phone when Shizuku or root works, otherwise an
-SMS Import/Export archive in the shared Downloads folder.
+Restore; ``--to html:DIR`` builds the offline HTML archive (smsbak.html_target).
+Without ``--to``: the phone when Shizuku or root works, otherwise an SMS
+Import/Export archive in the shared Downloads folder.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def parse_target(text: str | None, calls: bool = False) -> TargetChoice | None:
     if text == "phone":
         return TargetChoice("phone")
     kind, _, location = text.partition(":")
+    if kind == "html" and location:
+        return TargetChoice("html", Path(location).expanduser())
     if kind in FILE_KINDS and location:
         path = Path(location).expanduser()
         suffix = CALL_SUFFIXES[kind] if calls else FILE_KINDS[kind][1]
@@ -56,7 +59,8 @@ def parse_target(text: str | None, calls: bool = False) -> TargetChoice | None:
         return TargetChoice(kind, path)
     raise UsageError(
         f"unknown restore target {text!r}",
-        "use --to phone, --to smsie:FILE.zip (calls: FILE.json) or --to xml:FILE.xml",
+        "use --to phone, --to smsie:FILE.zip (calls: FILE.json), --to xml:FILE.xml "
+        "or --to html:FOLDER",
     )
 
 
