@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import struct
 import zlib
 from collections.abc import Iterator
@@ -27,6 +28,9 @@ from tests.fakes.phone import FakePhone
 from tests.test_backup_e2e import BASE, tricky_corpus
 from tests.test_restore_e2e import restore_login
 
+if CHROMIUM is None and os.environ.get("SMSBAK_REQUIRE_CHROMIUM"):
+    # CI installs chromium: there a missing browser is a failure, never a silent skip.
+    raise RuntimeError("chromium is required here (SMSBAK_REQUIRE_CHROMIUM) but not installed")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (.ci/run installs Debian's chromium)"
 )
