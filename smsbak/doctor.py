@@ -95,7 +95,7 @@ class Doctor:
         except PhoneError as error:
             return Check("SMS reader", FAIL, error.message, error.hint)
         if isinstance(phone, PrivilegedPhone):
-            return Check("SMS reader", OK, phone.description)
+            return Check("SMS reader", OK, f"{phone.description}: every box, exact times")
         detail = "Termux:API: received and sent SMS only, whole seconds, no MMS"
         if self.settings.reader == "auto":
             return Check(
