@@ -28,6 +28,7 @@ from smsbak.errors import PhoneError
 from smsbak.model import Call, CallType, call_fingerprint
 from smsbak.phone.privileged import content_command, escape_bind_value, parse_content_rows
 from smsbak.phone.writer import ConfirmedInserts, StoredRow
+from smsbak.ports import TargetCapabilities
 
 CALLS_URI = "content://call_log/calls"
 PROJECTION = ("_id", "date", "type", "duration", "number")
@@ -56,6 +57,7 @@ class PhoneCallLog(ConfirmedInserts[Call]):
 
     uri = CALLS_URI
     noun = "calls"
+    capabilities = TargetCapabilities(sms=False, mms=False, calls=True)
 
     @property
     def description(self) -> str:
