@@ -207,8 +207,8 @@ class StateStore:
         except sqlite3.DatabaseError as error:
             raise StateError(
                 f"the state database {path} is unusable: {error}",
-                "move it aside and run `smsbak backup --full`: messages already in Gmail "
-                "are recognised by their Message-ID and not duplicated",
+                "move it aside and run `smsbak backup --full`: messages already at the "
+                "destination are recognised by their Message-ID and not duplicated",
             ) from error
         except OSError as error:
             raise StateError(
