@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from smsbak.backup import BackupReport, Progress
     from smsbak.report import RestoreReport
 
-PHASES = {"upload": "Uploading", "fetch": "Reading Gmail", "write": "Restoring"}
+PHASES = {"upload": "Uploading", "fetch": "Reading the archive", "write": "Restoring"}
 MIN_RATE_SECONDS = 1.0
 """A rate (and an ETA) is shown only once a phase has run this long."""
 

@@ -57,7 +57,7 @@ def test_restore_phases_are_named_by_what_they_do() -> None:
     printer(Progress("fetch", 0, 100))
     clock.now += 2
     printer(Progress("fetch", 40, 100))
-    assert out.getvalue().split("\r")[-1].startswith("\x1b[KReading Gmail [")
+    assert out.getvalue().split("\r")[-1].startswith("\x1b[KReading the archive [")
     printer(Progress("write", 0, 10))
     clock.now += 2
     printer(Progress("write", 4, 10))
