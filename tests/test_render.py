@@ -43,7 +43,9 @@ def test_plain_progress_is_throttled_to_occasional_lines() -> None:
 
 
 def test_summary_is_one_line_with_counts() -> None:
-    report = BackupReport(scanned=120, already=100, to_upload=20, uploaded=20, seconds=4.0)
+    report = BackupReport(
+        scanned=120, already=100, to_upload=20, uploaded=20, seconds=4.0, destination="Gmail"
+    )
     text = backup_summary(report)
     assert "\n" not in text
     assert "Backed up 20 new messages (100 already in Gmail, 120 read)" in text
