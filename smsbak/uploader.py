@@ -23,11 +23,14 @@ never holds more than one chunk of encoded emails (a spool can feed it, too).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from smsbak.ports import Confirmed, Destination, Outgoing, Rejected
 from smsbak.store import InFlight, StateStore, Uploaded
+
+log = logging.getLogger(__name__)
 
 CHUNK_ITEMS = 50
 """Items recorded in flight per transaction: one Gmail batch."""
@@ -157,16 +160,23 @@ def upload_exactly_once(
     def confirmed(parts: Sequence[Confirmed]) -> None:
         rows = []
         for part in parts:
-            what = sent.pop(part.key)
+            what = sent.pop(part.key, None)
+            if what is None:  # answered twice, or never sent: nothing more to record
+                log.debug("an answer for %s that was not waited for", part.key[:12])
+                continue
             rows.append(
                 Uploaded(part.key, what.kind, what.date_ms, part.remote_id, what.message_id)
             )
-        record(rows)
-        outcome.uploaded += len(rows)
-        settled()
+        if rows:
+            record(rows)
+            outcome.uploaded += len(rows)
+            settled()
 
     def rejected(part: Rejected) -> None:
-        what = sent.pop(part.key)
+        what = sent.pop(part.key, None)
+        if what is None:
+            log.debug("a refusal for %s that was not waited for", part.key[:12])
+            return
         store.record_refused(part.key, what.kind, what.date_ms, part.reason, place)
         refusal = Refusal(part.key, what.kind, what.date_ms, part.reason)
         outcome.refused.append(refusal)
