@@ -1,20 +1,28 @@
-"""Wiring: builds the real phone reader, store and mailbox for the engines.
+"""Wiring: builds the sources, destinations, targets and store the engines work with.
 
-The CLI and (later) the daemon both start runs through here, so they share
-one lock, one way of opening Gmail, and one way of saving a refreshed token.
+The only module that knows every adapter. The CLI and the daemon both start runs
+through here, so they share one lock, one way of opening a destination (Gmail, IMAP,
+a Maildir, chosen by the ``destination`` setting), one way of saving a refreshed
+token, and one way of giving an older smsbak's state to the place it belongs to.
+The engines see only what ``smsbak.ports`` declares.
 """
 
 from __future__ import annotations
 
+import importlib
+import json
 import logging
 import logging.handlers
 from collections.abc import Callable
-from datetime import datetime, tzinfo
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smsbak.backup import (
     KIND_CALL,
+    KIND_MMS,
+    KIND_SMS,
     BackupEngine,
     BackupOptions,
     BackupReport,
@@ -40,16 +48,19 @@ from smsbak.gmail.auth import (
 from smsbak.gmail.client import BACKUP_LOGIN, RESTORE_LOGIN, GmailMailbox
 from smsbak.gmail.pacing import INSERT_COST, quota_bucket
 from smsbak.lock import RunLock
+from smsbak.notify import Notifier
 from smsbak.paths import Paths, ensure_private_dir, make_private
 from smsbak.phone.call_writer import PhoneCallLog
-from smsbak.phone.contacts import numbers_match
+from smsbak.phone.contacts import ContactBook, numbers_match
 from smsbak.phone.privileged import PrivilegedShell
-from smsbak.phone.privileged_reader import PrivilegedPhone, choose_reader
+from smsbak.phone.privileged_reader import choose_reader
 from smsbak.phone.termux import TermuxPhone, TermuxTools
 from smsbak.phone.writer import PhoneSmsStore
-from smsbak.restore import RestoreEngine, RestoreOptions, RestoreReport, RestoreTarget
+from smsbak.ports import Destination
+from smsbak.report import RestoreReport
+from smsbak.restore import RestoreEngine, RestoreOptions, RestoreTarget
 from smsbak.restore_targets import FileTarget, TargetChoice, default_archive_path
-from smsbak.store import StateStore
+from smsbak.store import SUCCESS, StateStore, place_key
 
 if TYPE_CHECKING:
     from smsbak.html_target import HtmlTarget as HtmlTargetType
@@ -76,7 +87,12 @@ def setup_file_logging(paths: Paths, verbose: bool = False) -> None:
 
 
 def open_gmail(
-    token: StoredToken, settings: Settings, login: str = BACKUP_LOGIN
+    token: StoredToken,
+    settings: Settings,
+    login: str = BACKUP_LOGIN,
+    *,
+    readable: bool = False,
+    on_close: Callable[[], None] | None = None,
 ) -> GmailMailbox:
     """The mailbox for one run: Google's client (imported only now), paced at the quota.
 
@@ -93,7 +109,131 @@ def open_gmail(
         bucket,
         batch_size=settings.batch_size,
         login=login,
+        account=token.account,
+        readable=readable,
+        on_close=on_close,
     )
+
+
+# --- destinations -------------------------------------------------------------------
+
+MISSING_ADAPTER_HINT = (
+    'install an smsbak that has it (pip install -U smsbak), or set destination = "gmail"'
+)
+
+
+def open_destination(paths: Paths, settings: Settings, *, for_restore: bool = False) -> Destination:
+    """The destination the ``destination`` setting names, logged in for a backup (or,
+    with ``for_restore``, for reading it back). No network is touched here."""
+    kind, _, where = settings.destination.partition(":")
+    if kind == "gmail":
+        return _open_gmail_destination(paths, settings, for_restore)
+    if kind == "imap":
+        open_imap: Callable[..., Destination] = _adapter("imap", "open_imap_destination")
+        return open_imap(paths, settings, for_restore=for_restore)
+    if kind == "maildir":
+        maildir: Callable[[Path], Destination] = _adapter("maildir", "MaildirDestination")
+        return maildir(Path(where).expanduser().resolve())
+    raise UsageError(  # config.py validates; this guards a Settings built by hand
+        f"unknown destination {settings.destination!r}",
+        'set destination = "gmail", "imap" or "maildir:PATH" in config.toml',
+    )
+
+
+def _adapter(module: str, name: str) -> Any:
+    """A destination adapter, imported only when chosen (IMAP needs imapclient)."""
+    full = f"smsbak.destinations.{module}"
+    try:
+        return getattr(importlib.import_module(full), name)
+    except ModuleNotFoundError as error:
+        if error.name != full:
+            raise UsageError(
+                f"the {module} destination needs the Python package {error.name!r}",
+                f"pip install {error.name} (or reinstall smsbak)",
+            ) from error
+        raise UsageError(f"this smsbak cannot back up to {module}", MISSING_ADAPTER_HINT) from error
+    except AttributeError as error:
+        raise UsageError(f"this smsbak cannot back up to {module}", MISSING_ADAPTER_HINT) from error
+
+
+def _open_gmail_destination(paths: Paths, settings: Settings, for_restore: bool) -> GmailMailbox:
+    if for_restore:
+        path, hint, scopes, purpose, login = (
+            paths.restore_token_file, RESTORE_AUTH_HINT, [GMAIL_READONLY],
+            "reading the Gmail archive", RESTORE_LOGIN,
+        )  # fmt: skip
+    else:
+        path, hint, scopes, purpose, login = (
+            paths.token_file, REAUTH_HINT, [GMAIL_INSERT, GMAIL_LABELS],
+            "uploading to Gmail", BACKUP_LOGIN,
+        )  # fmt: skip
+    token = load_token(path, missing_hint=hint)
+    require_scopes(token, scopes, purpose, hint)
+    initial_access_token = token.credentials.token
+
+    def keep_refreshed_token() -> None:
+        # The next run need not refresh again.
+        if token.credentials.token != initial_access_token:
+            save_token(path, token.credentials, token.account)
+
+    return open_gmail(token, settings, login, readable=for_restore, on_close=keep_refreshed_token)
+
+
+def gmail_account(paths: Paths) -> str | None:
+    """The account token.json names, read without checking the login (no network)."""
+    if not paths.token_file.exists():
+        return None
+    try:
+        account = json.loads(paths.token_file.read_text(encoding="utf-8")).get("account")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(account) if account else None
+
+
+def destination_identity(paths: Paths, settings: Settings) -> str:
+    """The identity of the configured destination without logging in where that can be
+    avoided: Gmail's comes from token.json (a dry run or `status` needs no login)."""
+    if settings.destination == "gmail":
+        return f"gmail:{gmail_account(paths) or ''}"
+    destination = open_destination(paths, settings)
+    try:
+        return destination.identity
+    finally:
+        destination.close()
+
+
+def account_address(identity: str) -> str:
+    """The address the emails name as the phone's owner (From of sent, To of received):
+    the Gmail account, an IMAP user that is an address, else none (the codec's stand-in)."""
+    kind, _, rest = identity.partition(":")
+    if kind == "gmail":
+        return rest
+    if kind == "imap":
+        user = rest.rsplit(":", 1)[0].rsplit("@", 1)[0]
+        return user if "@" in user else ""
+    return ""
+
+
+def open_store(paths: Paths, settings: Settings) -> StateStore:
+    """The state store, with an older smsbak's rows given to the place they were made for.
+
+    Every smsbak before places existed backed up to the Gmail account in token.json
+    under the configured labels; that is where they belong (whatever the destination
+    is now). Without a token.json nobody can tell: they stay unclaimed and count for
+    no place, so the next backup uploads everything (Gmail merges what is there).
+    """
+    store = StateStore(paths.state_db)
+    try:
+        if store.has_legacy():
+            account = gmail_account(paths)
+            if account:
+                sms = place_key(f"gmail:{account}", settings.label)
+                calls = place_key(f"gmail:{account}", settings.call_label)
+                store.claim_legacy({KIND_SMS: sms, KIND_MMS: sms, KIND_CALL: calls})
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def run_backup(
@@ -104,58 +244,146 @@ def run_backup(
     progress: Callable[[Progress], None] = lambda _: None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> BackupReport:
-    """One locked backup run with the real phone and Gmail."""
-    token = None if options.dry_run else load_token(paths.token_file)
-    if token is not None:
-        require_scopes(token, [GMAIL_INSERT, GMAIL_LABELS], "uploading to Gmail", REAUTH_HINT)
-    with RunLock(paths.lock_file), StateStore(paths.state_db) as store:
-        termux = TermuxPhone(
-            TermuxTools(settings.termux_timeout),
-            generation=store.get_meta("termux_generation"),
-            remembered_zone=store.get_meta(PHONE_ZONE_KEY),
+    """One locked backup run from the phone into the configured destination."""
+    destination = None if options.dry_run else open_destination(paths, settings)
+    try:
+        identity = (
+            destination.identity
+            if destination is not None
+            else destination_identity(paths, settings)
         )
-        phone = choose_reader(settings.reader, termux, min(settings.termux_timeout, 15))
-
-        opened: list[GmailMailbox] = []
-
-        def open_mailbox() -> tuple[GmailMailbox, str]:
-            assert token is not None
-            if not opened:
-                opened.append(open_gmail(token, settings))
-            return opened[0], token.account
-
-        def engine(stream: Stream) -> BackupEngine:
-            return BackupEngine(
-                phone=phone,
-                store=store,
-                open_mailbox=open_mailbox,
-                settings=settings,
-                progress=progress,
-                should_stop=should_stop,
-                stream=stream,
+        with RunLock(paths.lock_file), open_store(paths, settings) as store:
+            termux = TermuxPhone(
+                TermuxTools(settings.termux_timeout),
+                generation=store.get_meta("termux_generation"),
+                remembered_zone=store.get_meta(PHONE_ZONE_KEY),
             )
+            source = choose_reader(settings.reader, termux, min(settings.termux_timeout, 15))
 
-        initial_access_token = token.credentials.token if token else None
-        try:
+            def open_destination_once() -> tuple[Destination, str]:
+                assert destination is not None, "a dry run uploads nothing"
+                return destination, account_address(identity)
+
+            def engine(stream: Stream) -> BackupEngine:
+                return BackupEngine(
+                    source=source,
+                    store=store,
+                    identity=identity,
+                    open_destination=open_destination_once,
+                    settings=settings,
+                    contact_book=ContactBook,
+                    progress=progress,
+                    should_stop=should_stop,
+                    stream=stream,
+                    destination_name=(
+                        destination.description if destination else "the destination"
+                    ),
+                )
+
             report = engine(SmsStream(settings.label)).run(options)
             try:
-                if isinstance(phone, PrivilegedPhone) and not report.stopped:
+                if source.capabilities.mms and not report.stopped:
                     report.mms = engine(MmsStream(settings.label)).run(options)
                 if settings.call_log and not report.stopped:
                     report.calls = engine(CallStream(settings.call_label)).run(options)
             except SmsbakError as error:
-                # The SMS are in Gmail and recorded; say so alongside the failure.
+                # The SMS are stored and recorded; say so alongside the failure.
                 error.completed = report
                 raise
+            if termux.generation and not options.dry_run:
+                store.set_meta("termux_generation", termux.generation)
             _remember_zone(store, termux, report)
             return report
-        finally:
-            # Keep a refreshed access token so the next run need not refresh again.
-            if token is not None and token.credentials.token != initial_access_token:
-                save_token(paths.token_file, token.credentials, token.account)
+    finally:
+        if destination is not None:
+            destination.close()
 
 
 PHONE_ZONE_KEY = "phone_zone"
+CHECK_TIMEOUT = 20.0
+"""Seconds the daemon's small phone checks (watch, Wi-Fi, battery) may take."""
+
+
+@dataclass(frozen=True)
+class DaemonWiring:
+    """The parts `smsbak daemon` runs with (smsbak.daemon.DaemonParts declares them)."""
+
+    run_backup: Callable[..., BackupReport]
+    blocked: Callable[[], str | None]
+    newest_is_new: Callable[[], bool]
+    zone: Callable[[], tzinfo]
+    last_success: Callable[[], datetime | None]
+    notifier: Notifier
+
+
+def daemon_parts(paths: Paths, settings: Settings) -> DaemonWiring:
+    """What `smsbak daemon` needs: the backup run and its small checks, built once."""
+    tools = TermuxTools(min(settings.termux_timeout, CHECK_TIMEOUT))
+    # One phone for every watch: its time zone is looked up once, not per check.
+    phone = TermuxPhone(tools)
+    identities: dict[str, str] = {}
+
+    def identity() -> str:
+        """Gmail's follows token.json (a new `smsbak auth` switches account); the
+        others are fixed by the settings and asked once."""
+        if settings.destination == "gmail":
+            return destination_identity(paths, settings)
+        if "identity" not in identities:
+            identities["identity"] = destination_identity(paths, settings)
+        return identities["identity"]
+
+    def newest_is_new() -> bool:
+        page = phone.sms_page(0, 1)
+        if not page.messages:
+            return False
+        newest = page.messages[0].sms.fingerprint
+        place = place_key(identity(), settings.label)
+        with open_store(paths, settings) as store:
+            return not (store.known([newest], place) or store.refused([newest], place))
+
+    def last_success() -> datetime | None:
+        if not paths.state_db.exists():
+            return None
+        place = place_key(identity(), settings.label)
+        with open_store(paths, settings) as store:
+            run = store.last_run("backup", SUCCESS, place=place)
+        if run is None or run.ended_at is None:
+            return None
+        return datetime.fromtimestamp(run.ended_at, UTC)
+
+    def zone() -> tzinfo:
+        return phone.zone
+
+    return DaemonWiring(
+        run_backup=run_backup,
+        blocked=lambda: backup_blocked_by(settings, tools),
+        newest_is_new=newest_is_new,
+        zone=zone,
+        last_success=last_success,
+        notifier=Notifier(settings.notifications),
+    )
+
+
+def backup_blocked_by(settings: Settings, tools: TermuxTools) -> str | None:
+    """Why a background backup should wait now (Wi-Fi, battery), or None."""
+    try:
+        if settings.wifi_only:
+            wifi = tools.json("termux-wifi-connectioninfo")
+            if not isinstance(wifi, dict) or wifi.get("supplicant_state") != "COMPLETED":
+                return "not connected to Wi-Fi"
+        if settings.min_battery:
+            battery = tools.json("termux-battery-status")
+            if not isinstance(battery, dict):
+                return "battery state unknown"
+            level = int(battery.get("percentage", 0))
+            charging = battery.get("status") in ("CHARGING", "FULL") or battery.get(
+                "plugged", "UNPLUGGED"
+            ) not in ("UNPLUGGED", None)
+            if level < settings.min_battery and not charging:
+                return f"battery at {level}% (below {settings.min_battery}%)"
+    except (PhoneError, ValueError, TypeError) as error:
+        return f"could not check the conditions: {error}"
+    return None
 
 
 def _remember_zone(store: StateStore, phone: TermuxPhone, report: BackupReport) -> None:
@@ -186,29 +414,31 @@ def run_restore(
     progress: Callable[[Progress], None] = lambda _: None,
     now: datetime | None = None,
 ) -> RestoreReport:
-    """One locked restore from the Gmail archive into the chosen target."""
-    token = load_token(paths.restore_token_file, missing_hint=RESTORE_AUTH_HINT)
-    require_scopes(token, [GMAIL_READONLY], "reading the Gmail archive", RESTORE_AUTH_HINT)
-    with RunLock(paths.lock_file), StateStore(paths.state_db) as store:
-        store.close_interrupted_runs()
-        calls = options.what.kind == KIND_CALL
-        target = _choose_target(paths, settings, store, to, now or datetime.now(), calls)
-        archive = open_gmail(token, settings, login=RESTORE_LOGIN)
-        engine = RestoreEngine(
-            archive=archive,
-            target=target,
-            store=store,
-            matches_contact=numbers_match,
-            progress=progress,
-        )
-        report = engine.run(options)
-        if isinstance(target, FileTarget) and to is None:
-            report.next_steps.insert(
-                0,
-                "Neither Shizuku nor root answered, so the messages went into a file that an "
-                "SMS app imports (smsbak cannot write the phone's SMS store without them).",
+    """One locked restore from the configured destination into the chosen target."""
+    archive = open_destination(paths, settings, for_restore=True)
+    try:
+        with RunLock(paths.lock_file), open_store(paths, settings) as store:
+            store.close_interrupted_runs()
+            calls = options.what.kind == KIND_CALL
+            target = _choose_target(paths, settings, store, to, now or datetime.now(), calls)
+            engine = RestoreEngine(
+                archive=archive,
+                target=target,
+                store=store,
+                matches_contact=numbers_match,
+                progress=progress,
             )
-        return report
+            report = engine.run(options)
+            if isinstance(target, FileTarget) and to is None:
+                report.next_steps.insert(
+                    0,
+                    "Neither Shizuku nor root answered, so the messages went into a file that "
+                    "an SMS app imports (smsbak cannot write the phone's SMS store without "
+                    "them).",
+                )
+            return report
+    finally:
+        archive.close()
 
 
 def _choose_target(

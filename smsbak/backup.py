@@ -1,8 +1,11 @@
-"""The incremental backup engine: scan the phone, upload what Gmail lacks, record it.
+"""The incremental backup engine: scan a source, upload what the destination lacks, record it.
 
-Orchestration only: the phone reader reads, the codec encodes, the mailbox
-uploads and the store remembers. Nothing here prints; progress goes through a
-callback and the outcome comes back as a :class:`BackupReport`.
+Orchestration only: the source reads, the codec encodes, the destination stores
+(through the one exactly-once path, smsbak.uploader) and the store remembers, per
+place (destination identity + label). Nothing here prints; progress goes through a
+callback and the outcome comes back as a :class:`BackupReport`. This module sees
+only ports, never an adapter: the wiring (smsbak.app) hands it a Source and a
+Destination.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from typing import Protocol
 
 from smsbak.config import Settings
 from smsbak.errors import DailyLimitExceeded, PhoneError, SmsbakError
-from smsbak.gmail.client import Confirmed, Outgoing, Rejected
 from smsbak.mime import (
     INSERT_ADDRESS_TOKEN,
     EncodedSms,
@@ -27,11 +29,23 @@ from smsbak.mime import (
     encode_mms,
     encode_sms,
 )
-from smsbak.model import AddressKind, Mms, Sms, mms_content_digest
-from smsbak.phone.contacts import ContactBook
-from smsbak.phone.privileged_reader import PhoneMms
-from smsbak.phone.termux import CallPage, Contact, Page, PhoneCall, PhoneSms, SmsPage
-from smsbak.store import RunCounts, StateStore, Uploaded
+from smsbak.model import AddressKind, Mms, mms_content_digest
+from smsbak.ports import (
+    CallPage,
+    Contact,
+    ContactNames,
+    Destination,
+    MmsPage,
+    Outgoing,
+    PhoneCall,
+    PhoneMms,
+    PhoneSms,
+    SmsPage,
+    Source,
+)
+from smsbak.report import StreamReport
+from smsbak.store import StateStore, place_key
+from smsbak.uploader import Pending, Refusal, upload_exactly_once
 
 log = logging.getLogger(__name__)
 
@@ -39,38 +53,19 @@ KIND_SMS = "sms"
 KIND_CALL = "call"
 KIND_MMS = "mms"
 WATERMARK = "{kind}_complete_through_ms"
-"""Every record of a kind dated at or before this (epoch ms) is in Gmail or was refused."""
+"""Per place: every record of a kind dated at or before this (epoch ms) is there or was
+refused."""
 READ_WITH = "{kind}_read_with"
-"""Which reader ("termux" or "privileged") the last complete scan of a kind used."""
+"""Per place: which reader ("termux", "privileged", ...) the last complete scan used."""
 OWN_NUMBERS = "mms_own_numbers"
 """The phone's own numbers as MMS revealed them (a JSON list), kept across runs."""
 
 
-class Phone(Protocol):
-    generation: str | None
+class NoContacts:
+    """The address book when it is not asked (nothing needs a name) or could not be read."""
 
-    @property
-    def zone(self) -> tzinfo: ...
-
-    def sms_newest_first(self, page_size: int) -> Iterator[SmsPage]: ...
-
-    def calls_newest_first(self, page_size: int) -> Iterator[CallPage]: ...
-
-    def contacts(self) -> list[Contact]: ...
-
-
-class Mailbox(Protocol):
-    def ensure_label(self, name: str) -> str: ...
-
-    def upload(
-        self,
-        items: Iterable[Outgoing],
-        label_id: str,
-        *,
-        on_confirmed: Callable[[Sequence[Confirmed]], None],
-        on_rejected: Callable[[Rejected], None],
-        should_stop: Callable[[], bool] = ...,
-    ) -> None: ...
+    def name_for(self, address: str) -> str | None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -82,35 +77,8 @@ class Progress:
     total: int | None = None
 
 
-@dataclass
-class BackupReport:
-    scanned: int = 0
-    already: int = 0
-    refused_before: int = 0
-    to_upload: int = 0
-    uploaded: int = 0
-    rejected: list[str] = field(default_factory=list)
-    unusable_rows: int = 0
-    pages: int = 0
-    dry_run: bool = False
-    planned: list[Sms] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    stopped: bool = False
-    seconds: float = 0.0
-    result: str = "ok"
-    error: SmsbakError | None = None
-    calls: BackupReport | None = None
-    mms: BackupReport | None = None
-    """The call log's run, when it is backed up too (the `call_log` setting)."""
-
-    @property
-    def counts(self) -> RunCounts:
-        return RunCounts(
-            scanned=self.scanned,
-            uploaded=self.uploaded,
-            skipped=self.already,
-            failed=len(self.rejected),
-        )
+BackupReport = StreamReport
+"""A backup's report: one per stream (SMS, with the MMS and call-log runs inside)."""
 
 
 @dataclass(frozen=True)
@@ -139,8 +107,8 @@ class Stream(Protocol):
     def noun(self) -> str: ...
 
     def walk(
-        self, phone: Phone, page_size: int
-    ) -> Iterator[SmsPage] | Iterator[CallPage] | Iterator[Page[PhoneMms]]: ...
+        self, source: Source, page_size: int
+    ) -> Iterator[SmsPage] | Iterator[CallPage] | Iterator[MmsPage]: ...
 
     def fingerprint(self, item: Item) -> str: ...
 
@@ -156,7 +124,7 @@ class Stream(Protocol):
     def needs_contact_book(self, item: Item) -> bool: ...
 
     def encode(
-        self, item: Item, account: str, book: ContactBook, zone: tzinfo, when: datetime
+        self, item: Item, account: str, book: ContactNames, zone: tzinfo, when: datetime
     ) -> EncodedSms: ...
 
     def problems(self) -> list[str]:
@@ -166,7 +134,7 @@ class Stream(Protocol):
         """Dates (epoch ms) of the records the reader could not read: the watermark stays
         below them, so the next run reads them again (and reports them again)."""
 
-    def source(self, phone: Phone) -> str:
+    def source(self, source: Source) -> str:
         """Where this kind of record is read, for messages."""
 
 
@@ -200,8 +168,8 @@ class SmsStream(_WholeRecordStream):
     command: str = "backup"
     noun: str = "messages"
 
-    def walk(self, phone: Phone, page_size: int) -> Iterator[SmsPage]:
-        return phone.sms_newest_first(page_size)
+    def walk(self, source: Source, page_size: int) -> Iterator[SmsPage]:
+        return source.sms_newest_first(page_size)
 
     def fingerprint(self, item: Item) -> str:
         assert isinstance(item, PhoneSms)
@@ -212,14 +180,14 @@ class SmsStream(_WholeRecordStream):
         return item.sms.address
 
     def encode(
-        self, item: Item, account: str, book: ContactBook, zone: tzinfo, when: datetime
+        self, item: Item, account: str, book: ContactNames, zone: tzinfo, when: datetime
     ) -> EncodedSms:
         assert isinstance(item, PhoneSms)
         name = item.contact_name or book.name_for(item.sms.address)
         return encode_sms(item.sms, account=account, contact_name=name, zone=zone, backup_time=when)
 
-    def source(self, phone: Phone) -> str:
-        return _privileged_source(phone) or "Termux:API"
+    def source(self, source: Source) -> str:
+        return source.description
 
 
 @dataclass(frozen=True)
@@ -229,8 +197,8 @@ class CallStream(_WholeRecordStream):
     command: str = "backup-calls"
     noun: str = "calls"
 
-    def walk(self, phone: Phone, page_size: int) -> Iterator[CallPage]:
-        return phone.calls_newest_first(page_size)
+    def walk(self, source: Source, page_size: int) -> Iterator[CallPage]:
+        return source.calls_newest_first(page_size)
 
     def fingerprint(self, item: Item) -> str:
         assert isinstance(item, PhoneCall)
@@ -241,7 +209,7 @@ class CallStream(_WholeRecordStream):
         return item.call.number
 
     def encode(
-        self, item: Item, account: str, book: ContactBook, zone: tzinfo, when: datetime
+        self, item: Item, account: str, book: ContactNames, zone: tzinfo, when: datetime
     ) -> EncodedSms:
         assert isinstance(item, PhoneCall)
         name = item.contact_name or book.name_for(item.call.number)
@@ -249,8 +217,9 @@ class CallStream(_WholeRecordStream):
             item.call, account=account, contact_name=name, zone=zone, backup_time=when
         )
 
-    def source(self, phone: Phone) -> str:
-        return "Termux:API"  # the privileged reader, too, reads the call log through it
+    def source(self, source: Source) -> str:
+        # The privileged readers, too, read the call log through Termux:API.
+        return "Termux:API" if source.identity in PHONE_READERS else source.description
 
 
 @dataclass(frozen=True)
@@ -267,18 +236,15 @@ class MmsStream:
     """The phone's own numbers (see own_numbers_in): left out of To, Subject and
     References, so the sent and received MMS of one group share one Gmail thread."""
 
-    def walk(self, phone: Phone, page_size: int) -> Iterator[Page[PhoneMms]]:
-        pages: Callable[[int], Iterator[Page[PhoneMms]]] | None = getattr(
-            phone, "mms_newest_first", None
-        )
+    def walk(self, source: Source, page_size: int) -> Iterator[MmsPage]:
         self.unreadable.clear()
         self.unread_dates.clear()
-        if pages is None:
+        if not source.capabilities.mms:
             return
         # The MMS of one second stay on one page: a scan that stops at a page then
         # never sees only some of them (see distinct()); the rest go on the next page.
         carry: list[PhoneMms] = []
-        for page in pages(page_size):
+        for page in source.mms_newest_first(page_size):
             readable = carry + [m for m in page.messages if m.mms is not None]
             for bad in page.messages:
                 if bad.mms is None:
@@ -286,9 +252,9 @@ class MmsStream:
             last_second = readable[-1].date_ms // 1000 if readable else None
             carry = [m for m in readable if m.date_ms // 1000 == last_second]
             readable = readable[: len(readable) - len(carry)]
-            yield Page(messages=readable, rows=page.rows, unusable=page.unusable)
+            yield MmsPage(messages=readable, rows=page.rows, unusable=page.unusable)
         if carry:
-            yield Page(messages=carry, rows=0, unusable=0)
+            yield MmsPage(messages=carry, rows=0, unusable=0)
 
     def fingerprint(self, item: Item) -> str:
         assert isinstance(item, PhoneMms) and item.mms is not None
@@ -335,7 +301,7 @@ class MmsStream:
         return True
 
     def encode(
-        self, item: Item, account: str, book: ContactBook, zone: tzinfo, when: datetime
+        self, item: Item, account: str, book: ContactNames, zone: tzinfo, when: datetime
     ) -> EncodedSms:
         assert isinstance(item, PhoneMms) and item.mms is not None
         names = {
@@ -361,14 +327,12 @@ class MmsStream:
     def held_back(self) -> list[int]:
         return list(self.unread_dates)
 
-    def source(self, phone: Phone) -> str:
-        return _privileged_source(phone) or "the phone"
+    def source(self, source: Source) -> str:
+        return source.description
 
 
-def _privileged_source(phone: Phone) -> str | None:
-    """ "Shizuku (rish)" or "root (su)" when the privileged reader reads the messages."""
-    description = getattr(getattr(phone, "shell", None), "description", None)
-    return description if isinstance(description, str) else None
+PHONE_READERS = {"termux": "termux", "shizuku": "privileged", "root": "privileged"}
+"""Source identities as the READ_WITH fact names them (Shizuku and root see the same rows)."""
 
 
 _REAL_NUMBER = re.compile(r"\+?\d{3,}")
@@ -431,42 +395,59 @@ def own_numbers_in(messages: Iterable[Mms]) -> set[str]:
 
 
 class BackupEngine:
+    """One stream's backup from ``source`` into the destination named ``identity``.
+
+    ``identity`` is known before anything is opened (a dry run needs no login), and
+    with the stream's label it names the place whose state this run reads and writes.
+    ``open_destination`` is called only when something is to be uploaded and returns the
+    destination and the account address the emails name (From/To).
+    ``contact_book`` builds the name lookup from the source's contacts.
+    """
+
     def __init__(
         self,
         *,
-        phone: Phone,
+        source: Source,
         store: StateStore,
-        open_mailbox: Callable[[], tuple[Mailbox, str]],
+        identity: str,
+        open_destination: Callable[[], tuple[Destination, str]],
         settings: Settings,
+        contact_book: Callable[[list[Contact]], ContactNames],
         progress: Callable[[Progress], None] = lambda _: None,
         should_stop: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
         stream: Stream | None = None,
+        destination_name: str = "the destination",
     ) -> None:
         self.stream: Stream = stream or SmsStream(settings.label)
-        self.phone = phone
+        self.source = source
         self.store = store
-        self.open_mailbox = open_mailbox
+        self.identity = identity
+        self.place = place_key(identity, self.stream.label)
+        self.open_destination = open_destination
         self.settings = settings
+        self.contact_book = contact_book
         self.progress = progress
         self.should_stop = should_stop
         self.clock = clock
+        self.destination_name = destination_name
         self._confirmed: set[str] = set()
         self._refused: set[str] = set()
         self._newest_scanned: int | None = None
         self._scan_complete = False
-        self._message_ids: dict[str, str] = {}
 
     def run(self, options: BackupOptions) -> BackupReport:
         """One backup. Errors are recorded in the run history and re-raised."""
-        report = BackupReport(dry_run=options.dry_run)
+        report = BackupReport(
+            dry_run=options.dry_run, destination=self.destination_name, place=self.place
+        )
         started = self.clock()
         if options.dry_run:
             self._scan_and_plan(options, report)
             report.seconds = self.clock() - started
             return report
         self.store.close_interrupted_runs()
-        run_id = self.store.start_run(self.stream.command)
+        run_id = self.store.start_run(self.stream.command, self.place)
         pending: list[Item] | None = None
         try:
             pending = self._scan_and_plan(options, report)
@@ -491,10 +472,10 @@ class BackupEngine:
             run_id,
             report.result,
             report.counts,
-            f"{len(report.rejected)} messages refused by Gmail" if report.rejected else None,
+            f"{len(report.rejected)} {self.stream.noun} refused by {report.destination}"
+            if report.rejected
+            else None,
         )
-        if self.phone.generation:
-            self.store.set_meta("termux_generation", self.phone.generation)
         return report
 
     # --- scanning -------------------------------------------------------------------
@@ -502,18 +483,20 @@ class BackupEngine:
     def _cutoff(self, options: BackupOptions) -> int | None:
         """How far back this scan must read: the watermark minus the look-back window.
 
-        The watermark is the date up to which every message is known to be in
-        Gmail (see _advance_watermark). Capped at now, so one message with a
+        The watermark is the date up to which every message is known to be at this
+        place (see _advance_watermark). Capped at now, so one message with a
         date in the future (a wrong clock) cannot make later scans stop early.
         """
         if options.full:
             return None
-        if self.store.get_meta(READ_WITH.format(kind=self.stream.kind)) != self._reader():
+        read_with = self.store.get_meta(READ_WITH.format(kind=self.stream.kind), self.place)
+        if read_with != self._reader():
             # Another reader sees other rows (the privileged one drafts, failed and
             # queued SMS of any age): the watermark says nothing about those. One full
-            # scan, then incremental again. Also once after an upgrade (nothing stored).
+            # scan, then incremental again. Also once after an upgrade (nothing stored),
+            # and once for a new place (another account, server or label).
             return None
-        stored = self.store.get_meta(WATERMARK.format(kind=self.stream.kind))
+        stored = self.store.get_meta(WATERMARK.format(kind=self.stream.kind), self.place)
         if not stored:
             # No backup has completed a scan yet (a restore may have recorded what it
             # brought back, but the phone can hold more): read everything once.
@@ -522,7 +505,7 @@ class BackupEngine:
         return watermark - int(self.settings.lookback_hours * 3_600_000)
 
     def _reader(self) -> str:
-        return "termux" if self.stream.source(self.phone) == "Termux:API" else "privileged"
+        return PHONE_READERS.get(self.source.identity, self.source.identity)
 
     def _advance_watermark(self, report: BackupReport, pending: list[Item]) -> None:
         """Move the watermark only as far as nothing is left behind.
@@ -530,14 +513,15 @@ class BackupEngine:
         Uploads go oldest first, but a part that failed is retried after newer
         ones went through, and a run can end (error, daily limit, stop) with it
         still unconfirmed. The watermark then stays just below the oldest such
-        message, so the next incremental scan reads back to it. Messages Gmail
-        refused for good do not hold it back; they are reported, and `--full`
-        tries them again. Records the reader could not read at all hold it back
-        too: the next run reads them again, and reports them again while they fail.
+        message, so the next incremental scan reads back to it. Messages the
+        destination refused for good do not hold it back; they are reported, and
+        `--full` tries them again. Records the reader could not read at all hold it
+        back too: the next run reads them again, and reports them again while they fail.
         """
         if not self._scan_complete:
             return  # the unread older pages may hold unrecorded messages
-        self.store.set_meta(READ_WITH.format(kind=self.stream.kind), self._reader())
+        kind = self.stream.kind
+        self.store.set_meta(READ_WITH.format(kind=kind), self._reader(), self.place)
         done = self._confirmed | self._refused
         left = [m.date_ms for m in pending if self.stream.fingerprint(m) not in done]
         left += self.stream.held_back()
@@ -548,7 +532,7 @@ class BackupEngine:
         else:
             return
         self.store.set_meta(
-            WATERMARK.format(kind=self.stream.kind), str(min(watermark, int(time.time() * 1000)))
+            WATERMARK.format(kind=kind), str(min(watermark, int(time.time() * 1000))), self.place
         )
 
     def _scan_and_plan(self, options: BackupOptions, report: BackupReport) -> list[Item]:
@@ -556,14 +540,14 @@ class BackupEngine:
 
         Once a page's oldest message is older than (newest backed up - look-back),
         every later page is wholly older, so reading stops there. A run with
-        nothing new costs one termux-sms-list call.
+        nothing new costs one page read.
         """
         cutoff = self._cutoff(options)
         found: dict[str, Item] = {}
         alike: dict[str, list[Item]] = {}
         self._confirmed, self._refused, self._newest_scanned = set(), set(), None
         self._scan_complete = False
-        for page in self.stream.walk(self.phone, self.settings.page_size):
+        for page in self.stream.walk(self.source, self.settings.page_size):
             if self.should_stop():
                 report.stopped = True
                 return []
@@ -590,13 +574,13 @@ class BackupEngine:
         report.warnings += self.stream.problems()
         if report.unusable_rows:
             report.warnings.append(
-                f"{report.unusable_rows} rows from {self.stream.source(self.phone)} "
+                f"{report.unusable_rows} rows from {self.stream.source(self.source)} "
                 f"were not {self.stream.noun} "
                 "smsbak can read (unknown type or date) and were left out"
             )
-        known = self.store.known(found)
+        known = self.store.known(found, self.place)
         report.already = len(known)
-        refused = set() if options.full else self.store.refused(found)
+        refused = set() if options.full else self.store.refused(found, self.place)
         report.refused_before = len(refused)
         pending = [m for fp, m in found.items() if fp not in known and fp not in refused]
         pending.sort(key=lambda m: (m.date_ms, m.identity))
@@ -607,33 +591,34 @@ class BackupEngine:
 
     # --- uploading ------------------------------------------------------------------
 
-    def _contact_names(self, pending: Sequence[Item], report: BackupReport) -> ContactBook:
+    def _contact_names(self, pending: Sequence[Item], report: BackupReport) -> ContactNames:
         """Ask the address book once, and only when a record lacks a name."""
         if not any(self.stream.needs_contact_book(m) for m in pending):
-            return ContactBook([])
+            return NoContacts()
         try:
-            return ContactBook(self.phone.contacts())
+            return self.contact_book(self.source.contacts())
         except PhoneError as error:
             report.warnings.append(
                 f"contact names left out: {error.message}"
                 + (f" ({error.hint})" if error.hint else "")
             )
-            return ContactBook([])
+            return NoContacts()
 
     def _upload(self, pending: list[Item], report: BackupReport) -> None:
         if self.should_stop():
             report.stopped = True
             return
-        mailbox, account = self.open_mailbox()
-        label_id = mailbox.ensure_label(self.stream.label)
+        destination, account = self.open_destination()
+        folder = destination.ensure_folder(self.stream.label)
         book = self._contact_names(pending, report)
-        zone = self.phone.zone
+        zone = self.source.zone
         stream = self.stream
         by_key = {stream.fingerprint(m): m for m in pending}
         total = len(pending)
         self.progress(Progress("upload", 0, total))
 
-        def outgoing() -> Iterator[Outgoing]:
+        def items() -> Iterator[Pending]:
+            """Encoded one at a time, as the uploader asks for them."""
             backup_time = datetime.now(UTC)
             for message in pending:
                 try:
@@ -650,39 +635,54 @@ class BackupEngine:
                         f"{stream.noun} {which} could not be read and was left out: {error.message}"
                     )
                     continue
-                self._message_ids[stream.fingerprint(message)] = encoded.message_id
-                yield Outgoing(key=stream.fingerprint(message), raw=encoded.raw)
+                key = stream.fingerprint(message)
+                yield Pending(
+                    key,
+                    stream.kind,
+                    message.date_ms,
+                    Outgoing(
+                        key=key,
+                        raw=encoded.raw,
+                        message_id=encoded.message_id,
+                        date_ms=message.date_ms,
+                        seen=_seen(message),
+                    ),
+                )
 
-        def confirmed(parts: Sequence[Confirmed]) -> None:
-            self.store.record_uploaded(
-                [
-                    Uploaded(
-                        fingerprint=part.key,
-                        kind=stream.kind,
-                        date_ms=by_key[part.key].date_ms,
-                        gmail_id=part.gmail_id,
-                        message_id=self._message_ids.pop(part.key),
-                    )
-                    for part in parts
-                ]
-            )
-            report.uploaded += len(parts)
-            self._confirmed.update(part.key for part in parts)
-            self.progress(Progress("upload", report.uploaded + len(report.rejected), total))
+        def recorded(keys: Sequence[str]) -> None:
+            self._confirmed.update(keys)
 
-        def rejected(part: Rejected) -> None:
-            item = by_key[part.key]
-            self._refused.add(part.key)
-            self.store.record_refused(part.key, stream.kind, item.date_ms, part.reason)
+        def refused(refusal: Refusal) -> None:
+            item = by_key[refusal.fingerprint]
+            self._refused.add(refusal.fingerprint)
             what = f"{stream.kind} {item.identity[:12]}"  # a row id or a hash, never text
-            log.warning("Gmail refused %s: %s", what, part.reason)
-            report.rejected.append(f"{what}: {part.reason}")
+            log.warning("%s refused %s: %s", report.destination, what, refusal.reason)
+            report.rejected.append(f"{what}: {refusal.reason}")
 
-        def stop() -> bool:
-            if self.should_stop():
-                report.stopped = True
-            return report.stopped
+        def done(settled: int) -> None:
+            report.uploaded = len(self._confirmed)
+            self.progress(Progress("upload", settled, total))
 
-        mailbox.upload(
-            outgoing(), label_id, on_confirmed=confirmed, on_rejected=rejected, should_stop=stop
+        outcome = upload_exactly_once(
+            destination,
+            folder,
+            self.store,
+            self.place,
+            items(),
+            progress=done,
+            should_stop=self.should_stop,
+            on_recorded=recorded,
+            on_refused=refused,
         )
+        report.uploaded = outcome.recorded
+        report.found_in_flight = outcome.found
+        report.stopped = report.stopped or outcome.stopped
+
+
+def _seen(item: Item) -> bool:
+    """The read state for IMAP's \\Seen and Maildir's S flag (calls count as seen)."""
+    if isinstance(item, PhoneSms):
+        return item.sms.read is not False  # unknown: seen, as SMS Backup+ did
+    if isinstance(item, PhoneMms) and item.mms is not None:
+        return item.mms.read is not False
+    return True

@@ -200,6 +200,7 @@ def backup(obj: Context, full: bool, dry_run: bool, notify: bool) -> None:
     from smsbak.app import run_backup, setup_file_logging
     from smsbak.backup import BackupOptions, BackupReport
     from smsbak.render import ProgressPrinter, backup_summary, planned_lines
+    from smsbak.report import exit_code
 
     settings = obj.settings()
     setup_file_logging(obj.paths, obj.verbose)
@@ -238,8 +239,9 @@ def backup(obj: Context, full: bool, dry_run: bool, notify: bool) -> None:
         for line in planned_lines(report):
             click.echo(line)
     click.echo(backup_summary(report))
-    if report.rejected or (report.calls is not None and report.calls.rejected):
-        sys.exit(ExitCode.GMAIL)
+    code = exit_code(report)  # a refusal in any stream (SMS, MMS, calls) counts
+    if code:
+        sys.exit(code)
 
 
 @main.command()
@@ -334,7 +336,8 @@ def restore(
     """
     from smsbak.app import run_restore, setup_file_logging
     from smsbak.render import ProgressPrinter, restore_summary
-    from smsbak.restore import CALL_KIND, SMS_KIND, RestoreOptions, RestoreReport
+    from smsbak.report import RestoreReport, exit_code
+    from smsbak.restore import CALL_KIND, SMS_KIND, RestoreOptions
     from smsbak.restore_targets import parse_target
 
     settings = obj.settings()
@@ -366,16 +369,17 @@ def restore(
         click.echo(f"Warning: {warning}", err=True)
     for line in restore_summary(report):
         click.echo(line)
-    if report.refused:
-        sys.exit(ExitCode.PHONE)
-    if report.not_fetched:
-        # Not an error of the phone's: those emails are still in Gmail for the next run.
+    code = exit_code(report)
+    if report.not_fetched and not report.refused:
+        # Not an error of the phone's: those emails are still there for the next run.
         click.echo(
-            f"Error: Gmail did not return {report.not_fetched} of the listed emails.\n"
-            "Fix: run `smsbak restore` again later; what is restored now is not doubled",
+            f"Error: {report.source} did not return {report.not_fetched} of the listed "
+            "emails.\nFix: run `smsbak restore` again later; what is restored now is not "
+            "doubled",
             err=True,
         )
-        sys.exit(ExitCode.GMAIL)
+    if code:
+        sys.exit(code)
 
 
 @main.command()
@@ -446,7 +450,7 @@ def daemon(obj: Context, every: str | None) -> None:
       smsbak daemon
       smsbak daemon --every 30m
     """
-    from smsbak.app import run_backup, setup_file_logging
+    from smsbak.app import daemon_parts, setup_file_logging
     from smsbak.config import parse_duration
     from smsbak.daemon import Daemon, DaemonTimes
 
@@ -468,7 +472,7 @@ def daemon(obj: Context, every: str | None) -> None:
         + f". Log: {obj.paths.log_dir / 'smsbak.log'}",
         err=True,
     )
-    sys.exit(Daemon(obj.paths, settings, times, run_backup=run_backup).run())
+    sys.exit(Daemon(obj.paths, settings, times, daemon_parts(obj.paths, settings)).run())
 
 
 @main.group()

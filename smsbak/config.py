@@ -27,6 +27,9 @@ GMAIL_BATCH_LIMIT = 50
 class Settings:
     """Effective settings. Field docs double as the reference in README.md."""
 
+    destination: str = "gmail"
+    """Where backups go: "gmail" (the Gmail API), "imap" (any mailbox, app password) or
+    "maildir:PATH" (a local Maildir). The state is kept per destination and label."""
     label: str = "SMS"
     """Gmail label that SMS go under (SMS Backup+ used the same default)."""
     lookback_hours: float = 24.0
@@ -67,7 +70,8 @@ class Settings:
     """Where each value came from: "default", the config file's path, or an env variable."""
 
 
-ENV_OVERRIDES = {"gmail_api": "SMSBAK_GMAIL_API"}
+ENV_OVERRIDES = {"gmail_api": "SMSBAK_GMAIL_API", "destination": "SMSBAK_DESTINATION"}
+DESTINATION_KINDS = ("gmail", "imap", "maildir")
 
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
@@ -130,6 +134,19 @@ def _label(value: Any) -> str | None:
     return None
 
 
+def _destination(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return 'must be "gmail", "imap" or "maildir:PATH"'
+    kind, colon, path = value.partition(":")
+    if kind == "maildir" and colon and path.strip() and not any(ord(c) < 32 for c in path):
+        return None
+    if kind == "maildir":
+        return 'needs the folder: "maildir:PATH", e.g. "maildir:~/storage/shared/smsbak"'
+    if value in ("gmail", "imap"):
+        return None
+    return 'must be "gmail", "imap" or "maildir:PATH"'
+
+
 def _batch_size(value: Any) -> str | None:
     problem = _positive_int(value)
     if problem is None and value > GMAIL_BATCH_LIMIT:
@@ -149,6 +166,7 @@ def _api_url(value: Any) -> str | None:
 
 
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+    "destination": _destination,
     "label": _label,
     "lookback_hours": _positive_number,
     "page_size": _positive_int,
@@ -166,6 +184,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "reader": _reader,
     "call_label": _label,
 }
+
 
 def is_loopback_host(host: str) -> bool:
     """True only for this machine: ``localhost`` or a loopback IP literal.

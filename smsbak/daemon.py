@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from smsbak.backup import BackupOptions, BackupReport
 from smsbak.config import Settings, parse_duration
@@ -26,22 +26,19 @@ from smsbak.errors import (
     AuthError,
     BusyError,
     DailyLimitExceeded,
+    ExitCode,
     PermissionDenied,
-    PhoneError,
     SmsbakError,
 )
 from smsbak.lock import RunLock
-from smsbak.notify import Notifier
 from smsbak.paths import Paths
-from smsbak.phone.termux import TermuxPhone, TermuxTools
-from smsbak.store import SUCCESS, StateStore
+from smsbak.report import exit_code
 
 log = logging.getLogger(__name__)
 
 RETRY_FIRST = 60.0
 BUSY_RETRY = 60.0
 DAILY_LIMIT_RETRY = 3600.0
-CHECK_TIMEOUT = 20.0
 STALE_ALERT = 24 * 3600  # alert about transient failures only after a day without success
 LOGIN_CHECK = 5.0  # seconds between looks at token.json while the login is broken
 
@@ -62,36 +59,46 @@ class DaemonTimes:
         )
 
 
-def backup_blocked_by(settings: Settings, tools: TermuxTools) -> str | None:
-    """Why a background backup should wait now (Wi-Fi, battery), or None."""
-    try:
-        if settings.wifi_only:
-            wifi = tools.json("termux-wifi-connectioninfo")
-            if not isinstance(wifi, dict) or wifi.get("supplicant_state") != "COMPLETED":
-                return "not connected to Wi-Fi"
-        if settings.min_battery:
-            battery = tools.json("termux-battery-status")
-            if not isinstance(battery, dict):
-                return "battery state unknown"
-            level = int(battery.get("percentage", 0))
-            charging = battery.get("status") in ("CHARGING", "FULL") or battery.get(
-                "plugged", "UNPLUGGED"
-            ) not in ("UNPLUGGED", None)
-            if level < settings.min_battery and not charging:
-                return f"battery at {level}% (below {settings.min_battery}%)"
-    except (PhoneError, ValueError, TypeError) as error:
-        return f"could not check the conditions: {error}"
-    return None
+class Notices(Protocol):
+    """How the daemon tells the person: a quiet status line and a loud alert."""
+
+    def status(self, text: str) -> None: ...
+
+    def remove_status(self) -> None: ...
+
+    def alert(self, title: str, text: str) -> None: ...
+
+    def clear_alert(self) -> None: ...
 
 
-def last_success_time(paths: Paths) -> datetime | None:
-    if not paths.state_db.exists():
-        return None
-    with StateStore(paths.state_db) as store:
-        run = store.last_run("backup", SUCCESS)
-    if run is None or run.ended_at is None:
-        return None
-    return datetime.fromtimestamp(run.ended_at, UTC)
+class DaemonParts(Protocol):
+    """What the daemon needs from the outside, built by the wiring (smsbak.app.daemon_parts,
+    handed over by the CLI): the daemon itself never touches the phone, a destination or
+    a notification tool, and imports none of them."""
+
+    @property
+    def run_backup(self) -> Callable[..., BackupReport]:
+        """smsbak.app.run_backup: one locked backup run."""
+
+    @property
+    def blocked(self) -> Callable[[], str | None]:
+        """Why a background backup should wait now (Wi-Fi, battery), or None."""
+
+    @property
+    def newest_is_new(self) -> Callable[[], bool]:
+        """One small read: is the phone's newest SMS not yet backed up at the current
+        place? Raises SmsbakError when the phone cannot be asked."""
+
+    @property
+    def zone(self) -> Callable[[], tzinfo]:
+        """The phone's zone, for the times the notifications show."""
+
+    @property
+    def last_success(self) -> Callable[[], datetime | None]:
+        """When the last backup into the current destination succeeded."""
+
+    @property
+    def notifier(self) -> Notices: ...
 
 
 class Daemon:
@@ -100,26 +107,22 @@ class Daemon:
         paths: Paths,
         settings: Settings,
         times: DaemonTimes,
-        *,
-        run_backup: Callable[..., BackupReport],
-        notifier: Notifier | None = None,
+        parts: DaemonParts,
     ) -> None:
         self.paths = paths
         self.settings = settings
         self.times = times
-        self.run_backup = run_backup
-        self.notifier = notifier or Notifier(settings.notifications)
-        self.tools = TermuxTools(min(settings.termux_timeout, CHECK_TIMEOUT))
+        self.parts = parts
+        self.run_backup = parts.run_backup
+        self.notifier = parts.notifier
         self.stop_requested = False
         self.failures = 0
         self.auth_broken_at: int | None = None  # token.json mtime when the login failed
         self._backing_up = threading.Lock()
         self._scheduler: Any = None
         self._zone: tzinfo = UTC
-        # One phone for every watch: its time zone is looked up once, not per check.
-        self._phone = TermuxPhone(self.tools)
         self.not_before = datetime.min.replace(tzinfo=UTC)
-        self.last_success = last_success_time(paths) or datetime.now(UTC)
+        self.last_success = parts.last_success() or datetime.now(UTC)
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -130,7 +133,7 @@ class Daemon:
         with RunLock(
             self.paths.data_dir / "daemon.lock", busy_message="smsbak daemon is already running"
         ):
-            self._zone = self._phone.zone
+            self._zone = self.parts.zone()
             scheduler = BlockingScheduler(
                 timezone=UTC,
                 # Two workers: the watch job runs while a backup runs; _backing_up
@@ -192,7 +195,7 @@ class Daemon:
 
     def _first_backup_time(self, now: datetime) -> datetime:
         """At once when the last success is older than the interval (catch-up), else later."""
-        last = last_success_time(self.paths)
+        last = self.parts.last_success()
         if last is None:
             return now
         due = last + timedelta(seconds=self.times.every)
@@ -201,22 +204,17 @@ class Daemon:
     # --- jobs -------------------------------------------------------------------------
 
     def _watch(self) -> None:
-        """One small termux-sms-list call: back up soon when the newest SMS is not backed up."""
+        """One small read of the phone: back up soon when the newest SMS is not backed up."""
         if self.stop_requested or self.auth_broken_at is not None:
             return
         if datetime.now(UTC) < self.not_before:
             return  # a retry is already planned; the watch must not bypass its delay
         try:
-            page = self._phone.sms_page(0, 1)
-        except PhoneError as error:
+            new = self.parts.newest_is_new()
+        except SmsbakError as error:
             log.info("watch: %s", error.message)
             return
-        if not page.messages:
-            return
-        newest = page.messages[0].sms
-        with StateStore(self.paths.state_db) as store:
-            known = store.known([newest.fingerprint]) | store.refused([newest.fingerprint])
-        if not known:
+        if new:
             log.info("watch: a new message arrived; backing up in %gs", self.times.watch_delay)
             self._soon(self.times.watch_delay)
 
@@ -254,7 +252,7 @@ class Daemon:
             self._backing_up.release()
 
     def _backup_once(self) -> None:
-        blocked = backup_blocked_by(self.settings, self.tools)
+        blocked = self.parts.blocked()
         if blocked:
             log.info("backup postponed: %s", blocked)
             self._show_status(f"Waiting: {blocked}. Next try {self._next_text()}")
@@ -280,7 +278,7 @@ class Daemon:
         except DailyLimitExceeded as error:
             log.warning("%s", error.message)
             self._retry_in(max(DAILY_LIMIT_RETRY, self.times.every / 2))
-            self._show_status("Gmail's daily limit reached; resuming later")
+            self._show_status("The daily upload limit is reached; resuming later")
             return
         except SmsbakError as error:
             self._failed(
@@ -303,6 +301,15 @@ class Daemon:
             report.already,
             len(report.rejected),
         )
+        if exit_code(report) != ExitCode.OK:
+            # The same verdict as `smsbak backup` exiting non-zero: refused messages
+            # (in any stream) are reported, not retried by incremental runs.
+            log.warning(
+                "%d messages refused for good by %s (see the warnings above); "
+                "`smsbak backup --full` tries them again",
+                report.refused,
+                report.destination,
+            )
         for kind, part in (("MMS", report.mms), ("call log", report.calls)):
             if part is not None:
                 log.info("%s: %d new, %d already", kind, part.uploaded, part.already)

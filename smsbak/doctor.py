@@ -25,7 +25,7 @@ from smsbak.gmail.auth import (
 from smsbak.lock import RunLock
 from smsbak.paths import Paths
 from smsbak.phone.termux import INSTALL_HINT, TermuxPhone, TermuxTools
-from smsbak.store import SUCCESS, StateStore
+from smsbak.store import SUCCESS, place_key
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 REQUIRED_MODULES = {
@@ -63,11 +63,11 @@ class Doctor:
             self.call_log,
             self.dependencies,
             self.timezone,
-            self.token,
-            self.gmail,
-            self.background,
-            self.last_backup,
+            self.destination,
         ]
+        if self.settings.destination == "gmail":
+            checks += [self.token, self.gmail]
+        checks += [self.background, self.last_backup]
         results = []
         for check in checks:
             try:
@@ -95,7 +95,7 @@ class Doctor:
         except PhoneError as error:
             return Check("SMS reader", FAIL, error.message, error.hint)
         if isinstance(phone, PrivilegedPhone):
-            return Check("SMS reader", OK, phone.description)
+            return Check("SMS reader", OK, f"{phone.description}: every box, exact times")
         detail = "Termux:API: received and sent SMS only, whole seconds, no MMS"
         if self.settings.reader == "auto":
             return Check(
@@ -162,6 +162,35 @@ class Doctor:
             )
         return Check("Phone time zone", OK, zone)
 
+    def _identity(self) -> str:
+        from smsbak.app import destination_identity
+
+        return destination_identity(self.paths, self.settings)
+
+    def destination(self) -> Check:
+        """Which destination backups go to, and what the state holds for it."""
+        from smsbak.app import open_store
+
+        try:
+            identity = self._identity()
+        except SmsbakError as error:
+            return Check("Destination", FAIL, error.message, error.hint)
+        if identity == "gmail:":
+            return Check("Destination", FAIL, "Gmail, but no login yet", REAUTH_HINT)
+        counts = {"sms": 0, "call": 0}
+        if self.paths.state_db.exists():
+            with open_store(self.paths, self.settings) as store:
+                for kind, label in (
+                    ("sms", self.settings.label),
+                    ("call", self.settings.call_label),
+                ):
+                    counts[kind] = store.count(kind, place_key(identity, label))
+        detail = (
+            f"{identity}: {counts['sms']} SMS under {self.settings.label!r}, "
+            f"{counts['call']} calls under {self.settings.call_label!r} backed up there"
+        )
+        return Check("Destination", OK, detail)
+
     def token(self) -> Check:
         try:
             token = load_token(self.paths.token_file)
@@ -207,7 +236,7 @@ class Doctor:
             connection.service, connection.batch_uri, quota_bucket(15000, 100), max_attempts=2
         )
         try:
-            label = mailbox.find_label(self.settings.label)
+            label = mailbox.find_folder(self.settings.label)
         except SmsbakError as error:
             return Check("Gmail label", FAIL, error.message, error.hint)
         if label is None:
@@ -243,8 +272,14 @@ class Doctor:
         every = parse_duration(self.settings.backup_every)
         run = None
         if self.paths.state_db.exists():
-            with StateStore(self.paths.state_db) as store:
-                run = store.last_run("backup", SUCCESS)
+            from smsbak.app import open_store
+
+            try:
+                place: str | None = place_key(self._identity(), self.settings.label)
+            except SmsbakError:
+                place = None
+            with open_store(self.paths, self.settings) as store:
+                run = store.last_run("backup", SUCCESS, place=place)
         if run is None or run.ended_at is None:
             return Check("Last backup", WARN, "never succeeded", "run `smsbak backup`")
         age = datetime.now(UTC).timestamp() - run.ended_at

@@ -13,8 +13,147 @@ so the engines never probe an adapter with ``getattr`` or ``isinstance``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from datetime import tzinfo
+from typing import Generic, Protocol, TypeVar
+
+from smsbak.model import Call, Mms, Sms
+
+T = TypeVar("T")
+
+# --- what comes in -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhoneSms:
+    """An SMS as read, with the contact name the reader gave for it (termux: inbox only)."""
+
+    sms: Sms
+    contact_name: str | None
+
+    @property
+    def identity(self) -> str:
+        """What tells two rows apart across pages: the row id, else the fingerprint."""
+        return str(self.sms.android_id) if self.sms.android_id is not None else self.sms.fingerprint
+
+    @property
+    def date_ms(self) -> int:
+        return self.sms.date_ms
+
+
+@dataclass(frozen=True)
+class PhoneCall:
+    """A call-log entry as read, with the cached name the reader gave for it."""
+
+    call: Call
+    contact_name: str | None
+
+    @property
+    def identity(self) -> str:
+        return self.call.fingerprint  # termux-call-log has no row id
+
+    @property
+    def date_ms(self) -> int:
+        return self.call.date_ms
+
+
+@dataclass(frozen=True)
+class PhoneMms:
+    """An MMS as read, or the id of one that could not be read (reported, never dropped)."""
+
+    mms: Mms | None
+    """Without attachment bytes: a scan holds only what identity and planning need."""
+    row_id: int
+    date_ms: int
+    problem: str | None = None
+    contact_name: str | None = None
+    file_parts: tuple[int | None, ...] = ()
+    """Per part, the part row whose bytes ``read_part`` fetches at upload time."""
+    read_part: Callable[[int, int], bytes] | None = field(default=None, compare=False, repr=False)
+    """(part row id, MMS row id) -> the part's bytes, read from the source when encoding."""
+
+    @property
+    def identity(self) -> str:
+        return f"mms-{self.row_id}"
+
+    def with_attachments(self) -> Mms:
+        """The whole MMS, bytes included, read now: memory holds one message at a time."""
+        assert self.mms is not None
+        if self.read_part is None or not any(self.file_parts):
+            return self.mms
+        read = self.read_part
+        parts = tuple(
+            part if part_id is None else replace(part, data=read(part_id, self.row_id), text=None)
+            for part, part_id in zip(self.mms.parts, self.file_parts, strict=True)
+        )
+        return replace(self.mms, parts=parts)
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One answer of a paged reader, newest first, plus rows it could not use."""
+
+    messages: list[T]
+    rows: int
+    unusable: int
+
+
+SmsPage = Page[PhoneSms]
+CallPage = Page[PhoneCall]
+MmsPage = Page[PhoneMms]
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    number: str
+
+
+class ContactNames(Protocol):
+    """The address book as the encoder asks it: a name for an address, or None."""
+
+    def name_for(self, address: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class SourceCapabilities:
+    """Which kinds of record a source can read at all (declared, never probed)."""
+
+    sms: bool = True
+    calls: bool = True
+    mms: bool = False
+
+
+class Source(Protocol):
+    """Where records come from: Termux:API, Shizuku or root, an archive file, the memory twin.
+
+    Pages come newest first; a kind the capabilities deny yields no pages.
+    """
+
+    @property
+    def identity(self) -> str:
+        """``termux``, ``shizuku``, ``root``, ``file:...``, ``memory``: which reader read
+        (a switch of reader makes the engine scan everything once)."""
+
+    @property
+    def description(self) -> str:
+        """For people: "Termux:API", "Shizuku (rish)", "root (su)"."""
+
+    @property
+    def capabilities(self) -> SourceCapabilities: ...
+
+    @property
+    def zone(self) -> tzinfo:
+        """The zone the phone's wall-clock times are read in."""
+
+    def sms_newest_first(self, page_size: int) -> Iterator[SmsPage]: ...
+
+    def calls_newest_first(self, page_size: int) -> Iterator[CallPage]: ...
+
+    def mms_newest_first(self, page_size: int) -> Iterator[MmsPage]: ...
+
+    def contacts(self) -> list[Contact]: ...
+
 
 # --- what goes up --------------------------------------------------------------------
 

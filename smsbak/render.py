@@ -10,13 +10,13 @@ from typing import IO, TYPE_CHECKING, Any
 
 from smsbak.model import Box
 from smsbak.status import Status
-from smsbak.store import Run
+from smsbak.store import Run, place_parts
 
 if TYPE_CHECKING:
     from smsbak.backup import BackupReport, Progress
-    from smsbak.restore import RestoreReport
+    from smsbak.report import RestoreReport
 
-PHASES = {"upload": "Uploading", "fetch": "Reading Gmail", "write": "Restoring"}
+PHASES = {"upload": "Uploading", "fetch": "Reading the archive", "write": "Restoring"}
 MIN_RATE_SECONDS = 1.0
 """A rate (and an ETA) is shown only once a phase has run this long."""
 
@@ -101,29 +101,33 @@ def backup_summary(report: BackupReport) -> str:
             f"{report.already} are already backed up ({report.scanned} read). Nothing was sent."
         )
     rate = report.uploaded / report.seconds if report.seconds > 0 else 0.0
+    where = report.destination
     text = (
         f"Backed up {report.uploaded} new messages"
-        f" ({report.already} already in Gmail, {report.scanned} read) in "
+        f" ({report.already} already in {where}, {report.scanned} read) in "
         f"{duration(report.seconds)}" + (f", {rate:.1f} msg/s" if report.uploaded else "") + "."
     )
     if report.refused_before:
         text += (
-            f" {report.refused_before} that Gmail refused before were skipped"
+            f" {report.refused_before} that {where} refused before were skipped"
             " (`smsbak backup --full` tries them again)."
         )
     if report.mms is not None:
-        text += f" MMS: {report.mms.uploaded} new ({report.mms.already} already in Gmail)."
-        for warning in report.mms.warnings:
+        mms = report.mms
+        text += f" MMS: {mms.uploaded} new ({mms.already} already in {where})." + (
+            f" {where} refused {len(mms.rejected)} MMS." if mms.rejected else ""
+        )
+        for warning in mms.warnings:
             text += f" {warning}."
     if report.calls is not None:
         calls = report.calls
-        text += f" Call log: {calls.uploaded} new calls ({calls.already} already in Gmail)." + (
-            f" Gmail refused {len(calls.rejected)} calls." if calls.rejected else ""
+        text += f" Call log: {calls.uploaded} new calls ({calls.already} already in {where})." + (
+            f" {where} refused {len(calls.rejected)} calls." if calls.rejected else ""
         )
     if report.stopped:
         text += f" Stopped early; {report.to_upload - report.uploaded} left for the next run."
     if report.rejected:
-        text += f" Gmail refused {len(report.rejected)}: see the log."
+        text += f" {where} refused {len(report.rejected)}: see the log."
     return text
 
 
@@ -163,6 +167,7 @@ def _run_data(run: Run | None) -> dict[str, Any] | None:
 def status_data(status: Status) -> dict[str, Any]:
     return {
         "account": status.account,
+        "destination": status.destination,
         "label": status.label,
         "messages_backed_up": status.backed_up,
         "newest_backed_up": _when(status.newest_ms / 1000) if status.newest_ms else None,
@@ -170,12 +175,18 @@ def status_data(status: Status) -> dict[str, Any]:
         "last_run": _run_data(status.last_run),
         "last_success": _when(status.last_success.ended_at) if status.last_success else None,
         "last_restore": _run_data(status.last_restore),
+        "other_places": [
+            {"destination": identity, "label": label, "messages_backed_up": count}
+            for place, count in status.other_places.items()
+            for identity, label in [place_parts(place)]
+        ],
     }
 
 
 def status_text(status: Status) -> str:
     data = status_data(status)
     lines = [
+        f"Destination:        {data['destination'] or '-'}",
         f"Account:            {data['account'] or 'not logged in (run `smsbak auth`)'}",
         f"Label:              {data['label']}",
         f"Messages backed up: {data['messages_backed_up']}",
@@ -197,6 +208,11 @@ def status_text(status: Status) -> str:
         lines.append(
             f"Last restore:       {restore['started']}  {restore['result']}"
             f"  (restored {restore['uploaded']}, already there {restore['already_backed_up']})"
+        )
+    for other in data["other_places"]:
+        lines.append(
+            f"Also backed up:     {other['messages_backed_up']} to {other['destination']}"
+            f" (label {other['label']}), not the configured destination"
         )
     if data["running"]:
         lines.append("A backup is running now.")

@@ -1,9 +1,11 @@
-"""The restore engine: read the Gmail archive, decode, choose, skip what the phone has, write.
+"""The restore engine: read the archive at a destination, decode, choose, skip what the
+target has, write.
 
 Reads smsbak's and SMS Backup+'s emails alike (by their ``X-smssync-*``
 headers only). Emails that are not SMS records are counted by reason, never
-fatal. What ends up on the phone is also recorded in the state store as backed
-up, so the next backup does not upload it again.
+fatal. What was read is also recorded in the state store as backed up *at the place it
+was read from* (destination identity + label), so the next backup there does not
+upload it again. Sees only ports: the wiring hands it a Destination and a target.
 """
 
 from __future__ import annotations
@@ -12,16 +14,17 @@ import email
 import email.policy
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from smsbak.backup import KIND_CALL, KIND_MMS, KIND_SMS, Progress
 from smsbak.errors import SmsbakError, UsageError
 from smsbak.mime import DecodeError, datatype_of, decode_call, decode_mms, decode_sms
 from smsbak.model import Box, Call, Mms, Sms
-from smsbak.store import RunCounts, StateStore, Uploaded
+from smsbak.ports import Destination, TargetCapabilities
+from smsbak.report import RestoreReport
+from smsbak.store import RunCounts, StateStore, Uploaded, place_key
 
 log = logging.getLogger(__name__)
 
@@ -32,24 +35,12 @@ RESTORED_BOXES = frozenset({Box.INBOX, Box.SENT})
 app may send what sits in the outbox or queue, and a restore must never send."""
 
 
-class Archive(Protocol):
-    def find_label(self, name: str) -> str | None: ...
-
-    def list_ids(self, label_id: str, query: str = "") -> Iterator[str]: ...
-
-    def fetch_raw(
-        self,
-        ids: Iterable[str],
-        *,
-        on_fetched: Callable[[Sequence[tuple[str, bytes]]], None],
-        on_rejected: Callable[[str, str], None],
-        should_stop: Callable[[], bool] = ...,
-    ) -> None: ...
-
-
 class RestoreTarget(Protocol):
     @property
     def description(self) -> str: ...
+
+    @property
+    def capabilities(self) -> TargetCapabilities: ...
 
     def existing_fingerprints(self) -> set[str] | None: ...
 
@@ -108,32 +99,8 @@ class RestoreOptions:
     dry_run: bool = False
     what: RecordKind = SMS_KIND
     record_as_backed_up: bool = True
-    """Only when restoring from the label backups go to; otherwise those messages
-    are not under that label, and the next backup must still upload them."""
-
-
-@dataclass
-class RestoreReport:
-    target: str = ""
-    listed: int = 0
-    fetched: int = 0
-    sms_found: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
-    not_chosen: int = 0
-    not_fetched: int = 0
-    """Listed, but Gmail would not return them even after retries: not restored."""
-    left_by_limit: int = 0
-    """Chosen, but older than the newest ``--limit`` N: not restored this time."""
-    duplicates_in_archive: int = 0
-    already_on_phone: int = 0
-    to_write: int = 0
-    written: int = 0
-    refused: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    next_steps: list[str] = field(default_factory=list)
-    dry_run: bool = False
-    seconds: float = 0.0
-    noun: str = "messages"
+    """Recorded for the place read from (destination + label): a backup into that
+    place then does not upload them again; another place is not affected."""
 
 
 @dataclass(frozen=True)
@@ -180,7 +147,7 @@ class RestoreEngine:
     def __init__(
         self,
         *,
-        archive: Archive,
+        archive: Destination,
         target: RestoreTarget,
         store: StateStore,
         matches_contact: Callable[[str, str], bool],
@@ -197,8 +164,12 @@ class RestoreEngine:
     def run(self, options: RestoreOptions) -> RestoreReport:
         started = self.clock()
         report = RestoreReport(
-            target=self.target.description, dry_run=options.dry_run, noun=options.what.noun
+            target=self.target.description,
+            dry_run=options.dry_run,
+            noun=options.what.noun,
+            source=self.archive.description,
         )
+        place = place_key(self.archive.identity, options.label)
         found = self._read_archive(options, report)
         existing = self.target.existing_fingerprints()
         if existing is None:
@@ -213,11 +184,10 @@ class RestoreEngine:
         if options.dry_run:
             report.seconds = self.clock() - started
             return report
-        run_id = self.store.start_run("restore")
+        run_id = self.store.start_run("restore", place)
         if options.record_as_backed_up:
-            # In Gmail already, under the backup label: the next backup must not
-            # upload them again.
-            self._record(found, options.what.kind)
+            # At this place already: the next backup into it must not upload them again.
+            self._record(found, options.what.kind, place)
         try:
             if pending:
                 try:
@@ -267,13 +237,14 @@ class RestoreEngine:
         )
 
     def _read_archive(self, options: RestoreOptions, report: RestoreReport) -> list[_Found]:
-        label_id = self.archive.find_label(options.label)
-        if label_id is None:
+        folder = self.archive.find_folder(options.label)
+        if folder is None:
             raise UsageError(
-                f"there is no Gmail label {options.label!r} in this account",
-                "check the label name (`--label`) and that you logged in to the right account",
+                f"there is no label (folder) {options.label!r} in {self.archive.description}",
+                "check the label name (`--label`), the `destination` setting, and that you "
+                "logged in to the right account",
             )
-        ids = list(self.archive.list_ids(label_id))
+        ids = list(self.archive.list_ids(folder))
         report.listed = len(ids)
         chosen: dict[str, _Found] = {}
 
@@ -287,7 +258,7 @@ class RestoreEngine:
                     continue
                 report.sms_found += 1
                 refusal = options.what.refusal(sms)
-                if isinstance(sms, Mms) and not getattr(self.target, "accepts_mms", False):
+                if isinstance(sms, Mms) and not self.target.capabilities.mms:
                     refusal = (
                         "MMS (smsbak cannot write MMS into the phone; "
                         "--to smsie:FILE.zip or --to xml:FILE.xml keeps them)"
@@ -320,7 +291,7 @@ class RestoreEngine:
             found = found[: options.limit]
         return found
 
-    def _record(self, found: Sequence[_Found], kind: str) -> None:
+    def _record(self, found: Sequence[_Found], kind: str, place: str) -> None:
         self.store.record_uploaded(
             [
                 Uploaded(
@@ -331,7 +302,8 @@ class RestoreEngine:
                     f.message_id,
                 )
                 for f in found
-            ]
+            ],
+            place,
         )
 
     def _write(self, pending: list[_Found], report: RestoreReport, kind: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from smsbak.errors import UsageError
 from smsbak.model import Mms, Sms
+from smsbak.ports import TargetCapabilities
 
 FILE_KINDS = {
     "smsie": ("SMS Import / Export archive", ".zip"),
@@ -90,7 +91,8 @@ class FileTarget:
         calls: bool = False,
     ) -> None:
         self.calls = calls
-        self.accepts_mms = not calls  # both archive formats carry MMS with their parts
+        # Both archive formats carry MMS with their parts.
+        self.capabilities = TargetCapabilities(sms=not calls, mms=not calls, calls=calls)
         self.note = note
         self.kind = kind
         self.path = path

@@ -1,17 +1,19 @@
 """What `smsbak status` shows: read from files only, never the network or the phone.
 
-Kept apart from the engines so the command starts fast on a phone.
+Kept apart from the engines so the command starts fast on a phone (the wiring is
+imported for the destination's identity only; Google's client is not loaded).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from smsbak.app import account_address, destination_identity, gmail_account, open_store
 from smsbak.config import Settings
+from smsbak.errors import SmsbakError
 from smsbak.lock import RunLock
 from smsbak.paths import Paths
-from smsbak.store import SUCCESS, Run, StateStore
+from smsbak.store import SUCCESS, Run, place_key, place_parts
 
 
 @dataclass(frozen=True)
@@ -24,27 +26,41 @@ class Status:
     last_success: Run | None
     running: bool
     last_restore: Run | None = None
+    destination: str = ""
+    """The identity of the configured destination (gmail:ACCOUNT, imap:..., maildir:...);
+    every count here is for it and the label."""
+    other_places: dict[str, int] = field(default_factory=dict)
+    """Other places with backed-up messages (another account, server or label)."""
 
 
 def read_status(paths: Paths, settings: Settings) -> Status:
-    """Everything ``smsbak status`` shows; reads files only, never the network."""
-    account = None
-    if paths.token_file.exists():
-        try:
-            account = json.loads(paths.token_file.read_text(encoding="utf-8")).get("account")
-        except (OSError, ValueError, AttributeError):
-            account = None
+    """Everything ``smsbak status`` shows, for the configured destination and label;
+    reads files only, never the network."""
+    account = gmail_account(paths)
+    try:
+        identity = destination_identity(paths, settings)
+    except SmsbakError:
+        identity = f"{settings.destination} (not set up)"
+    if settings.destination != "gmail":
+        account = account_address(identity) or None
     running = RunLock(paths.lock_file).is_held_elsewhere()
     if not paths.state_db.exists():
-        return Status(account, settings.label, 0, None, None, None, running)
-    with StateStore(paths.state_db) as store:
+        return Status(account, settings.label, 0, None, None, None, running, destination=identity)
+    place = place_key(identity, settings.label)
+    with open_store(paths, settings) as store:
         return Status(
             account=account,
             label=settings.label,
-            backed_up=store.count("sms"),
-            newest_ms=store.newest_date_ms("sms"),
-            last_run=store.last_run("backup"),
-            last_success=store.last_run("backup", SUCCESS),
+            backed_up=store.count("sms", place),
+            newest_ms=store.newest_date_ms("sms", place),
+            last_run=store.last_run("backup", place=place),
+            last_success=store.last_run("backup", SUCCESS, place=place),
             running=running,
-            last_restore=store.last_run("restore"),
+            last_restore=store.last_run("restore", place=place),
+            destination=identity,
+            other_places={
+                p: n
+                for p, n in store.places().items()
+                if place_parts(p)[0] != identity or place_parts(p)[1] != settings.label
+            },
         )

@@ -10,9 +10,10 @@ import pytest
 
 from smsbak.errors import AuthError, DailyLimitExceeded
 from smsbak.gmail.auth import load_token
-from smsbak.gmail.client import Confirmed, GmailMailbox, Outgoing, Rejected, backoff_delay
+from smsbak.gmail.client import GmailMailbox, backoff_delay
 from smsbak.gmail.pacing import TokenBucket
 from smsbak.gmail.transport import connect
+from smsbak.ports import Confirmed, Outgoing, Rejected
 from tests.conftest import write_token
 from tests.fakes.gmail_emulator import GmailEmulator
 
@@ -68,8 +69,8 @@ def test_label_lookup_is_case_insensitive_and_creates_once(
     mailbox: tuple[GmailMailbox, Recorder], emulator: GmailEmulator
 ) -> None:
     box, _ = mailbox
-    first = box.ensure_label("SMS")
-    assert box.ensure_label("sms") == first
+    first = box.ensure_folder("SMS")
+    assert box.ensure_folder("sms") == first
     assert [label["name"] for label in emulator.labels()].count("SMS") == 1
 
 
@@ -77,7 +78,7 @@ def test_batches_of_fifty_and_only_failed_parts_are_retried(
     mailbox: tuple[GmailMailbox, Recorder], emulator: GmailEmulator
 ) -> None:
     box, recorder = mailbox
-    label = box.ensure_label("SMS")
+    label = box.ensure_folder("SMS")
     emulator.fail_next(4, status=500)
     upload(box, recorder, 120, label)
     assert sorted(recorder.confirmed, key=int) == [str(n) for n in range(120)]
@@ -94,7 +95,7 @@ def test_the_servers_retry_time_is_honoured(
 ) -> None:
     """Gmail gives the time either as a header or as "Retry after <RFC 3339>" in the text."""
     box, recorder = mailbox
-    label = box.ensure_label("SMS")
+    label = box.ensure_folder("SMS")
     emulator.fail_next(1, status=429, retry_after=7, retry_after_in_message=in_message)
     upload(box, recorder, 3, label)
     assert len(recorder.confirmed) == 3
@@ -106,7 +107,7 @@ def test_a_permanent_part_error_is_reported_not_retried(
     mailbox: tuple[GmailMailbox, Recorder], emulator: GmailEmulator
 ) -> None:
     box, recorder = mailbox
-    label = box.ensure_label("SMS")
+    label = box.ensure_folder("SMS")
     emulator.fail_next(1, status=400, reason="invalidArgument")
     upload(box, recorder, 5, label)
     assert len(recorder.rejected) == 1 and "400" in recorder.rejected[0].reason
@@ -118,7 +119,7 @@ def test_daily_limit_ends_the_run(
     mailbox: tuple[GmailMailbox, Recorder], emulator: GmailEmulator
 ) -> None:
     box, recorder = mailbox
-    label = box.ensure_label("SMS")
+    label = box.ensure_folder("SMS")
     emulator.daily_limit_exceeded = True
     with pytest.raises(DailyLimitExceeded):
         upload(box, recorder, 5, label)
@@ -132,7 +133,7 @@ def test_a_revoked_grant_is_an_auth_error(tmp_path: Path, emulator: GmailEmulato
     connection = connect(token.credentials, emulator.url)
     box = GmailMailbox(connection.service, connection.batch_uri, TokenBucket(15_000, 1250))
     with pytest.raises(AuthError, match="revoked or expired") as caught:
-        box.ensure_label("SMS")
+        box.ensure_folder("SMS")
     assert caught.value.hint and "smsbak auth" in caught.value.hint
 
 
@@ -187,7 +188,7 @@ def test_no_network_is_a_gmail_error_after_retries_not_a_crash(
         connection.service, connection.batch_uri, TokenBucket(15_000, 1250), sleep=slept.append
     )
     with pytest.raises(GmailError):
-        box.ensure_label("SMS")
+        box.ensure_folder("SMS")
     assert len(slept) >= 3  # it retried with backoff before giving up
 
 
@@ -195,7 +196,7 @@ def test_a_message_too_large_for_a_json_body_goes_up_by_resumable_upload(
     mailbox: tuple[GmailMailbox, Recorder], emulator: GmailEmulator
 ) -> None:
     box, recorder = mailbox
-    label = box.ensure_label("SMS")
+    label = box.ensure_folder("SMS")
     big = raw(1) + bytes(range(256)) * (20 * 1024 * 1024 // 256) + b"\r\n"  # 20 MB, binary
     items = [Outgoing("0", raw(0)), Outgoing("1", big), Outgoing("2", raw(2))]
     box.upload(items, label, on_confirmed=recorder.on_confirmed, on_rejected=recorder.on_rejected)

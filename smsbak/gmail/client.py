@@ -1,4 +1,8 @@
-"""The mailbox: labels, and paced batch uploads that never re-send a confirmed part.
+"""The Gmail destination: labels, and paced batch uploads that never re-send a confirmed part.
+
+:class:`GmailMailbox` implements :class:`smsbak.ports.Destination` (identity
+``gmail:ACCOUNT``; Gmail merges a second copy of a Message-ID itself, and counts a
+label's messages even with the insert-only backup login).
 
 Uploads are ``messages.insert`` with ``raw`` bodies, 50 to a batch request.
 Each part is answered separately: parts Gmail confirmed are handed to the
@@ -30,6 +34,7 @@ from typing import Any, TypeVar
 from smsbak.errors import AuthError, DailyLimitExceeded, GmailError
 from smsbak.gmail.auth import REAUTH_HINT
 from smsbak.gmail.pacing import GET_COST, INSERT_COST, LIST_COST, TokenBucket
+from smsbak.ports import Confirmed, DestinationCapabilities, Outgoing, Rejected
 
 log = logging.getLogger(__name__)
 
@@ -45,26 +50,6 @@ RESTORE_LOGIN = "smsbak auth --restore --client-secrets FILE"
 """Restore reads with its own login (token-restore.json): a failing one is made again so."""
 RETRYABLE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "backendError"}
 _RETRY_AFTER_TEXT = re.compile(r"Retry after (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)")
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One message to insert; ``key`` lets the caller match answers to its records."""
-
-    key: str
-    raw: bytes
-
-
-@dataclass(frozen=True)
-class Confirmed:
-    key: str
-    gmail_id: str
-
-
-@dataclass(frozen=True)
-class Rejected:
-    key: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -210,7 +195,16 @@ class GmailMailbox:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         login: str = BACKUP_LOGIN,
+        account: str = "",
+        readable: bool = False,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
+        self.account = account
+        self._on_close = on_close
+        self._capabilities = DestinationCapabilities(
+            readable=readable, merges_message_ids=True, counts_folder=True
+        )
+        """Readable only with the restore login's read scope; the backup login inserts."""
         self.service = service
         self.login = login
         """The command that logs in again when Gmail refuses this mailbox's login."""
@@ -265,7 +259,52 @@ class GmailMailbox:
         self.stats.waited_for_retry += seconds
         self.sleep(seconds)
 
-    def find_label(self, name: str) -> str | None:
+    # --- the Destination port -----------------------------------------------------
+
+    @property
+    def identity(self) -> str:
+        return f"gmail:{self.account}"
+
+    @property
+    def capabilities(self) -> DestinationCapabilities:
+        return self._capabilities
+
+    @property
+    def description(self) -> str:
+        return "Gmail"
+
+    def find_message_ids(self, folder: str, message_ids: Sequence[str]) -> dict[str, str]:
+        """Which Message-IDs the label holds, by ``rfc822msgid:`` search (read login only).
+
+        The backup never needs it: Gmail keeps one copy of a Message-ID by itself
+        (``merges_message_ids``), so a re-send is harmless and cheaper than a search.
+        The insert-only backup login cannot search: it answers {}.
+        """
+        if not self._capabilities.readable:
+            return {}
+        found: dict[str, str] = {}
+        for message_id in dict.fromkeys(message_ids):
+            bare = message_id.strip().removeprefix("<").removesuffix(">")
+            if not bare or any(c.isspace() or c == '"' for c in bare):
+                continue  # not a Message-ID one can search for
+            for remote_id in self.list_ids(folder, f"rfc822msgid:{bare}"):
+                found[message_id] = remote_id
+                break
+        return found
+
+    def count(self, folder: str) -> int:
+        """How many messages the label holds (labels.get works with the labels scope)."""
+        label = self._call(self.service.users().labels().get(userId="me", id=folder))
+        return int(label.get("messagesTotal", 0))
+
+    def close(self) -> None:
+        """Nothing is held open between requests; the wiring's ``on_close`` keeps a
+        refreshed access token for the next run."""
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            on_close()
+
+    def find_folder(self, name: str) -> str | None:
         """The id of label ``name`` (Gmail compares label names without case), or None."""
         labels = self._call(self.service.users().labels().list(userId="me"))
         for label in labels.get("labels", []):
@@ -273,10 +312,10 @@ class GmailMailbox:
                 return str(label["id"])
         return None
 
-    def ensure_label(self, name: str) -> str:
+    def ensure_folder(self, name: str) -> str:
         """The id of label ``name``, created when missing; a creation race is fine."""
         for _ in range(2):
-            existing = self.find_label(name)
+            existing = self.find_folder(name)
             if existing is not None:
                 return existing
             created = self._call(

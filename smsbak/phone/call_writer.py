@@ -33,6 +33,7 @@ from smsbak.phone.privileged import (
     tell_null_from_text,
 )
 from smsbak.phone.writer import ConfirmedInserts, StoredRow
+from smsbak.ports import TargetCapabilities
 
 CALLS_URI = "content://call_log/calls"
 PROJECTION = ("_id", "date", "type", "duration", "number")
@@ -61,6 +62,7 @@ class PhoneCallLog(ConfirmedInserts[Call]):
 
     uri = CALLS_URI
     noun = "calls"
+    capabilities = TargetCapabilities(sms=False, mms=False, calls=True)
 
     @property
     def description(self) -> str:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from smsbak.phone.termux import Contact
+from smsbak.ports import Contact
 
 if TYPE_CHECKING:
     from phonenumbers import PhoneNumber

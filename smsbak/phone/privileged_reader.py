@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 
 from smsbak.errors import PhoneError
@@ -24,15 +23,18 @@ from smsbak.phone.privileged import (
     query_rows,
     tell_null_from_text,
 )
-from smsbak.phone.termux import (
+from smsbak.phone.termux import TermuxPhone, walk_newest_first
+from smsbak.ports import (
     CallPage,
     Contact,
     Page,
+    PhoneMms,
     PhoneSms,
     SmsPage,
-    TermuxPhone,
-    walk_newest_first,
+    SourceCapabilities,
 )
+
+__all__ = ["PhoneMms", "PrivilegedPhone", "choose_reader"]
 
 log = logging.getLogger(__name__)
 Row = dict[str, str | None]
@@ -78,11 +80,14 @@ def sms_from_row(row: dict[str, str | None]) -> Sms | None:
 class PrivilegedPhone:
     """The phone through rish or su for SMS; Termux:API for the rest."""
 
+    capabilities = SourceCapabilities(sms=True, calls=True, mms=True)
+
     def __init__(self, shell: PrivilegedShell, termux: TermuxPhone) -> None:
         self.shell = shell
         self.termux = termux
-        self.generation = termux.generation
-        self.description = f"{shell.description}: every box, exact times"
+        self.description = shell.description
+        """ "Shizuku (rish)" or "root (su)"."""
+        self.identity = "shizuku" if shell.kind == "rish" else "root"
 
     @property
     def zone(self) -> tzinfo:
@@ -125,38 +130,6 @@ INSERT_ADDRESS_TOKEN = "insert-address-token"
 """What the provider stores in place of the user's own number in a sent MMS."""
 
 
-@dataclass(frozen=True)
-class PhoneMms:
-    """An MMS as read, or the id of one that could not be read (reported, never dropped)."""
-
-    mms: Mms | None
-    """Without attachment bytes: a scan holds only what identity and planning need."""
-    row_id: int
-    date_ms: int
-    problem: str | None = None
-    contact_name: str | None = None
-    file_parts: tuple[int | None, ...] = ()
-    """Per part, the part row whose bytes `content read` fetches at upload time."""
-    reader: MmsReader | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def identity(self) -> str:
-        return f"mms-{self.row_id}"
-
-    def with_attachments(self) -> Mms:
-        """The whole MMS, bytes included, read now: memory holds one message at a time."""
-        assert self.mms is not None
-        if self.reader is None or not any(self.file_parts):
-            return self.mms
-        parts = tuple(
-            part if part_id is None else replace(
-                part, data=self.reader.part_bytes(part_id, self.row_id), text=None
-            )
-            for part, part_id in zip(self.mms.parts, self.file_parts, strict=True)
-        )  # fmt: skip
-        return replace(self.mms, parts=parts)
-
-
 class MmsReader:
     """MMS through `content`: the message, then its addresses, parts and part bytes."""
 
@@ -188,7 +161,9 @@ class MmsReader:
             date_ms = (_int(row.get("date")) or 0) * 1000
             try:
                 mms, file_parts = self.message(row)
-                messages.append(PhoneMms(mms, row_id, date_ms, file_parts=file_parts, reader=self))
+                messages.append(
+                    PhoneMms(mms, row_id, date_ms, file_parts=file_parts, read_part=self.part_bytes)
+                )
             except (PhoneError, ValueError, KeyError) as error:
                 problem = error.message if isinstance(error, PhoneError) else repr(error)
                 log.warning("could not read MMS _id=%s: %s", row_id, problem)

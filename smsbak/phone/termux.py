@@ -19,14 +19,24 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smsbak.errors import PermissionDenied, PhoneError
 from smsbak.model import Box, Call, CallType, Sms
+from smsbak.ports import (
+    CallPage,
+    Contact,
+    Page,
+    PhoneCall,
+    PhoneSms,
+    SmsPage,
+    SourceCapabilities,
+)
+
+__all__ = ["CallPage", "Contact", "Page", "PhoneCall", "PhoneSms", "SmsPage", "TermuxPhone"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 INSTALL_HINT = (
     "install the Termux:API app from the same store as Termux (F-Droid or GitHub), "
@@ -48,58 +58,6 @@ TYPE_NAMES = {
     "failed": Box.FAILED,
     "queued": Box.QUEUED,
 }
-
-
-@dataclass(frozen=True)
-class PhoneSms:
-    """An SMS as read, with the contact name termux-sms-list gave for it (inbox only)."""
-
-    sms: Sms
-    contact_name: str | None
-
-    @property
-    def identity(self) -> str:
-        """What tells two rows apart across pages: the row id, else the fingerprint."""
-        return str(self.sms.android_id) if self.sms.android_id is not None else self.sms.fingerprint
-
-    @property
-    def date_ms(self) -> int:
-        return self.sms.date_ms
-
-
-@dataclass(frozen=True)
-class PhoneCall:
-    """A call-log entry as read, with the cached name termux-call-log gave for it."""
-
-    call: Call
-    contact_name: str | None
-
-    @property
-    def identity(self) -> str:
-        return self.call.fingerprint  # termux-call-log has no row id
-
-    @property
-    def date_ms(self) -> int:
-        return self.call.date_ms
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One answer of a paged tool, newest first, plus rows it could not use."""
-
-    messages: list[T]
-    rows: int
-    unusable: int
-
-
-SmsPage = Page[PhoneSms]
-CallPage = Page[PhoneCall]
-
-
-@dataclass(frozen=True)
-class Contact:
-    name: str
-    number: str
 
 
 class TermuxTools:
@@ -388,7 +346,14 @@ def walk_newest_first(fetch: Callable[[int, int], Page[P]], page_size: int) -> I
 
 
 class TermuxPhone:
-    """The phone as Termux:API shows it: inbox and sent SMS, contacts, time zone."""
+    """The phone as Termux:API shows it: inbox and sent SMS, contacts, time zone.
+
+    A :class:`smsbak.ports.Source` that cannot read MMS (Termux:API has no tool for them).
+    """
+
+    identity = "termux"
+    description = "Termux:API"
+    capabilities = SourceCapabilities(sms=True, calls=True, mms=False)
 
     def __init__(
         self,
@@ -472,6 +437,10 @@ class TermuxPhone:
 
     def calls_newest_first(self, page_size: int) -> Iterator[CallPage]:
         return walk_newest_first(self.call_page, page_size)
+
+    def mms_newest_first(self, page_size: int) -> Iterator[Page[Any]]:
+        """Termux:API cannot read MMS: no pages (``capabilities.mms`` is False)."""
+        return iter(())
 
     def contacts(self) -> list[Contact]:
         data = self.tools.json("termux-contact-list")

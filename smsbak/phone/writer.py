@@ -28,6 +28,7 @@ from smsbak.phone.privileged import (
     query_rows,
     tell_null_from_text,
 )
+from smsbak.ports import TargetCapabilities
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +230,8 @@ class PhoneSmsStore(ConfirmedInserts[Sms]):
 
     uri = SMS_URI
     noun = "messages"
+    capabilities = TargetCapabilities(sms=True, mms=False, calls=False)
+    """smsbak cannot write MMS into the phone (yet)."""
 
     @property
     def description(self) -> str:

@@ -1739,7 +1739,16 @@ class GmailEmulator:
             label = self._labels.get(params["id"])
             if label is None:
                 raise ApiError(404, "Requested entity was not found.", "notFound")
-            return label.resource()
+            # As Gmail: only labels.get (not labels.list) carries the counts.
+            held = [m for m in self._messages.values() if label.id in m.label_ids]
+            unread = [m for m in held if "UNREAD" in m.label_ids]
+            return {
+                **label.resource(),
+                "messagesTotal": len(held),
+                "messagesUnread": len(unread),
+                "threadsTotal": len({m.thread_id for m in held}),
+                "threadsUnread": len({m.thread_id for m in unread}),
+            }
         if op == "labels.create":
             return self._labels_create(body)
         if op == "profile":
