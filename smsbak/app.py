@@ -33,7 +33,7 @@ from smsbak.backup import (
     Stream,
 )
 from smsbak.config import GMAIL_BATCH_LIMIT, Settings
-from smsbak.errors import PhoneError, SmsbakError, UsageError
+from smsbak.errors import MissingFolder, PhoneError, SmsbakError, UsageError
 from smsbak.gmail.auth import (
     GMAIL_INSERT,
     GMAIL_LABELS,
@@ -557,8 +557,8 @@ def build_view(
     for option in options:
         try:
             reports.append(run_restore(paths, settings, option, choice, progress=progress))
-        except UsageError as error:
-            if option.what.kind != KIND_CALL or "no Gmail label" not in error.message:
+        except MissingFolder as error:
+            if option.what.kind != KIND_CALL:
                 raise
             warnings.append(f"{error.message}: the archive shows no call log")
     with RunLock(paths.lock_file), StateStore(paths.state_db) as store:

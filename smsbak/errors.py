@@ -45,6 +45,12 @@ class UsageError(SmsbakError):
     exit_code = ExitCode.USAGE
 
 
+class MissingFolder(UsageError):
+    """The label or folder a restore reads does not exist at the destination: a caller
+    that can do without it (the archive view without calls) tells it from other usage
+    errors by type, not by wording."""
+
+
 class AuthError(SmsbakError):
     """No token, a revoked or expired grant, or a token without the needed scopes."""
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from smsbak.backup import KIND_CALL, KIND_MMS, KIND_SMS, Progress
-from smsbak.errors import SmsbakError, UsageError
+from smsbak.errors import MissingFolder, SmsbakError
 from smsbak.mime import DecodeError, datatype_of, decode_call, decode_mms, decode_sms
 from smsbak.model import Box, Call, Mms, Sms
 from smsbak.ports import Destination, TargetCapabilities
@@ -239,7 +239,7 @@ class RestoreEngine:
     def _read_archive(self, options: RestoreOptions, report: RestoreReport) -> list[_Found]:
         folder = self.archive.find_folder(options.label)
         if folder is None:
-            raise UsageError(
+            raise MissingFolder(
                 f"there is no label (folder) {options.label!r} in {self.archive.description}",
                 "check the label name (`--label`), the `destination` setting, and that you "
                 "logged in to the right account",

@@ -253,7 +253,7 @@ def test_view_without_a_call_log_label_warns_and_still_opens(bed: Bed) -> None:
     bed.configure(quota_units_per_minute=15_000_000)  # calls on again, but none in Gmail
     result = bed.smsbak("view")
     assert result.returncode == 0, result.stderr
-    assert "Warning: there is no Gmail label 'Call log'" in result.stderr
+    assert "Warning: there is no label (folder) 'Call log' in Gmail" in result.stderr
     assert len(bed.phone.calls("termux-open")) == 1
 
 
