@@ -1,0 +1,423 @@
+"""A real, throwaway Dovecot (Debian's dovecot-imapd) on loopback, and a TCP proxy.
+
+The IMAP destination is tested against the real server rather than a twin because
+the facts that matter (Dovecot stores a second APPEND of one Message-ID as a second
+message, modified UTF-7 mailbox names, APPENDUID, literals of 20 MB, TLS certificate
+checks) are the server's, not ours. Startup takes a few tens of milliseconds.
+
+Dovecot's login processes refuse to run as root, so when the suite runs as root the
+whole server runs as an unprivileged account (``nobody``) that owns the temporary
+directory. Every instance picks free ports, so pytest-xdist workers each get their own.
+
+The proxy (:class:`LatencyProxy`) sits between client and server on loopback: it can
+delay every server answer (a phone's round trip) and cut the connection right after
+the server answered an APPEND, the moment at which the client cannot know whether
+the message was stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import ipaddress
+import os
+import pwd
+import re
+import selectors
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+DOVECOT = "/usr/sbin/dovecot"
+USER = "smsbak@example.org"
+PASSWORD = "app-password-1234"
+
+
+def dovecot_available() -> str | None:
+    """None when a Dovecot can be started here, else the reason it cannot."""
+    if not Path(DOVECOT).exists():
+        return f"{DOVECOT} is not installed (apt-get install dovecot-imapd)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- certificates ------------------------------------------------------------------
+
+
+def make_ca(directory: Path, name: str) -> tuple[Path, object, object]:
+    """A self-signed CA: (its PEM path, key, certificate)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True,
+                content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    path = directory / f"{name}.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path, key, cert
+
+
+def make_server_cert(directory: Path, ca_key: object, ca_cert: object) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost, signed by the CA: (cert, key) paths."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    assert isinstance(ca_cert, x509.Certificate)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    cert_path = directory / "cert.pem"
+    key_path = directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+# --- the server ---------------------------------------------------------------------
+
+CONFIG = """\
+instance_name = smsbak_test_{port}
+protocols = imap
+listen = 127.0.0.1
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+info_log_path = {d}/dovecot.log
+default_internal_user = {user}
+default_internal_group = {group}
+default_login_user = {user}
+ssl = yes
+ssl_cert = <{d}/cert.pem
+ssl_key = <{d}/key.pem
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+mail_max_userip_connections = 100
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {d}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={user} gid={group} home={d}/mail/%u
+}}
+mail_location = maildir:~/Maildir
+service imap-login {{
+  chroot =
+  process_min_avail = 1
+  inet_listener imap {{
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = {tls_port}
+    ssl = yes
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+service stats {{
+  chroot =
+}}
+"""
+
+
+class Dovecot:
+    """One Dovecot instance: ``port`` (plain and STARTTLS), ``tls_port`` (implicit TLS),
+    ``ca_file`` (the CA that signed its certificate), one user with ``PASSWORD``."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="smsbak-dovecot-"))
+        self.dir.chmod(0o755)
+        self.port = free_port()
+        self.tls_port = free_port()
+        self.user = USER
+        self.password = PASSWORD
+        self.host = "127.0.0.1"
+        self.ca_file, ca_key, ca_cert = make_ca(self.dir, "test-ca")
+        self.other_ca_file, _, _ = make_ca(self.dir, "other-ca")
+        make_server_cert(self.dir, ca_key, ca_cert)
+        self._process: subprocess.Popen[bytes] | None = None
+        account = pwd.getpwuid(os.getuid())
+        self._run_as: str | None = None
+        if os.getuid() == 0:
+            self._run_as = "nobody"
+            account = pwd.getpwnam("nobody")
+        import grp
+
+        self._account = account
+        group = grp.getgrgid(account.pw_gid).gr_name
+        (self.dir / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
+        for sub in ("run", "state", "mail"):
+            (self.dir / sub).mkdir()
+        (self.dir / "dovecot.conf").write_text(
+            CONFIG.format(
+                d=self.dir, user=account.pw_name, group=group,
+                port=self.port, tls_port=self.tls_port,
+            )
+        )  # fmt: skip
+        if self._run_as:
+            for path in [self.dir, *self.dir.rglob("*")]:
+                os.chown(path, account.pw_uid, account.pw_gid)
+
+    @property
+    def maildir(self) -> Path:
+        return self.dir / "mail" / USER / "Maildir"
+
+    def start(self) -> Dovecot:
+        command = [DOVECOT, "-F", "-c", str(self.dir / "dovecot.conf")]
+        if self._run_as:
+            command = ["runuser", "-u", self._run_as, "--", *command]
+        self._process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.dir
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"dovecot exited: {self.log()}")
+            if self._answers(self.port) and self._answers(self.tls_port):
+                return self
+            time.sleep(0.01)
+        raise RuntimeError(f"dovecot did not start: {self.log()}")
+
+    def _answers(self, port: int) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def log(self) -> str:
+        with contextlib.suppress(OSError):
+            return (self.dir / "dovecot.log").read_text(errors="replace")[-4000:]
+        return ""
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Dovecot:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --- looking at what the server holds, through its own files --------------------
+
+    def client(self):  # type: ignore[no-untyped-def]
+        """A plain IMAPClient logged in as the test user (for assertions)."""
+        from imapclient import IMAPClient
+
+        client = IMAPClient(self.host, port=self.port, ssl=False, timeout=30)
+        client.login(self.user, self.password)
+        return client
+
+    def messages(self, folder: str) -> list[bytes]:
+        """Raw bytes of every message in ``folder`` (empty when it does not exist)."""
+        client = self.client()
+        try:
+            if not client.folder_exists(folder):
+                return []
+            client.select_folder(folder, readonly=True)
+            uids = client.search("ALL")
+            if not uids:
+                return []
+            data = client.fetch(uids, ["BODY.PEEK[]"])
+            return [data[uid][b"BODY[]"] for uid in sorted(data)]
+        finally:
+            client.logout()
+
+    def reset(self) -> None:
+        """Delete every folder but INBOX and empty INBOX (a clean mailbox per test)."""
+        client = self.client()
+        try:
+            for _flags, _delim, name in client.list_folders():
+                if name.upper() != "INBOX":
+                    client.delete_folder(name)
+            client.select_folder("INBOX")
+            uids = client.search("ALL")
+            if uids:
+                client.delete_messages(uids)
+                client.expunge()
+        finally:
+            client.logout()
+
+    def connections(self) -> int:
+        """Logged-in IMAP sessions right now, counted from Dovecot's processes."""
+        out = subprocess.run(
+            ["doveadm", "-c", str(self.dir / "dovecot.conf"), "who", "-1"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        return sum(1 for line in out.stdout.splitlines()[1:] if line.strip())
+
+
+# --- the proxy ------------------------------------------------------------------------
+
+APPEND_DONE = re.compile(rb"^(\S+) (OK|NO|BAD)\b[^\r\n]*APPEND", re.I | re.M)
+
+
+class LatencyProxy:
+    """A loopback TCP proxy to ``target_port``.
+
+    ``latency`` seconds are added before every chunk the server sends (one round trip
+    per answer, as on a phone's link). ``drop_after_appends = n`` cuts the client's
+    connection right after forwarding the server's n-th tagged APPEND completion
+    (counted across connections) without forwarding it, so the message is stored but
+    the client never learns it. ``max_concurrent`` counts the most connections open at once.
+    """
+
+    def __init__(self, target_port: int, latency: float = 0.0) -> None:
+        self.target_port = target_port
+        self.latency = latency
+        self.drop_after_appends: int | None = None
+        self.appends_answered = 0
+        self.drops = 0
+        self.open_connections = 0
+        self.max_concurrent = 0
+        self.total_connections = 0
+        self._lock = threading.Lock()
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = int(self._listener.getsockname()[1])
+        self._stopping = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> LatencyProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stopping:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+        except OSError:
+            client.close()
+            return
+        for sock in (client, server):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._lock:
+            self.open_connections += 1
+            self.total_connections += 1
+            self.max_concurrent = max(self.max_concurrent, self.open_connections)
+        selector = selectors.DefaultSelector()
+        selector.register(client, selectors.EVENT_READ, server)
+        selector.register(server, selectors.EVENT_READ, client)
+        try:
+            while True:
+                for key, _ in selector.select(timeout=60):
+                    source: socket.socket = key.fileobj  # type: ignore[assignment]
+                    data = source.recv(1 << 16)
+                    if not data:
+                        return
+                    if source is server:
+                        if self.latency:
+                            time.sleep(self.latency)
+                        if self._count_appends(data):
+                            return  # cut: the server stored it, the client never hears so
+                        client.sendall(data)
+                    else:
+                        server.sendall(data)
+        except OSError:
+            return
+        finally:
+            selector.close()
+            for sock in (client, server):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            with self._lock:
+                self.open_connections -= 1
+
+    def _count_appends(self, data: bytes) -> bool:
+        """Count APPEND completions in what the server just sent; True means cut now,
+        before the client sees the answer."""
+        found = len(APPEND_DONE.findall(data))
+        if not found:
+            return False
+        with self._lock:
+            self.appends_answered += found
+            if self.drop_after_appends is not None and (
+                self.appends_answered >= self.drop_after_appends
+            ):
+                self.drop_after_appends = None
+                self.drops += 1
+                return True
+        return False
