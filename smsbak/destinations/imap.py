@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import logging
 import os
 import queue
@@ -83,6 +84,10 @@ class ImapThrottled(ImapError):
 
 class ImapLimitReached(DailyLimitExceeded):
     """Over quota (Gmail: 500 MB of IMAP uploads a day): resumes on a later run."""
+
+
+_Result = tuple[str, "Confirmed | Rejected | BaseException | None"]
+UPLOAD_CHUNK = 25
 
 
 class _Dropped(Exception):
@@ -215,6 +220,10 @@ def connect(account: ImapAccount) -> Any:
             f"cannot reach the IMAP server {where}: {error}",
             "check imap_host, imap_port and the network, then run again",
         ) from error
+    with contextlib.suppress(OSError, AttributeError):
+        # imaplib writes a literal and its closing CRLF separately: without this, Nagle's
+        # algorithm holds the CRLF until the server's delayed ACK, 40 ms per APPEND
+        client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if not log.isEnabledFor(logging.DEBUG):
         client._imap.debug = 0  # imaplib formats every line it logs; skip that work
     try:
@@ -468,9 +477,13 @@ class ImapDestination:
         on_rejected: Callable[[Rejected], None],
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
+        """Read ahead a window of items, deal it out to the connections in chunks; each
+        chunk is first looked up by Message-ID (one SEARCH per 25) unless the server
+        merges duplicates, so what an interrupted run stored is confirmed, not doubled."""
         workers = self.account.connections
-        work: queue.Queue[Outgoing | None] = queue.Queue()
-        results: queue.Queue[Confirmed | Rejected | BaseException | Outgoing] = queue.Queue()
+        window = UPLOAD_CHUNK * workers
+        work: queue.Queue[list[Outgoing] | None] = queue.Queue()
+        results: queue.Queue[_Result] = queue.Queue()
         cancel = threading.Event()
         threads = [
             threading.Thread(
@@ -482,33 +495,58 @@ class ImapDestination:
         for thread in threads:
             thread.start()
         source = iter(items)
-        in_flight = 0
+        in_flight: dict[str, str] = {}  # key -> Message-ID of what the workers hold
+        first_of: dict[str, str] = {}  # Message-ID -> key of its first item in this call
+        outcome: dict[str, Confirmed | Rejected] = {}  # Message-ID -> what became of it
+        waiting: dict[str, list[Outgoing]] = {}  # later items with a Message-ID in flight
         exhausted = False
         failure: BaseException | None = None
+
+        def settle(item: Outgoing, result: Confirmed | Rejected) -> None:
+            if isinstance(result, Confirmed):
+                on_confirmed([Confirmed(item.key, result.remote_id)])
+            else:
+                on_rejected(Rejected(item.key, result.reason))
+
         try:
             while True:
-                while not exhausted and failure is None and in_flight < 2 * workers:
-                    if should_stop():
-                        exhausted = True
-                        break
-                    item = next(source, None)
-                    if item is None:
-                        exhausted = True
-                        break
-                    work.put(item)
-                    in_flight += 1
-                if in_flight == 0:
+                if not exhausted and failure is None and len(in_flight) <= window // 2:
+                    batch: list[Outgoing] = []
+                    while len(in_flight) + len(batch) < window:
+                        if should_stop():
+                            exhausted = True
+                            break
+                        item = next(source, None)
+                        if item is None:
+                            exhausted = True
+                            break
+                        mid = item.message_id
+                        if mid and mid in outcome:
+                            settle(item, outcome[mid])  # the same message twice in one call
+                        elif mid and mid in first_of:
+                            waiting.setdefault(mid, []).append(item)
+                        else:
+                            if mid:
+                                first_of[mid] = item.key
+                            in_flight[item.key] = mid
+                            batch.append(item)
+                    size = max(1, min(UPLOAD_CHUNK, -(-len(batch) // workers)))
+                    for start in range(0, len(batch), size):
+                        work.put(batch[start : start + size])
+                if not in_flight:
                     break
-                result = results.get()
-                in_flight -= 1
-                if isinstance(result, Confirmed):
-                    on_confirmed([result])
-                elif isinstance(result, Rejected):
-                    on_rejected(result)
+                key, result = results.get()
+                mid = in_flight.pop(key, "")
+                if isinstance(result, Confirmed | Rejected):
+                    settle(Outgoing(key=key, raw=b""), result)
+                    if mid:
+                        outcome[mid] = result
+                        for later in waiting.pop(mid, []):
+                            settle(later, result)
                 elif isinstance(result, BaseException) and failure is None:
                     failure = result
                     cancel.set()
-                # an Outgoing back means: skipped after the failure, not sent
+                # None means: skipped after the failure, not sent
         finally:
             cancel.set()  # normally nothing is left; after an error, skip what is queued
             for _ in threads:
@@ -521,22 +559,38 @@ class ImapDestination:
     def _worker(
         self,
         folder: str,
-        work: queue.Queue[Outgoing | None],
-        results: queue.Queue[Confirmed | Rejected | BaseException | Outgoing],
+        work: queue.Queue[list[Outgoing] | None],
+        results: queue.Queue[_Result],
         cancel: threading.Event,
     ) -> None:
+        """One connection: takes chunks, answers every item of each exactly once."""
         with self._pool.connection() as lease:
             while True:
-                item = work.get()
-                if item is None:
+                chunk = work.get()
+                if chunk is None:
                     return
-                if cancel.is_set():
-                    results.put(item)
-                    continue
+                found: dict[str, str] = {}
+                pending = list(chunk)
                 try:
-                    results.put(self._store(lease, item, folder))
+                    mids = [item.message_id for item in chunk if item.message_id]
+                    if mids and not cancel.is_set() and not self.is_gmail:
+                        found = self._run(
+                            lease, f"looking up messages in {folder!r}",
+                            functools.partial(self._lookup, lease, folder, mids),
+                        )  # fmt: skip
+                    while pending:
+                        item = pending[0]
+                        if cancel.is_set():
+                            break
+                        if item.message_id in found:
+                            results.put((item.key, Confirmed(item.key, found[item.message_id])))
+                        else:
+                            results.put((item.key, self._store(lease, item, folder)))
+                        pending.pop(0)
                 except BaseException as error:  # handed to the caller's thread
-                    results.put(error)
+                    results.put((pending.pop(0).key, error))
+                for item in pending:
+                    results.put((item.key, None))
 
     def _store(self, lease: _Lease, item: Outgoing, folder: str) -> Confirmed | Rejected:
         """APPEND one message; after a drop, look it up before sending it again."""
@@ -640,8 +694,8 @@ class ImapDestination:
         else:
             uids = []
             ordered = sorted(wanted)
-            for start in range(0, len(ordered), 10):
-                chunk = ordered[start : start + 10]
+            for start in range(0, len(ordered), UPLOAD_CHUNK):
+                chunk = ordered[start : start + UPLOAD_CHUNK]
                 criteria: list[Any] = []
                 for mid in chunk[:-1]:
                     criteria += ["OR", "HEADER", "Message-ID", mid]

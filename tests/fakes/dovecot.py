@@ -36,6 +36,8 @@ from types import TracebackType
 DOVECOT = "/usr/sbin/dovecot"
 USER = "smsbak@example.org"
 PASSWORD = "app-password-1234"
+FULL_USER = "full@example.org"  # a mailbox with a tiny quota: APPEND answers [OVERQUOTA]
+FULL_QUOTA = "40k"
 
 
 def dovecot_available() -> str | None:
@@ -43,6 +45,14 @@ def dovecot_available() -> str | None:
     if not Path(DOVECOT).exists():
         return f"{DOVECOT} is not installed (apt-get install dovecot-imapd)"
     return None
+
+
+_next_stranger = iter(range(2, 250))
+
+
+def stranger_ip() -> str:
+    """A loopback address of its own for a test that fails logins on purpose."""
+    return f"127.0.{os.getpid() % 250}.{next(_next_stranger)}"
 
 
 def free_port() -> int:
@@ -148,6 +158,7 @@ ssl_key = <{d}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
+login_trusted_networks = 127.0.0.0/8
 mail_max_userip_connections = 100
 passdb {{
   driver = passwd-file
@@ -158,6 +169,10 @@ userdb {{
   args = uid={user} gid={group} home={d}/mail/%u
 }}
 mail_location = maildir:~/Maildir
+mail_plugins = $mail_plugins quota
+plugin {{
+  quota = maildir:User quota
+}}
 service imap-login {{
   chroot =
   process_min_avail = 1
@@ -203,7 +218,10 @@ class Dovecot:
 
         self._account = account
         group = grp.getgrgid(account.pw_gid).gr_name
-        (self.dir / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
+        (self.dir / "passwd").write_text(
+            f"{USER}:{{PLAIN}}{PASSWORD}\n"
+            f"{FULL_USER}:{{PLAIN}}{PASSWORD}::::::userdb_quota_rule=*:storage={FULL_QUOTA}\n"
+        )
         for sub in ("run", "state", "mail"):
             (self.dir / sub).mkdir()
         (self.dir / "dovecot.conf").write_text(
@@ -244,8 +262,12 @@ class Dovecot:
             return False
 
     def log(self) -> str:
+        """The end of the server's log, for error messages."""
+        return self.log_text()[-4000:]
+
+    def log_text(self) -> str:
         with contextlib.suppress(OSError):
-            return (self.dir / "dovecot.log").read_text(errors="replace")[-4000:]
+            return (self.dir / "dovecot.log").read_text(errors="replace")
         return ""
 
     def stop(self) -> None:
@@ -268,17 +290,17 @@ class Dovecot:
 
     # --- looking at what the server holds, through its own files --------------------
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self, user: str = USER):  # type: ignore[no-untyped-def]
         """A plain IMAPClient logged in as the test user (for assertions)."""
         from imapclient import IMAPClient
 
         client = IMAPClient(self.host, port=self.port, ssl=False, timeout=30)
-        client.login(self.user, self.password)
+        client.login(user, self.password)
         return client
 
-    def messages(self, folder: str) -> list[bytes]:
+    def messages(self, folder: str, user: str = USER) -> list[bytes]:
         """Raw bytes of every message in ``folder`` (empty when it does not exist)."""
-        client = self.client()
+        client = self.client(user)
         try:
             if not client.folder_exists(folder):
                 return []
@@ -293,7 +315,11 @@ class Dovecot:
 
     def reset(self) -> None:
         """Delete every folder but INBOX and empty INBOX (a clean mailbox per test)."""
-        client = self.client()
+        for user in (USER, FULL_USER):
+            self._reset(user)
+
+    def _reset(self, user: str) -> None:
+        client = self.client(user)
         try:
             for _flags, _delim, name in client.list_folders():
                 if name.upper() != "INBOX":
@@ -330,10 +356,13 @@ class LatencyProxy:
     the client never learns it. ``max_concurrent`` counts the most connections open at once.
     """
 
-    def __init__(self, target_port: int, latency: float = 0.0) -> None:
+    def __init__(self, target_port: int, latency: float = 0.0, source_ip: str = "") -> None:
         self.target_port = target_port
+        self.source_ip = source_ip
         self.latency = latency
         self.drop_after_appends: int | None = None
+        self.bye_after_appends: int | None = None
+        self.bye_text = "Session expired, please login again."
         self.appends_answered = 0
         self.drops = 0
         self.open_connections = 0
@@ -367,7 +396,10 @@ class LatencyProxy:
 
     def _serve(self, client: socket.socket) -> None:
         try:
-            server = socket.create_connection(("127.0.0.1", self.target_port))
+            server = socket.create_connection(
+                ("127.0.0.1", self.target_port),
+                source_address=(self.source_ip, 0) if self.source_ip else None,
+            )
         except OSError:
             client.close()
             return
@@ -390,8 +422,12 @@ class LatencyProxy:
                     if source is server:
                         if self.latency:
                             time.sleep(self.latency)
-                        if self._count_appends(data):
-                            return  # cut: the server stored it, the client never hears so
+                        action = self._count_appends(data)
+                        if action == "bye":
+                            client.sendall(b"* BYE " + self.bye_text.encode() + b"\r\n")
+                            return
+                        if action == "cut":
+                            return  # the server stored it, the client never hears so
                         client.sendall(data)
                     else:
                         server.sendall(data)
@@ -406,12 +442,12 @@ class LatencyProxy:
             with self._lock:
                 self.open_connections -= 1
 
-    def _count_appends(self, data: bytes) -> bool:
-        """Count APPEND completions in what the server just sent; True means cut now,
-        before the client sees the answer."""
+    def _count_appends(self, data: bytes) -> str:
+        """Count APPEND completions in what the server just sent: "cut" or "bye" when
+        the client must not see this answer, else ""."""
         found = len(APPEND_DONE.findall(data))
         if not found:
-            return False
+            return ""
         with self._lock:
             self.appends_answered += found
             if self.drop_after_appends is not None and (
@@ -419,5 +455,10 @@ class LatencyProxy:
             ):
                 self.drop_after_appends = None
                 self.drops += 1
-                return True
-        return False
+                return "cut"
+            if self.bye_after_appends is not None and (
+                self.appends_answered >= self.bye_after_appends
+            ):
+                self.bye_after_appends = None
+                return "bye"
+        return ""
