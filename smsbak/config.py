@@ -27,6 +27,9 @@ GMAIL_BATCH_LIMIT = 50
 class Settings:
     """Effective settings. Field docs double as the reference in README.md."""
 
+    destination: str = "gmail"
+    """Where backups go: "gmail" (the Gmail API), "imap" (any mailbox, app password) or
+    "maildir:PATH" (a local Maildir). The state is kept per destination and label."""
     label: str = "SMS"
     """Gmail label that SMS go under (SMS Backup+ used the same default)."""
     lookback_hours: float = 24.0
@@ -63,9 +66,6 @@ class Settings:
     """Gmail label for calls (SMS Backup+ used the same default)."""
     notifications: bool = True
     """Show smsbak's status and problems as Android notifications (termux-notification)."""
-    destination: str = "gmail"
-    """Where backups go: "gmail" (the API), "imap" (the imap_* settings below) or
-    "maildir:PATH"."""
     imap_host: str = ""
     """IMAP server name (imap.gmail.com, imap.mail.me.com, imap.fastmail.com ...)."""
     imap_port: int = 0
@@ -86,6 +86,7 @@ class Settings:
 
 
 ENV_OVERRIDES = {"gmail_api": "SMSBAK_GMAIL_API", "destination": "SMSBAK_DESTINATION"}
+DESTINATION_KINDS = ("gmail", "imap", "maildir")
 IMAP_MAX_CONNECTIONS = 15  # Gmail's documented ceiling per account; more only gets refused
 
 
@@ -149,6 +150,19 @@ def _label(value: Any) -> str | None:
     return None
 
 
+def _destination(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return 'must be "gmail", "imap" or "maildir:PATH"'
+    kind, colon, path = value.partition(":")
+    if kind == "maildir" and colon and path.strip() and not any(ord(c) < 32 for c in path):
+        return None
+    if kind == "maildir":
+        return 'needs the folder: "maildir:PATH", e.g. "maildir:~/storage/shared/smsbak"'
+    if value in ("gmail", "imap"):
+        return None
+    return 'must be "gmail", "imap" or "maildir:PATH"'
+
+
 def _batch_size(value: Any) -> str | None:
     problem = _positive_int(value)
     if problem is None and value > GMAIL_BATCH_LIMIT:
@@ -165,14 +179,6 @@ def _api_url(value: Any) -> str | None:
         except UsageError as error:
             return error.message
     return None
-
-
-def _destination(value: Any) -> str | None:
-    if value in ("gmail", "imap") or (
-        isinstance(value, str) and value.startswith("maildir:") and value[8:].strip()
-    ):
-        return None
-    return 'must be "gmail", "imap" or "maildir:PATH"'
 
 
 def _host(value: Any) -> str | None:
@@ -207,6 +213,7 @@ def _imap_connections(value: Any) -> str | None:
 
 
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+    "destination": _destination,
     "label": _label,
     "lookback_hours": _positive_number,
     "page_size": _positive_int,
@@ -223,7 +230,6 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "call_log": _boolean,
     "reader": _reader,
     "call_label": _label,
-    "destination": _destination,
     "imap_host": _host,
     "imap_port": _port,
     "imap_user": _text,

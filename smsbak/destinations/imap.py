@@ -42,7 +42,13 @@ from pathlib import Path
 from typing import Any
 
 from smsbak.config import Settings, is_loopback_host
-from smsbak.errors import AuthError, DailyLimitExceeded, GmailError, SmsbakError, UsageError
+from smsbak.errors import (
+    AuthError,
+    DailyLimitExceeded,
+    DestinationError,
+    SmsbakError,
+    UsageError,
+)
 from smsbak.paths import Paths
 from smsbak.ports import Confirmed, Destination, DestinationCapabilities, Outgoing, Rejected
 
@@ -67,10 +73,12 @@ SETUP_HINT = "run `smsbak auth --imap --host HOST --user USER` (see README, IMAP
 
 APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.I)
 LIMIT_WORDS = re.compile(r"\[(OVERQUOTA|LIMIT)\]|session expired|quota|too many", re.I)
+TOO_BIG_WORDS = re.compile(r"\[TOOBIG\]|too (big|large)|larger than|size exceeds", re.I)
+APPENDLIMIT = re.compile(rb"^APPENDLIMIT=(\d+)$", re.I)
 TRANSIENT_WORDS = re.compile(r"\[(UNAVAILABLE|INUSE|SERVERBUG)\]|try again|temporar", re.I)
 
 
-class ImapError(GmailError):
+class ImapError(DestinationError):
     """The IMAP server or the network failed (exit 5, like every destination failure)."""
 
 
@@ -288,6 +296,8 @@ def _classify(error: BaseException, doing: str) -> Exception:
             "run again later; what was uploaded is kept",
         )
     if isinstance(error, IMAPClientError):
+        if TOO_BIG_WORDS.search(text):
+            return error  # that one message, for good ([LIMIT] is Dovecot's word for it too)
         if LIMIT_WORDS.search(text):
             return ImapLimitReached(
                 f"the IMAP server refused more while {doing}: {text}",
@@ -602,6 +612,16 @@ class ImapDestination:
             datetime.datetime.fromtimestamp(item.date_ms / 1000, datetime.UTC)
             if item.date_ms > 0 else None
         )  # fmt: skip
+        if not item.message_id.strip():
+            return Rejected(
+                item.key, "no Message-ID: it could not be found again after a dropped "
+                "connection, so it cannot be uploaded exactly once",
+            )  # fmt: skip
+        limit = self._append_limit()
+        if limit is not None and len(item.raw) > limit:
+            return Rejected(
+                item.key, f"{len(item.raw)} bytes: larger than the server's APPENDLIMIT {limit}"
+            )
         for attempt in range(len(self._retry_delays) + 1):
             try:
                 if unknown and item.message_id:
@@ -645,6 +665,14 @@ class ImapDestination:
                     ) from raw_error
                 self._backoff(attempt)
         raise AssertionError("unreachable")
+
+    def _append_limit(self) -> int | None:
+        """The largest message the server takes, when it says so (Gmail: 35651584)."""
+        for capability in self._pool.capabilities:
+            match = APPENDLIMIT.match(capability)
+            if match:
+                return int(match.group(1))
+        return None
 
     def _backoff(self, attempt: int) -> None:
         delay = self._retry_delays[attempt]

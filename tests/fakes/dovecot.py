@@ -25,6 +25,7 @@ import pwd
 import re
 import selectors
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -172,6 +173,7 @@ mail_location = maildir:~/Maildir
 mail_plugins = $mail_plugins quota
 plugin {{
   quota = maildir:User quota
+  quota_max_mail_size = 24M
 }}
 service imap-login {{
   chroot =
@@ -240,10 +242,19 @@ class Dovecot:
 
     def start(self) -> Dovecot:
         command = [DOVECOT, "-F", "-c", str(self.dir / "dovecot.conf")]
-        if self._run_as:
-            command = ["runuser", "-u", self._run_as, "--", *command]
+        account = self._account
         self._process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.dir
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=self.dir,
+            # as root, the whole server runs as the unprivileged account (like `runuser`,
+            # but the process we signal is Dovecot's master itself)
+            user=account.pw_uid if self._run_as else None,
+            group=account.pw_gid if self._run_as else None,
+            extra_groups=[] if self._run_as else None,
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(self.dir)},
+            start_new_session=True,  # its own process group, so stop() reaches every child
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -272,12 +283,11 @@ class Dovecot:
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(10)
+            # a throwaway server needs no graceful shutdown (Dovecot's takes a second):
+            # kill its process group, which holds only what this instance started
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait(10)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> Dovecot:
