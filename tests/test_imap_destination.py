@@ -531,3 +531,45 @@ def test_doctor_checks_login_folders_and_capabilities(
     checks = doctor_checks(paths, load_settings(paths, environ={}))
     assert [(c.name, c.result) for c in checks] == [("IMAP login", "fail")]
     assert "app password" in (checks[0].fix or "")
+
+
+def test_should_stop_ends_the_upload_soon_and_nothing_sent_goes_unreported(
+    dovecot: Dovecot, proxy: LatencyProxy
+) -> None:
+    proxy.latency = 0.01
+    destination = ImapDestination(account(dovecot, port=proxy.port, connections=2))
+    folder = destination.ensure_folder("SMS")
+    sink = Sink()
+    destination.upload(
+        [message(n) for n in range(300)], folder, on_confirmed=sink.on_confirmed,
+        on_rejected=sink.rejected.append, should_stop=lambda: len(sink.confirmed) >= 5,
+    )  # fmt: skip
+    destination.close()
+    assert 5 <= len(sink.confirmed) <= 7  # the messages at hand finish, no more are sent
+    assert len(dovecot.messages("SMS")) == len(sink.confirmed)
+
+
+def test_a_message_without_message_id_is_rejected_not_risked(dovecot: Dovecot) -> None:
+    destination = ImapDestination(account(dovecot))
+    folder = destination.ensure_folder("SMS")
+    sink = Sink()
+    anonymous = Outgoing(key="anon", raw=b"Subject: no id\r\n\r\nhi\r\n")
+    sink.upload(destination, [anonymous, message(1)], folder)
+    destination.close()
+    assert [r.key for r in sink.rejected] == ["anon"]
+    assert "Message-ID" in sink.rejected[0].reason
+    assert [c.key for c in sink.confirmed] == ["k1"]
+    assert len(dovecot.messages("SMS")) == 1
+
+
+def test_a_message_over_the_servers_size_limit_is_rejected_and_the_run_goes_on(
+    dovecot: Dovecot,
+) -> None:
+    destination = ImapDestination(account(dovecot, connections=1))
+    folder = destination.ensure_folder("SMS")
+    sink = Sink()
+    huge = message(2, size=25 * 1024 * 1024)  # the test Dovecot takes at most 24 MiB
+    sink.upload(destination, [message(1), huge, message(3)], folder)
+    destination.close()
+    assert [r.key for r in sink.rejected] == ["k2"]
+    assert sorted(c.key for c in sink.confirmed) == ["k1", "k3"]

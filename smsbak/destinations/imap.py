@@ -296,8 +296,8 @@ def _classify(error: BaseException, doing: str) -> Exception:
             "run again later; what was uploaded is kept",
         )
     if isinstance(error, IMAPClientError):
-        if TOO_BIG_WORDS.search(text):
-            return error  # that one message, for good ([LIMIT] is Dovecot's word for it too)
+        if TOO_BIG_WORDS.search(text):  # that one message, for good ([LIMIT] in Dovecot too)
+            return error if isinstance(error, Exception) else ImapError(text)
         if LIMIT_WORDS.search(text):
             return ImapLimitReached(
                 f"the IMAP server refused more while {doing}: {text}",
@@ -495,9 +495,10 @@ class ImapDestination:
         work: queue.Queue[list[Outgoing] | None] = queue.Queue()
         results: queue.Queue[_Result] = queue.Queue()
         cancel = threading.Event()
+        stopping = threading.Event()
         threads = [
             threading.Thread(
-                target=self._worker, args=(folder, work, results, cancel),
+                target=self._worker, args=(folder, work, results, cancel, stopping),
                 name=f"imap-upload-{n}", daemon=True,
             )
             for n in range(workers)
@@ -545,6 +546,9 @@ class ImapDestination:
                         work.put(batch[start : start + size])
                 if not in_flight:
                     break
+                if not stopping.is_set() and should_stop():
+                    stopping.set()  # the workers finish the message at hand, send no more
+                    exhausted = True
                 key, result = results.get()
                 mid = in_flight.pop(key, "")
                 if isinstance(result, Confirmed | Rejected):
@@ -572,8 +576,10 @@ class ImapDestination:
         work: queue.Queue[list[Outgoing] | None],
         results: queue.Queue[_Result],
         cancel: threading.Event,
+        stopping: threading.Event,
     ) -> None:
-        """One connection: takes chunks, answers every item of each exactly once."""
+        """One connection: takes chunks, answers every item of each exactly once
+        (``None``: not sent, after a failure or a request to stop)."""
         with self._pool.connection() as lease:
             while True:
                 chunk = work.get()
@@ -590,7 +596,7 @@ class ImapDestination:
                         )  # fmt: skip
                     while pending:
                         item = pending[0]
-                        if cancel.is_set():
+                        if cancel.is_set() or stopping.is_set():
                             break
                         if item.message_id in found:
                             results.put((item.key, Confirmed(item.key, found[item.message_id])))
