@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
 import logging
 import os
 import queue
@@ -487,9 +486,13 @@ class ImapDestination:
         on_rejected: Callable[[Rejected], None],
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
-        """Read ahead a window of items, deal it out to the connections in chunks; each
-        chunk is first looked up by Message-ID (one SEARCH per 25) unless the server
-        merges duplicates, so what an interrupted run stored is confirmed, not doubled."""
+        """Read ahead a window of items and deal it out to the connections in chunks.
+
+        What an *earlier* run may have stored is the engine's to look up first
+        (``find_message_ids``, as the port says): it knows which items were in flight,
+        so an incremental run into a folder of 50,000 does not search it per chunk.
+        Within this call, a dropped connection's unknown APPEND is looked up here
+        before it is sent again, and a Message-ID given twice is stored once."""
         workers = self.account.connections
         window = UPLOAD_CHUNK * workers
         work: queue.Queue[list[Outgoing] | None] = queue.Queue()
@@ -585,23 +588,13 @@ class ImapDestination:
                 chunk = work.get()
                 if chunk is None:
                     return
-                found: dict[str, str] = {}
                 pending = list(chunk)
                 try:
-                    mids = [item.message_id for item in chunk if item.message_id]
-                    if mids and not cancel.is_set() and not self.is_gmail:
-                        found = self._run(
-                            lease, f"looking up messages in {folder!r}",
-                            functools.partial(self._lookup, lease, folder, mids),
-                        )  # fmt: skip
                     while pending:
                         item = pending[0]
                         if cancel.is_set() or stopping.is_set():
                             break
-                        if item.message_id in found:
-                            results.put((item.key, Confirmed(item.key, found[item.message_id])))
-                        else:
-                            results.put((item.key, self._store(lease, item, folder)))
+                        results.put((item.key, self._store(lease, item, folder)))
                         pending.pop(0)
                 except BaseException as error:  # handed to the caller's thread
                     results.put((pending.pop(0).key, error))
