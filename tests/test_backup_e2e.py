@@ -329,7 +329,9 @@ def test_sigterm_finishes_the_batch_in_flight_and_the_next_run_completes(bed: Be
 
 def test_a_message_left_unconfirmed_behind_newer_ones_is_not_lost(bed: Bed) -> None:
     """The oldest part fails, newer ones go through, then the run ends (daily limit)."""
-    bed.configure(quota_units_per_minute=15_000_000, page_size=5, batch_size=10, lookback_hours=1)
+    bed.configure(
+        quota_units_per_minute=15_000_000, page_size=5, batch_size=10, lookback_hours=1
+    )
     with bed.phone.batch():
         for i in range(10):
             bed.phone.add_sms(address="+4993", body=f"hourly {i}", date=BASE + i * 3_600_000)

@@ -140,9 +140,7 @@ def test_plain_http_is_refused_off_loopback(bed: Bed, url: str) -> None:
     assert "refusing plain http" in result.stderr
 
 
-@pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:1", "http://127.1.2.3:1", "http://[::1]:1", "http://localhost:1"]
-)
+@pytest.mark.parametrize("url", ["http://127.0.0.1:1", "http://127.1.2.3:1", "http://[::1]:1", "http://localhost:1"])
 def test_plain_http_to_loopback_is_accepted(url: str) -> None:
     assert check_api_url(url) == url
 

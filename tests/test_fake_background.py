@@ -112,11 +112,7 @@ def test_schedule_and_pending_text_as_the_app_formats_it(phone: FakePhone, scrip
         },
     ]  # fmt: skip
     assert [c["argv"][:2] for c in phone.calls("termux-job-scheduler")] == [
-        ["-p"],
-        ["-s", str(script)],
-        ["--script", str(script)],
-        ["--pending"],
-        ["-p"],
+        ["-p"], ["-s", str(script)], ["--script", str(script)], ["--pending"], ["-p"]
     ]
 
 

@@ -58,8 +58,6 @@ NUMBER_SPECIALS = [
     "+15551234567",
     "*31#",
 ]
-
-
 def _as_utf16_units(text: str) -> str:
     """A high and a low surrogate side by side are one character in Java's UTF-16, and
     in JSON: the form a phone could actually hold."""

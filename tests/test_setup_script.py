@@ -26,7 +26,9 @@ from tests.fakes.phone import FakePhone
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "termux-setup.sh"
-VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+    "version"
+]
 PACKAGES = ["python", "python-pip", "python-cryptography", "termux-api"]
 BOOT_SCRIPT = """\
 #!/data/data/com.termux/files/usr/bin/sh
@@ -179,10 +181,14 @@ def test_fresh_termux_then_a_second_run_changes_nothing(sandbox: Sandbox) -> Non
     # Run from inside the checkout: the version check must not import it from there.
     first = sandbox.run(cwd=ROOT)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert sandbox.log("pkg.log") == [["install", "-y", "python-pip", "python-cryptography"]]
+    assert sandbox.log("pkg.log") == [
+        ["install", "-y", "python-pip", "python-cryptography"]
+    ]
     assert sandbox.log("pip.log") == [["install", str(ROOT)]]
     assert f"Installing smsbak {VERSION} from {ROOT}" in first.stdout
-    assert "Installing Termux packages: python-pip python-cryptography" in (first.stdout)
+    assert "Installing Termux packages: python-pip python-cryptography" in (
+        first.stdout
+    )
     assert "The Termux:API app answers." in first.stdout
     assert sandbox.phone.calls("termux-battery-status")
 
@@ -303,7 +309,9 @@ def test_termux_api_answering_garbage_is_not_accepted(sandbox: Sandbox) -> None:
 def test_failing_pkg_install_stops_with_a_message(sandbox: Sandbox) -> None:
     result = sandbox.run(FAKE_PKG_FAIL="1")
     assert result.returncode == 1
-    assert "pkg install python python-pip python-cryptography termux-api" in (result.stderr)
+    assert "pkg install python python-pip python-cryptography termux-api" in (
+        result.stderr
+    )
     assert sandbox.phone.calls() == []
     assert sandbox.log("pip.log") == []
 

@@ -116,7 +116,9 @@ def test_a_version_1_database_is_migrated_and_keeps_its_records(tmp_path: Path) 
     path = tmp_path / "state.sqlite3"
     with sqlite3.connect(path) as db:
         db.executescript(MIGRATIONS[0])
-        db.execute("INSERT INTO messages VALUES ('fp-old', 'sms', 1000, 'gid-1', '<m1@smsbak>', 5)")
+        db.execute(
+            "INSERT INTO messages VALUES ('fp-old', 'sms', 1000, 'gid-1', '<m1@smsbak>', 5)"
+        )
         db.execute("INSERT INTO meta VALUES ('sms_complete_through_ms', '1000')")
         db.execute("PRAGMA user_version = 1")
     with StateStore(path) as store:
