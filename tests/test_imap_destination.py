@@ -11,7 +11,9 @@ import base64
 import datetime
 import os
 import stat
+import threading
 import tomllib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -69,7 +71,7 @@ class Sink:
     def on_confirmed(self, batch: object) -> None:
         self.confirmed.extend(batch)  # type: ignore[call-overload]
 
-    def upload(self, destination: ImapDestination, items: list[Outgoing], folder: str) -> None:
+    def upload(self, destination: ImapDestination, items: Iterable[Outgoing], folder: str) -> None:
         destination.upload(
             items, folder, on_confirmed=self.on_confirmed, on_rejected=self.rejected.append
         )
@@ -585,3 +587,31 @@ def test_a_message_over_the_servers_size_limit_is_rejected_and_the_run_goes_on(
     destination.close()
     assert [r.key for r in sink.rejected] == ["k2"]
     assert sorted(c.key for c in sink.confirmed) == ["k1", "k3"]
+
+
+@pytest.mark.parametrize("configured", [1, 3])
+def test_items_that_look_messages_up_while_uploading_do_not_deadlock(
+    dovecot: Dovecot, proxy: LatencyProxy, configured: int
+) -> None:
+    """The engine's item generator asks find_message_ids between chunks, on the same
+    destination, while the upload holds connections: it must get one."""
+    destination = ImapDestination(account(dovecot, port=proxy.port, connections=configured))
+    folder = destination.ensure_folder("SMS")
+    asked: list[int] = []
+
+    def items() -> Iterator[Outgoing]:
+        for n in range(90):
+            if n % 30 == 0:
+                mids = [message(m).message_id for m in range(n, n + 30)]
+                asked.append(len(destination.find_message_ids(folder, mids)))
+            yield message(n)
+
+    sink = Sink()
+    worker = threading.Thread(target=sink.upload, args=(destination, items(), folder))
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "upload deadlocked"
+    destination.close()
+    assert asked == [0, 0, 0]
+    assert len(sink.confirmed) == 90
+    assert proxy.max_concurrent <= configured

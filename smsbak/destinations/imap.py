@@ -583,12 +583,14 @@ class ImapDestination:
     ) -> None:
         """One connection: takes chunks, answers every item of each exactly once
         (``None``: not sent, after a failure or a request to stop)."""
-        with self._pool.connection() as lease:
-            while True:
-                chunk = work.get()
-                if chunk is None:
-                    return
-                pending = list(chunk)
+        while True:
+            chunk = work.get()
+            if chunk is None:
+                return
+            pending = list(chunk)
+            # a slot of the pool only while there is work: the caller's items may look
+            # messages up on this destination (the engine does), and must get one then
+            with self._pool.connection() as lease:
                 try:
                     while pending:
                         item = pending[0]
@@ -598,8 +600,8 @@ class ImapDestination:
                         pending.pop(0)
                 except BaseException as error:  # handed to the caller's thread
                     results.put((pending.pop(0).key, error))
-                for item in pending:
-                    results.put((item.key, None))
+            for item in pending:
+                results.put((item.key, None))
 
     def _store(self, lease: _Lease, item: Outgoing, folder: str) -> Confirmed | Rejected:
         """APPEND one message; after a drop, look it up before sending it again."""
