@@ -29,7 +29,7 @@ from smsbak.destinations.imap import (
     ImapThrottled,
     open_imap_destination,
 )
-from smsbak.destinations.imap_setup import doctor_checks
+from smsbak.destinations.imap_setup import doctor_checks, suggested_host
 from smsbak.errors import AuthError, ExitCode, UsageError
 from smsbak.paths import Paths
 from smsbak.ports import Confirmed, Outgoing, Rejected
@@ -615,3 +615,10 @@ def test_items_that_look_messages_up_while_uploading_do_not_deadlock(
     assert asked == [0, 0, 0]
     assert len(sink.confirmed) == 90
     assert proxy.max_concurrent <= configured
+
+
+def test_well_known_addresses_suggest_their_server() -> None:
+    assert suggested_host("me@gmail.com") == "imap.gmail.com"
+    assert suggested_host("me@icloud.com") == "imap.mail.me.com"
+    assert suggested_host("me@GMX.de") == "imap.gmx.net"
+    assert suggested_host("me@example.org") is None

@@ -21,7 +21,7 @@ import pytest
 import smsbak.app
 from smsbak.mime import decode_sms
 from tests.conftest import Bed
-from tests.fakes.dovecot import Dovecot, LatencyProxy, free_port
+from tests.fakes.dovecot import FULL_USER, Dovecot, LatencyProxy, free_port
 from tests.test_backup_e2e import BASE, expected, tricky_corpus
 
 if not hasattr(smsbak.app, "open_destination"):
@@ -192,3 +192,19 @@ def test_status_json_names_the_imap_destination(bed: Bed, dovecot: Dovecot) -> N
     status = run(bed, dovecot, "status", "--json")
     assert status.returncode == 0, status.stderr
     assert "imap:" in json.dumps(json.loads(status.stdout))
+
+
+def test_over_quota_stops_with_exit_5_and_keeps_what_was_stored(bed: Bed, dovecot: Dovecot) -> None:
+    use_imap(bed, dovecot, imap_user=FULL_USER)
+    with bed.phone.batch():
+        for i in range(60):
+            bed.phone.add_sms(address="+4912", body=f"{i} " + "x" * 1500, date=BASE + i * 1000)
+    result = run(bed, dovecot, "backup")
+    assert result.returncode == 5, result.stderr
+    assert "OVERQUOTA" in result.stderr
+    stored = dovecot.messages("SMS", user=FULL_USER)
+    assert 0 < len(stored) < 60
+    again = run(bed, dovecot, "backup")
+    assert again.returncode == 5
+    after = dovecot.messages("SMS", user=FULL_USER)
+    assert len({decode_sms(raw).fingerprint for raw in after}) == len(after) == len(stored)
