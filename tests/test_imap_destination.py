@@ -622,3 +622,13 @@ def test_well_known_addresses_suggest_their_server() -> None:
     assert suggested_host("me@icloud.com") == "imap.mail.me.com"
     assert suggested_host("me@GMX.de") == "imap.gmx.net"
     assert suggested_host("me@example.org") is None
+
+
+def test_tls_to_a_plain_port_is_a_handshake_error_not_a_fallback(dovecot: Dovecot) -> None:
+    destination = ImapDestination(
+        account(dovecot, security="tls", ca_file=str(dovecot.ca_file))  # port: the plain one
+    )
+    with pytest.raises(ImapError) as raised:
+        destination.find_folder("SMS")
+    assert "TLS handshake" in raised.value.message
+    assert "143" in (raised.value.hint or "")

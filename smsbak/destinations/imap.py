@@ -198,6 +198,12 @@ def _ssl_context(account: ImapAccount) -> ssl.SSLContext:
 
 def _certificate_error(account: ImapAccount, error: ssl.SSLError) -> ImapError:
     reason = getattr(error, "verify_message", None) or getattr(error, "reason", None) or error
+    if not isinstance(error, ssl.SSLCertVerificationError):
+        return ImapError(
+            f"the TLS handshake with {account.host}:{account.port} failed: {reason}; "
+            "nothing was sent (smsbak never falls back to plain text)",
+            'check imap_port and imap_security: port 993 is "tls", 143 is "starttls"',
+        )
     return ImapError(
         f"TLS certificate problem with {account.host}:{account.port}: {reason}; "
         "nothing was sent (smsbak never falls back to plain text)",
@@ -256,7 +262,13 @@ def connect(account: ImapAccount) -> Any:
         raise
     except Exception as error:
         _quietly_close(client)
-        raise _classify(error, f"logging in to {where}") from error
+        problem = _classify(error, f"logging in to {where}")
+        if isinstance(problem, _Dropped):
+            raise ImapUnreachable(
+                f"the connection to {where} broke while logging in: {problem}",
+                "check the network, then run again",
+            ) from error
+        raise problem from error
     return client
 
 
