@@ -462,7 +462,8 @@ class ImapDestination:
 
         if self.find_folder(name) is not None:
             return name
-        with self._pool.connection() as lease:
+
+        def create(lease: _Lease) -> None:
             try:
                 lease.client.create_folder(name)
             except IMAPClientError as error:
@@ -475,6 +476,10 @@ class ImapDestination:
                     ) from error  # fmt: skip
             with contextlib.suppress(IMAPClientError):
                 lease.client.subscribe_folder(name)  # so mail apps show it
+
+        with self._pool.connection() as lease:
+            # a drop after CREATE is harmless to repeat: the second finds the folder
+            self._run(lease, f"creating {name!r}", lambda: create(lease))
         return name
 
     def count(self, folder: str) -> int:
