@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -12,8 +13,11 @@ from tests.fakes.dovecot import Dovecot, LatencyProxy, dovecot_available, strang
 
 @pytest.fixture(scope="session")
 def dovecot_server() -> Iterator[Dovecot]:
-    """One Dovecot per test session (so one per pytest-xdist worker); skipped without it."""
+    """One Dovecot per test session (so one per pytest-xdist worker); skipped without it,
+    unless ``SMSBAK_REQUIRE_DOVECOT`` is set (CI), where a missing Dovecot fails."""
     reason = dovecot_available()
+    if reason and os.environ.get("SMSBAK_REQUIRE_DOVECOT"):
+        pytest.fail(f"SMSBAK_REQUIRE_DOVECOT is set but {reason}")
     if reason:
         pytest.skip(f"needs Dovecot: {reason}")
     with Dovecot() as server:
