@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import ipaddress
 import os
 import pwd
@@ -142,6 +143,29 @@ def make_server_cert(directory: Path, ca_key: object, ca_cert: object) -> tuple[
 
 # --- the server ---------------------------------------------------------------------
 
+
+def _become(ids: tuple[int, int] | None) -> None:
+    """In the child before exec: as root, turn into the unprivileged account (like
+    `runuser`, but the process we signal is Dovecot's master itself); then ask the
+    kernel to kill it when its parent dies, so a killed test run or benchmark leaves no
+    Dovecot behind (its children follow the master). Changing the ids clears that
+    request, hence this order."""
+    if ids is not None:
+        os.setgroups([])
+        os.setgid(ids[1])
+        os.setuid(ids[0])
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+try:  # resolved before any fork: a child between fork and exec should only call it
+    import ctypes
+
+    _PRCTL = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+except (OSError, AttributeError):
+    _PRCTL = None
+
+
 CONFIG = """\
 instance_name = smsbak_test_{port}
 protocols = imap
@@ -248,13 +272,11 @@ class Dovecot:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             cwd=self.dir,
-            # as root, the whole server runs as the unprivileged account (like `runuser`,
-            # but the process we signal is Dovecot's master itself)
-            user=account.pw_uid if self._run_as else None,
-            group=account.pw_gid if self._run_as else None,
-            extra_groups=[] if self._run_as else None,
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(self.dir)},
             start_new_session=True,  # its own process group, so stop() reaches every child
+            preexec_fn=functools.partial(
+                _become, (account.pw_uid, account.pw_gid) if self._run_as else None
+            ),
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
