@@ -71,7 +71,10 @@ APP_PASSWORD_HINT = (
 SETUP_HINT = "run `smsbak auth --imap --host HOST --user USER` (see README, IMAP)"
 
 APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.I)
-LIMIT_WORDS = re.compile(r"\[(OVERQUOTA|LIMIT)\]|session expired|quota|too many", re.I)
+LIMIT_WORDS = re.compile(r"\[(OVERQUOTA|LIMIT|THROTTLED)\]|session expired|quota|too many", re.I)
+BUSY_LOGIN_WORDS = re.compile(
+    r"too many|simultaneous|\[(LIMIT|UNAVAILABLE|INUSE|THROTTLED)\]|try again later", re.I
+)
 TOO_BIG_WORDS = re.compile(r"\[TOOBIG\]|too (big|large)|larger than|size exceeds", re.I)
 APPENDLIMIT = re.compile(rb"^APPENDLIMIT=(\d+)$", re.I)
 TRANSIENT_WORDS = re.compile(r"\[(UNAVAILABLE|INUSE|SERVERBUG)\]|try again|temporar", re.I)
@@ -250,6 +253,12 @@ def connect(account: ImapAccount) -> Any:
         client.login(account.user, account.password)
     except LoginError as error:
         _quietly_close(client)
+        if BUSY_LOGIN_WORDS.search(_text(error)):
+            raise ImapThrottled(
+                f"the IMAP server {account.host} refused another connection: {_text(error)}",
+                "lower imap_connections (the provider counts your other mail apps too: "
+                "Gmail allows about 15 per account), or run again later",
+            ) from error
         raise AuthError(
             f"the IMAP server {account.host} refused the login of {account.user}: {_text(error)}",
             APP_PASSWORD_HINT,
