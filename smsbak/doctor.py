@@ -35,6 +35,7 @@ REQUIRED_MODULES = {
     "apscheduler": "apscheduler",
     "click": "click",
     "phonenumbers": "phonenumbers",
+    "imapclient": "imapclient",
     "cryptography": "python-cryptography (pkg install python-cryptography)",
 }
 
