@@ -310,6 +310,14 @@ class Dovecot:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait(10)
+        if self._process is not None:
+            deadline = time.monotonic() + 5  # children still writing would spoil rmtree
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(self._process.pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.01)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> Dovecot:
