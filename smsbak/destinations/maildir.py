@@ -1,0 +1,599 @@
+"""A local Maildir as a destination: the offline copy, readable by mutt, Dovecot and mbsync.
+
+Layout: **Maildir++**, Dovecot's default. ``PATH`` itself is a Maildir (the INBOX, left
+empty) and each label is a folder beside it: ``PATH/.SMS/``, ``PATH/.Call log/``, each
+with ``cur``, ``new``, ``tmp`` and the empty ``maildirfolder`` marker. A label outside
+ASCII is stored under its IMAP modified UTF-7 name, as Dovecot 2.3 writes it on disk
+(``Журнал звонков`` -> ``.&BBYEQwRABD0EMAQ7- &BDcEMgQ+BD0EOgQ+BDI-``), so Dovecot
+shows it by its real name with no configuration at all. ``/`` or ``.`` in a label nest
+folders (Maildir++'s separator is ``.``), so no label can name a path outside ``PATH``.
+
+Each message is delivered as the Maildir specification asks: written to ``tmp/`` under a
+unique name (``TIME.M<usec>P<pid>R<random>.HOST``), fsynced, its mtime set to the
+message's date (Dovecot shows it as the received date), then linked into ``cur/`` with
+the info ``:2,S`` (read) or ``:2,`` (unread), and ``cur/`` fsynced. A crash leaves at
+most a file in ``tmp/``, which no reader looks at and which is removed after 36 hours,
+as the specification says.
+
+No second copy of a Message-ID: each folder keeps a small cache, ``smsbak-index``,
+of file name -> Message-ID. A run lists the folder's file names (one ``scandir`` of
+``cur`` and ``new``, no file opened) and reads the headers only of files the cache
+does not know: written by another tool, or by a run killed between the delivery and
+the cache line. So a no-op costs a directory listing, a message killed at the worst
+moment is still found by its Message-ID, and a deleted cache is rebuilt from the
+headers. A name component derived from the Message-ID was the other choice; it was
+not taken because files that mbsync, Dovecot or an import put there would not carry
+it, and Dovecot and mbsync rename files.
+
+Bytes are stored exactly as given (smsbak's emails are 7-bit with CRLF line ends, as
+they are on the wire to Gmail and IMAP); Dovecot, mutt and mbsync read CRLF files.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import os
+import re
+import secrets
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from pathlib import Path
+
+from smsbak.errors import DestinationError, SmsbakError, UsageError
+from smsbak.ports import Confirmed, DestinationCapabilities, Outgoing, Rejected
+
+INBOX = "INBOX"
+INDEX_NAME = "smsbak-index"
+"""The per-folder cache of file name -> Message-ID (a file, so Maildir++ readers,
+which take only dot-directories for folders, ignore it)."""
+STALE_TMP_SECONDS = 36 * 3600
+"""The Maildir specification: a file in tmp/ untouched for 36 hours is garbage."""
+HEADER_READ_LIMIT = 256 * 1024
+"""A foreign file's header block is read up to this many bytes, never the whole file."""
+MESSAGE_SIZE_LIMIT = 64 * 1024 * 1024
+"""A file larger than this is no email smsbak or SMS Backup+ wrote (Gmail takes 35 MB at
+most): fetching refuses it rather than reading it into memory."""
+FETCH_BATCH_BYTES = 32 * 1024 * 1024
+FETCH_BATCH_COUNT = 50
+_SUBDIRS = ("cur", "new", "tmp")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NAME_BYTES = 255
+_CAPABILITIES = DestinationCapabilities(readable=True, merges_message_ids=True, counts_folder=True)
+
+
+class MaildirError(DestinationError):
+    """The Maildir could not be written or read this run (disk full, I/O error)."""
+
+
+# --- folder names ----------------------------------------------------------------------
+
+
+def modified_utf7(text: str) -> str:
+    """RFC 3501 5.1.3: printable ASCII stays (``&`` becomes ``&-``), every other run
+    becomes ``&`` + base64 of its UTF-16BE with ``,`` for ``/`` + ``-``."""
+    out: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            encoded = base64.b64encode("".join(run).encode("utf-16-be")).decode("ascii")
+            out.append("&" + encoded.rstrip("=").replace("/", ",") + "-")
+            run.clear()
+
+    for char in text:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            out.append("&-" if char == "&" else char)
+        else:
+            run.append(char)
+    flush()
+    return "".join(out)
+
+
+def folder_dir_name(label: str) -> str:
+    """The Maildir++ directory of a label (``INBOX`` for the root itself).
+
+    Raises UsageError for a label that cannot be a folder; nothing it returns can
+    leave ``PATH``: the result is one path component that starts with a dot and is
+    neither ``.`` nor ``..``.
+    """
+    if label.upper() == INBOX:
+        return INBOX
+    parts = re.split(r"[./]", label)
+    if not label or any(not part for part in parts) or _CONTROL.search(label):
+        raise UsageError(
+            f"The label {label!r} cannot be a Maildir folder: it is empty, has an empty part "
+            "between '/' or '.', or holds control characters.",
+            hint="Choose a plain name such as SMS or 'Call log' (label / call_label in "
+            "config.toml); '/' or '.' nest folders, as in Backups/SMS.",
+        )
+    name = "." + ".".join(modified_utf7(part) for part in parts)
+    if len(name.encode("utf-8")) > _NAME_BYTES:
+        raise UsageError(
+            f"The label {label!r} is too long for a Maildir folder name.",
+            hint="Choose a shorter label (label / call_label in config.toml).",
+        )
+    return name
+
+
+def _valid_handle(handle: str) -> bool:
+    if handle == INBOX:
+        return True
+    return (
+        handle.startswith(".")
+        and "/" not in handle
+        and ".." not in handle
+        and len(handle) > 1
+        and not _CONTROL.search(handle)
+    )
+
+
+# --- file names ------------------------------------------------------------------------
+
+
+def _host() -> str:
+    """The host part of a unique name, with ``/`` and ``:`` escaped as the spec says."""
+    host = socket.gethostname() or "localhost"
+    return host.replace("/", "\\057").replace(":", "\\072")
+
+
+def unique_name(now: float | None = None) -> str:
+    """``TIME.M<usec>P<pid>R<random>.HOST`` (cr.yp.to/proto/maildir.html, Dovecot's form)."""
+    moment = time.time() if now is None else now
+    seconds = int(moment)
+    usec = int((moment - seconds) * 1_000_000)
+    return f"{seconds}.M{usec}P{os.getpid()}R{secrets.token_hex(8)}.{_host()}"
+
+
+def base_of(file_name: str) -> str:
+    """The unique part of a Maildir file name: before the ``:2,FLAGS`` info."""
+    return file_name.split(":", 1)[0]
+
+
+# --- headers -----------------------------------------------------------------------------
+
+
+def normalize_message_id(value: str) -> str:
+    """One spelling of a Message-ID: unfolded, no whitespace (none is legitimate in it)."""
+    return "".join(value.split())
+
+
+def header_message_id(head: bytes) -> str:
+    """The Message-ID of an email's header block, or "" when it has none."""
+    end = len(head)
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        at = head.find(separator)
+        if at != -1:
+            end = min(end, at)
+    block = head[:end] + b"\r\n\r\n"
+    value = BytesHeaderParser(policy=compat32).parsebytes(block).get("Message-ID")
+    return normalize_message_id(str(value)) if value is not None else ""
+
+
+def _read_head(path: Path) -> bytes | None:
+    """The start of a file up to its header block's end, without following a symlink."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        chunks: list[bytes] = []
+        size = 0
+        while size < HEADER_READ_LIMIT:
+            chunk = os.read(fd, 16 * 1024)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            joined = b"".join(chunks)
+            if b"\r\n\r\n" in joined or b"\n\n" in joined:
+                return joined
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+def _write_error(error: OSError, path: Path, root: Path) -> SmsbakError:
+    """A person's explanation of a failed write; what was confirmed stays confirmed."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return MaildirError(
+            f"The Maildir {root} is full: {error.strerror} while writing {path.name}.",
+            hint="Free some space on that storage (or choose another maildir: path), then run "
+            "smsbak backup again: what was confirmed stays backed up and nothing half-written "
+            "was left behind.",
+        )
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return UsageError(
+            f"The Maildir {root} cannot be written: {error.strerror} ({path}).",
+            hint='Choose a folder you own, such as ~/Maildir (destination = "maildir:PATH" '
+            "in config.toml or SMSBAK_DESTINATION), or make it writable: chmod u+rwx PATH.",
+        )
+    if error.errno in (errno.ENOTDIR, errno.EEXIST):
+        return UsageError(
+            f"The Maildir {root} cannot be used: {path} is in the way ({error.strerror}).",
+            hint='Point destination = "maildir:PATH" at a folder (new or an existing '
+            "Maildir), not at a file.",
+        )
+    return MaildirError(
+        f"Writing to the Maildir {root} failed: {error.strerror or error} ({path}).",
+        hint="Check the storage (df, dmesg), then run smsbak backup again.",
+    )
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename durable. Filesystems that cannot fsync a directory are let be."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _mkdir(path: Path) -> None:
+    """Create owner-only (0700); an existing folder keeps the permissions it has."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        if not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(path)) from None
+
+
+# --- one folder --------------------------------------------------------------------------
+
+
+@dataclass
+class _Folder:
+    """What one Maildir folder holds: file names by their unique part, and Message-IDs."""
+
+    path: Path
+    files: dict[str, str] = field(default_factory=dict)
+    """base name -> path relative to the folder (``cur/NAME:2,S``)."""
+    ids: dict[str, str] = field(default_factory=dict)
+    """base name -> normalized Message-ID ("" for a file without one)."""
+    by_id: dict[str, str] = field(default_factory=dict)
+    """normalized Message-ID -> base name (the first in name order)."""
+
+    def refresh(self) -> None:
+        """List ``cur`` and ``new``; read headers only of files the cache does not know."""
+        self.files = {}
+        for sub in ("cur", "new"):
+            try:
+                entries = list(os.scandir(self.path / sub))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+                    continue
+                self.files.setdefault(base_of(entry.name), f"{sub}/{entry.name}")
+        cached = self._read_index() if not self.ids else self.ids
+        changed = set(cached) != set(self.files)
+        self.ids = {}
+        for base, relative in self.files.items():
+            known = cached.get(base)
+            if known is None:
+                head = _read_head(self.path / relative)
+                known = header_message_id(head) if head is not None else ""
+            self.ids[base] = known
+        self.by_id = {}
+        for base in sorted(self.ids):
+            if self.ids[base]:
+                self.by_id.setdefault(self.ids[base], base)
+        if changed:
+            self._write_index()
+
+    def add(self, base: str, relative: str, message_id: str) -> None:
+        self.files[base] = relative
+        self.ids[base] = message_id
+        self.by_id.setdefault(message_id, base)
+        if _indexable(base, message_id):
+            line = f"{base}\t{message_id}\n".encode()
+            with suppress(OSError):  # a cache: a lost line is re-read from the file
+                fd = os.open(
+                    self.path / INDEX_NAME,
+                    os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                    0o600,
+                )
+                try:
+                    os.write(fd, line)
+                finally:
+                    os.close(fd)
+
+    def _read_index(self) -> dict[str, str]:
+        try:
+            text = (self.path / INDEX_NAME).read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return {}
+        cached: dict[str, str] = {}
+        for line in text.split("\n"):
+            base, tab, message_id = line.partition("\t")
+            if tab and base:
+                cached[base] = message_id
+        return cached
+
+    def _write_index(self) -> None:
+        lines = "".join(
+            f"{base}\t{mid}\n" for base, mid in sorted(self.ids.items()) if _indexable(base, mid)
+        )
+        tmp = self.path / f"{INDEX_NAME}.{os.getpid()}.tmp"
+        with suppress(OSError):
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, lines.encode())
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path / INDEX_NAME)
+
+
+def _indexable(base: str, message_id: str) -> bool:
+    return not any(c in base for c in "\t\n") and "\n" not in message_id
+
+
+# --- the destination ---------------------------------------------------------------------
+
+
+class MaildirDestination:
+    """``destination = "maildir:PATH"``: one Maildir++ folder per label under ``PATH``."""
+
+    def __init__(self, path: Path, *, stale_tmp_seconds: float = STALE_TMP_SECONDS) -> None:
+        # Symlinks resolved: pointing a link elsewhere is another place, with its own state.
+        self.root = Path(os.path.expanduser(path)).resolve()
+        self.stale_tmp_seconds = stale_tmp_seconds
+        self._folders: dict[str, _Folder] = {}
+
+    # --- the port -----------------------------------------------------------------------
+
+    @property
+    def identity(self) -> str:
+        return f"maildir:{self.root}"
+
+    @property
+    def capabilities(self) -> DestinationCapabilities:
+        return _CAPABILITIES
+
+    @property
+    def description(self) -> str:
+        return f"the Maildir {self.root}"
+
+    def ensure_folder(self, name: str) -> str:
+        handle = folder_dir_name(name)
+        try:
+            for parent in reversed(self.root.parents):
+                if not parent.exists():
+                    _mkdir(parent)
+            _mkdir(self.root)
+            for sub in _SUBDIRS:
+                _mkdir(self.root / sub)
+            folder = self._dir(handle)
+            if handle != INBOX:
+                _mkdir(folder)
+                for sub in _SUBDIRS:
+                    _mkdir(folder / sub)
+                marker = folder / "maildirfolder"
+                if not marker.exists():
+                    os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        except OSError as error:
+            raise _write_error(error, Path(error.filename or self.root), self.root) from error
+        self._clean_tmp(folder)
+        return handle
+
+    def find_folder(self, name: str) -> str | None:
+        handle = folder_dir_name(name)
+        folder = self._dir(handle)
+        if all((folder / sub).is_dir() for sub in ("cur", "new")):
+            return handle
+        return None
+
+    def upload(
+        self,
+        items: Iterable[Outgoing],
+        folder: str,
+        *,
+        on_confirmed: Callable[[Sequence[Confirmed]], None],
+        on_rejected: Callable[[Rejected], None],
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Deliver one at a time, confirming each as soon as it is durable in ``cur``.
+
+        A Message-ID the folder already holds is confirmed with the copy that is there
+        (this destination merges), so a re-sent item never becomes a second file."""
+        box = self._loaded(folder)
+        for item in items:
+            if should_stop():
+                return
+            message_id, problem = _check(item)
+            if problem is not None:
+                on_rejected(Rejected(item.key, problem))
+                continue
+            existing = box.by_id.get(message_id)
+            if existing is None:
+                existing = self._deliver(box, folder, item, message_id)
+            on_confirmed([Confirmed(item.key, f"{folder}/{existing}")])
+
+    def find_message_ids(self, folder: str, message_ids: Sequence[str]) -> dict[str, str]:
+        if not message_ids:
+            return {}
+        box = self._loaded(folder)
+        found: dict[str, str] = {}
+        for message_id in message_ids:
+            base = box.by_id.get(normalize_message_id(message_id))
+            if base is not None:
+                found[message_id] = f"{folder}/{base}"
+        return found
+
+    def count(self, folder: str) -> int:
+        return len(self._loaded(folder).files)
+
+    def list_ids(self, folder: str, query: str = "") -> Iterator[str]:
+        """Every message in ``cur`` and ``new``, oldest name first. A Maildir has no
+        search language: ``query`` is not applied (the engine filters what it decodes)."""
+        box = self._loaded(folder)
+        return iter([f"{folder}/{base}" for base in sorted(box.files)])
+
+    def fetch_raw(
+        self,
+        ids: Iterable[str],
+        *,
+        on_fetched: Callable[[Sequence[tuple[str, bytes]]], None],
+        on_rejected: Callable[[str, str], None],
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Whole files, in batches of at most 50 messages or 32 MB (memory stays bounded)."""
+        batch: list[tuple[str, bytes]] = []
+        size = 0
+        refreshed: set[str] = set()
+        for remote_id in ids:
+            if should_stop():
+                break
+            raw, problem = self._read(remote_id, refreshed)
+            if raw is None:
+                on_rejected(remote_id, problem)
+                continue
+            batch.append((remote_id, raw))
+            size += len(raw)
+            if len(batch) >= FETCH_BATCH_COUNT or size >= FETCH_BATCH_BYTES:
+                on_fetched(batch)
+                batch, size = [], 0
+        if batch:
+            on_fetched(batch)
+
+    def close(self) -> None:
+        self._folders.clear()
+
+    # --- inside ---------------------------------------------------------------------------
+
+    def _dir(self, handle: str) -> Path:
+        if not _valid_handle(handle):
+            raise UsageError(
+                f"{handle!r} is not a folder of {self.description}.",
+                hint="Folders come from ensure_folder/find_folder (a label such as SMS).",
+            )
+        return self.root if handle == INBOX else self.root / handle
+
+    def _loaded(self, handle: str) -> _Folder:
+        box = self._folders.get(handle)
+        if box is None:
+            box = self._folders[handle] = _Folder(self._dir(handle))
+        box.refresh()
+        return box
+
+    def _deliver(self, box: _Folder, handle: str, item: Outgoing, message_id: str) -> str:
+        """tmp -> fsync -> mtime -> link into cur -> fsync cur. Returns the base name."""
+        base = unique_name()
+        tmp = box.path / "tmp" / base
+        final_name = f"{base}:2,{'S' if item.seen else ''}"
+        final = box.path / "cur" / final_name
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except OSError as error:
+            raise _write_error(error, tmp, self.root) from error
+        try:
+            try:
+                view = memoryview(item.raw)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if item.date_ms > 0:
+                os.utime(tmp, ns=(time.time_ns(), item.date_ms * 1_000_000))
+            _link(tmp, final)
+        except OSError as error:
+            with suppress(OSError):
+                tmp.unlink()
+            raise _write_error(error, tmp, self.root) from error
+        with suppress(OSError):
+            tmp.unlink()
+        try:
+            _fsync_dir(final.parent)
+        except OSError as error:
+            raise _write_error(error, final.parent, self.root) from error
+        box.add(base, f"cur/{final_name}", message_id)
+        return base
+
+    def _read(self, remote_id: str, refreshed: set[str]) -> tuple[bytes | None, str]:
+        """One message's bytes, or why not. A name not found is looked for once more
+        after one fresh listing per folder and fetch (a reader may have renamed it to
+        change its flags); a hostile id never leaves the Maildir."""
+        handle, slash, base = remote_id.partition("/")
+        if not slash or not base or "/" in base or base in (".", "..") or not _valid_handle(handle):
+            return None, f"not a message of {self.description}"
+        for attempt in range(2):
+            box = self._folders.get(handle)
+            if box is None or (attempt and handle not in refreshed):
+                box = self._loaded(handle)
+                refreshed.add(handle)
+            relative = box.files.get(base)
+            if relative is None:
+                continue
+            try:
+                fd = os.open(box.path / relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                return None, f"cannot read it: {error.strerror}"
+            with os.fdopen(fd, "rb") as stream:
+                try:
+                    size = os.fstat(stream.fileno()).st_size
+                    if size > MESSAGE_SIZE_LIMIT:
+                        return None, f"{size} bytes: larger than any SMS, MMS or call email"
+                    return stream.read(MESSAGE_SIZE_LIMIT + 1), ""
+                except OSError as error:
+                    return None, f"cannot read it: {error.strerror}"
+        return None, "no such message (deleted or moved)"
+
+    def _clean_tmp(self, folder: Path) -> None:
+        """Remove what a killed writer left in tmp/ once 36 hours untouched (the spec)."""
+        cutoff = time.time() - self.stale_tmp_seconds
+        try:
+            entries = list(os.scandir(folder / "tmp"))
+        except OSError:
+            return
+        for entry in entries:
+            with suppress(OSError):
+                stat = entry.stat(follow_symlinks=False)
+                if stat.st_atime < cutoff and stat.st_mtime < cutoff:
+                    os.unlink(entry.path)
+
+
+def _check(item: Outgoing) -> tuple[str, str | None]:
+    """The item's Message-ID, or why this destination refuses it for good."""
+    if not item.raw.strip():
+        return "", "an empty message"
+    in_header = header_message_id(item.raw[:HEADER_READ_LIMIT])
+    if not in_header:
+        return "", (
+            "the email has no Message-ID header, so a second copy of it could not be "
+            "told apart from it"
+        )
+    if item.message_id and normalize_message_id(item.message_id) != in_header:
+        return "", f"its Message-ID header {in_header} is not the one it was sent as"
+    return in_header, None
+
+
+def _link(tmp: Path, final: Path) -> None:
+    """link(2) never replaces an existing file; where links are not allowed (some
+    Android storage), a rename after checking that the name is free."""
+    try:
+        os.link(tmp, final)
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+        if final.exists():
+            raise FileExistsError(
+                errno.EEXIST, "a file of that unique name exists", str(final)
+            ) from error
+        os.rename(tmp, final)
