@@ -19,6 +19,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from smsbak.adopt import before_first_backup
 from smsbak.backup import (
     KIND_CALL,
     KIND_MMS,
@@ -243,6 +244,7 @@ def run_backup(
 ) -> BackupReport:
     """One locked backup run from the phone into the configured destination."""
     destination = None if options.dry_run else open_destination(paths, settings)
+    readers: list[Destination] = []
     try:
         identity = (
             destination.identity
@@ -261,6 +263,22 @@ def run_backup(
                 assert destination is not None, "a dry run uploads nothing"
                 return destination, account_address(identity)
 
+            def prepare(stream: Stream) -> Callable[[BackupReport], object] | None:
+                if destination is None:
+                    return None  # a dry run records nothing, so it adopts nothing
+                place = place_key(identity, stream.label)
+                return lambda report: before_first_backup(
+                    store,
+                    place,
+                    stream.label,
+                    report,
+                    destination=destination,
+                    reader=lambda: adoption_reader(paths, settings, destination, readers),
+                    upload_anyway=options.upload_anyway,
+                    progress=progress,
+                    should_stop=should_stop,
+                )
+
             def engine(stream: Stream) -> BackupEngine:
                 return BackupEngine(
                     source=source,
@@ -273,6 +291,7 @@ def run_backup(
                     should_stop=should_stop,
                     stream=stream,
                     destination_name=destination.description if destination else "Gmail",
+                    prepare_place=prepare(stream),
                 )
 
             report = engine(SmsStream(settings.label)).run(options)
@@ -290,8 +309,31 @@ def run_backup(
             _remember_zone(store, termux, report)
             return report
     finally:
+        for reader in readers:
+            reader.close()
         if destination is not None:
             destination.close()
+
+
+def adoption_reader(
+    paths: Paths, settings: Settings, destination: Destination, opened: list[Destination]
+) -> Destination | None:
+    """The login that can read what ``destination``'s folders hold, for adoption.
+
+    IMAP and Maildir read with the login they write with. Gmail's backup login only
+    inserts: its read login (`smsbak auth --restore`) is used when it exists and is for
+    the same account; otherwise None (the folder is then only counted). Opened
+    readers go into ``opened`` for the caller to close.
+    """
+    if destination.capabilities.readable:
+        return destination
+    if settings.destination != "gmail" or not paths.restore_token_file.exists():
+        return None
+    reading = opened[0] if opened else open_destination(paths, settings, for_restore=True)
+    if not opened:
+        opened.append(reading)
+    # A read login for another account (restoring an old one) says nothing about this one.
+    return reading if reading.identity == destination.identity else None
 
 
 PHONE_ZONE_KEY = "phone_zone"

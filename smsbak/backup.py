@@ -28,6 +28,7 @@ from smsbak.mime import (
     encode_call,
     encode_mms,
     encode_sms,
+    mms_message_id,
 )
 from smsbak.model import AddressKind, Mms, mms_content_digest
 from smsbak.ports import (
@@ -85,6 +86,9 @@ BackupReport = StreamReport
 class BackupOptions:
     full: bool = False
     dry_run: bool = False
+    upload_anyway: bool = False
+    """Go ahead with a first backup into a folder that holds messages smsbak cannot read
+    to adopt (Gmail without the read login); the wiring's ``prepare_place`` reads it."""
 
 
 Item = PhoneSms | PhoneCall | PhoneMms
@@ -418,6 +422,7 @@ class BackupEngine:
         clock: Callable[[], float] = time.monotonic,
         stream: Stream | None = None,
         destination_name: str = "Gmail",
+        prepare_place: Callable[[BackupReport], object] | None = None,
     ) -> None:
         self.stream: Stream = stream or SmsStream(settings.label)
         self.source = source
@@ -431,6 +436,9 @@ class BackupEngine:
         self.should_stop = should_stop
         self.clock = clock
         self.destination_name = destination_name
+        self.prepare_place = prepare_place
+        """Called before the scan of every real run (smsbak.adopt: before the first
+        backup into a place, adopt what it already holds); it may set ``stopped``."""
         self._confirmed: set[str] = set()
         self._refused: set[str] = set()
         self._newest_scanned: int | None = None
@@ -450,7 +458,10 @@ class BackupEngine:
         run_id = self.store.start_run(self.stream.command, self.place)
         pending: list[Item] | None = None
         try:
-            pending = self._scan_and_plan(options, report)
+            if self.prepare_place is not None:
+                self.prepare_place(report)
+            # An adoption cut short must not be followed by uploads it would have spared.
+            pending = [] if report.stopped else self._scan_and_plan(options, report)
             if pending:
                 self._upload(pending, report)
             report.result = (
@@ -579,6 +590,8 @@ class BackupEngine:
                 "smsbak can read (unknown type or date) and were left out"
             )
         known = self.store.known(found, self.place)
+        if self.stream.kind == KIND_MMS:
+            known |= self._known_by_message_id(found, known)
         report.already = len(known)
         refused = set() if options.full else self.store.refused(found, self.place)
         report.refused_before = len(refused)
@@ -588,6 +601,17 @@ class BackupEngine:
         if options.dry_run:
             report.planned = [m.sms for m in pending if isinstance(m, PhoneSms)]
         return pending
+
+    def _known_by_message_id(self, found: dict[str, Item], known: set[str]) -> set[str]:
+        """MMS recorded from their email (adoption, verify, restore) are keyed by the
+        email's fingerprint, which lacks the SMIL part the phone's has; the Message-ID
+        (derived without SMIL) is the same, so it tells they are there."""
+        ids = {
+            mms_message_id(item.mms): fp
+            for fp, item in found.items()
+            if fp not in known and isinstance(item, PhoneMms) and item.mms is not None
+        }
+        return {ids[mid] for mid in self.store.known_message_ids(ids, self.place)}
 
     # --- uploading ------------------------------------------------------------------
 
