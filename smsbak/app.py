@@ -61,7 +61,8 @@ from smsbak.ports import Destination
 from smsbak.report import RestoreReport
 from smsbak.restore import RestoreEngine, RestoreOptions, RestoreTarget
 from smsbak.restore_targets import FileTarget, TargetChoice, default_archive_path
-from smsbak.store import SUCCESS, StateStore, place_key
+from smsbak.store import SUCCESS, RunCounts, StateStore, place_key
+from smsbak.verify import Ledger, VerifyReport, count_repaired, forget_missing, verify_place
 
 LOG_FILE = "smsbak.log"
 
@@ -534,3 +535,91 @@ def _choose_target(
     return FileTarget(
         to.kind, to.path, read_phone=read_phone, contact_names=contact_names, calls=calls
     )
+
+
+@dataclass
+class VerifyRun:
+    """What `smsbak verify` found per folder, and the backup a repair ran."""
+
+    reports: list[VerifyReport]
+    repair: BackupReport | None = None
+
+
+def verify_labels(settings: Settings) -> list[str]:
+    labels = [settings.label]
+    if settings.call_log and settings.call_label.casefold() != settings.label.casefold():
+        labels.append(settings.call_label)
+    return labels
+
+
+def run_verify(
+    paths: Paths,
+    settings: Settings,
+    *,
+    repair: bool = False,
+    progress: Callable[[Progress], None] = lambda _: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> VerifyRun:
+    """Compare the state with the destination; with ``repair`` upload what is missing.
+
+    Reads with the login that can read (Gmail: the restore login; IMAP and Maildir:
+    their own). A repair forgets the missing ones at their place and runs a full
+    backup, which reads the phone and uploads them exactly once; what the phone no
+    longer has stays missing and is reported.
+    """
+    reader = open_destination(paths, settings, for_restore=True)
+    ledgers: list[Ledger] = []
+    try:
+        identity = reader.identity
+        if settings.destination == "gmail":
+            backed_up_to = destination_identity(paths, settings)
+            if backed_up_to != identity:
+                raise UsageError(
+                    f"the read login (token-restore.json) is for {identity.partition(':')[2]}, "
+                    f"but backups go to {backed_up_to.partition(':')[2] or 'no account yet'}",
+                    "log in for reading with the backup's account: "
+                    "`smsbak auth --restore --client-secrets FILE`",
+                )
+        run = VerifyRun(reports=[])
+        with RunLock(paths.lock_file), open_store(paths, settings) as store:
+            store.close_interrupted_runs()
+            for label in verify_labels(settings):
+                place = place_key(identity, label)
+                ledger = Ledger()
+                ledgers.append(ledger)
+                run_id = store.start_run("verify", place)
+                try:
+                    report = verify_place(
+                        reader, label, store, place, ledger,
+                        progress=progress, should_stop=should_stop,
+                    )  # fmt: skip
+                except BaseException as error:
+                    store.finish_run(run_id, "failed", RunCounts(), str(error)[:500])
+                    raise
+                store.finish_run(
+                    run_id,
+                    "ok" if report.whole else "partial",
+                    RunCounts(scanned=report.fetched, failed=report.missing_total),
+                    None if report.whole else f"{report.missing_total} missing",
+                )
+                run.reports.append(report)
+            to_repair = [
+                (report, ledger)
+                for report, ledger in zip(run.reports, ledgers, strict=True)
+                if report.missing_total and report.complete
+            ]
+            if not repair or not to_repair:
+                return run
+            for report, ledger in to_repair:
+                forget_missing(store, report.place, ledger)
+        run.repair = run_backup(
+            paths, settings, BackupOptions(full=True), progress=progress, should_stop=should_stop
+        )
+        with RunLock(paths.lock_file), open_store(paths, settings) as store:
+            for report, ledger in to_repair:
+                count_repaired(store, report.place, ledger, report)
+        return run
+    finally:
+        for ledger in ledgers:
+            ledger.close()
+        reader.close()
