@@ -19,7 +19,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from smsbak.adopt import before_first_backup
+from smsbak.adopt import before_first_backup, needs_adoption
 from smsbak.backup import (
     KIND_CALL,
     KIND_MMS,
@@ -265,20 +265,32 @@ def run_backup(
                 return destination, account_address(identity)
 
             def prepare(stream: Stream) -> Callable[[BackupReport], object] | None:
+                """Adoption before the first backup into a place. The first stream (SMS)
+                checks the call log's label too, so an insert-only login stops the run
+                before anything at all is uploaded."""
                 if destination is None:
                     return None  # a dry run records nothing, so it adopts nothing
-                place = place_key(identity, stream.label)
-                return lambda report: before_first_backup(
-                    store,
-                    place,
-                    stream.label,
-                    report,
-                    destination=destination,
-                    reader=lambda: adoption_reader(paths, settings, destination, readers),
-                    upload_anyway=options.upload_anyway,
-                    progress=progress,
-                    should_stop=should_stop,
-                )
+                labels = [stream.label]
+                if stream.kind == KIND_SMS and settings.call_log:
+                    labels.append(settings.call_label)
+
+                def run(report: BackupReport) -> None:
+                    for label in dict.fromkeys(labels):
+                        before_first_backup(
+                            store,
+                            place_key(identity, label),
+                            label,
+                            report,
+                            destination=destination,
+                            reader=lambda: adoption_reader(paths, settings, destination, readers),
+                            upload_anyway=options.upload_anyway,
+                            progress=progress,
+                            should_stop=should_stop,
+                        )
+                        if report.stopped:
+                            return
+
+                return run
 
             def engine(stream: Stream) -> BackupEngine:
                 return BackupEngine(
@@ -296,6 +308,12 @@ def run_backup(
                 )
 
             report = engine(SmsStream(settings.label)).run(options)
+            if options.dry_run and needs_adoption(store, place_key(identity, settings.label)):
+                report.warnings.append(
+                    f"this would be the first backup into {settings.label!r}: the real one "
+                    "first reads what the label already holds and uploads only what is "
+                    "missing, which these counts cannot know yet"
+                )
             try:
                 if source.capabilities.mms and not report.stopped:
                     report.mms = engine(MmsStream(settings.label)).run(options)

@@ -154,3 +154,25 @@ def test_maildir_state_deleted_then_the_next_backup_doubles_nothing(
     assert len(list(cur.iterdir())) == 8
     verify = bed.smsbak("verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_insert_only_login_and_a_foreign_call_log_label_upload_no_sms_either(bed: Bed) -> None:
+    """Every label of the run is checked before the first upload, not stream by stream."""
+    fill_phone(bed, 3)
+    bed.emulator.add_message(sbp_corpus.call_email(BASE, "+4930123456"), ["Call log"])
+
+    stopped = bed.smsbak("backup")
+
+    assert stopped.returncode == ExitCode.USAGE, stopped.stderr
+    assert "'Call log'" in stopped.stderr
+    assert bed.stored("SMS") == []
+
+
+def test_a_dry_run_of_a_first_backup_says_the_counts_do_not_know_the_label_yet(
+    bed: Bed,
+) -> None:
+    fill_phone(bed, 2)
+    result = bed.smsbak("backup", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "would be the first backup into 'SMS'" in result.stderr
+    assert bed.stored("SMS") == []
