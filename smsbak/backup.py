@@ -10,6 +10,7 @@ Destination.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -339,6 +340,19 @@ PHONE_READERS = {"termux": "termux", "shizuku": "privileged", "root": "privilege
 """Source identities as the READ_WITH fact names them (Shizuku and root see the same rows)."""
 
 
+def sbp_mms_message_id(mms: Mms) -> str:
+    """The Message-ID SMS Backup+ 1.5.11 gave this MMS: the MD5 of the date in seconds
+    times 1000, the first address that is not insert-address-token, and m_type
+    (shared/reference/sms-backup-plus-format.md), so an adopted SMS Backup+ MMS is
+    known without its fingerprint."""
+    address = next((a for a, _ in mms.addresses if a != INSERT_ADDRESS_TOKEN), "")
+    m_type = "" if mms.message_type is None else str(mms.message_type)
+    text = f"{mms.date_ms // 1000 * 1000}{address}{m_type}"
+    return (
+        f"<{hashlib.md5(text.encode('utf-8', 'surrogatepass')).hexdigest()}@sms-backup-plus.local>"
+    )
+
+
 _REAL_NUMBER = re.compile(r"\+?\d{3,}")
 
 
@@ -604,13 +618,15 @@ class BackupEngine:
 
     def _known_by_message_id(self, found: dict[str, Item], known: set[str]) -> set[str]:
         """MMS recorded from their email (adoption, verify, restore) are keyed by the
-        email's fingerprint, which lacks the SMIL part the phone's has; the Message-ID
-        (derived without SMIL) is the same, so it tells they are there."""
-        ids = {
-            mms_message_id(item.mms): fp
-            for fp, item in found.items()
-            if fp not in known and isinstance(item, PhoneMms) and item.mms is not None
-        }
+        email's fingerprint, which is not the phone's: smsbak's email lacks the SMIL
+        part, SMS Backup+'s the part names. Their Message-IDs can be derived from the
+        phone's record (smsbak's without SMIL, SMS Backup+'s from date, address and
+        m_type), so they tell the MMS is there."""
+        ids: dict[str, str] = {}
+        for fp, item in found.items():
+            if fp not in known and isinstance(item, PhoneMms) and item.mms is not None:
+                ids[mms_message_id(item.mms)] = fp
+                ids.setdefault(sbp_mms_message_id(item.mms), fp)
         return {ids[mid] for mid in self.store.known_message_ids(ids, self.place)}
 
     # --- uploading ------------------------------------------------------------------

@@ -20,7 +20,7 @@ from smsbak.model import AddressKind, Box, Mms, MmsPart, Sms
 from smsbak.ports import Destination, Outgoing, PhoneMms
 from smsbak.sources.memory import MemorySource
 from smsbak.store import StateStore, place_key
-from tests.fakes.sbp_corpus import call_email, plain_email, sms_email
+from tests.fakes.sbp_corpus import call_email, mms_email, plain_email, sms_email
 
 BASE = 1_500_000_000_000
 
@@ -285,3 +285,34 @@ def test_emails_that_cannot_be_fetched_leave_the_adoption_unfinished(store: Stat
         engine(MemorySource(messages), store, destination).run(BackupOptions())
     assert "did not return 1" in caught.value.message
     assert needs_adoption(store, place)
+
+
+def test_sms_backup_plus_mms_are_known_by_their_message_id(store: StateStore) -> None:
+    """Its MMS email lacks the SMIL part and the part names the phone's identity covers;
+    the Message-ID SMS Backup+ derived from date, address and m_type matches instead."""
+
+    def phone_mms(row: int, seconds: int) -> PhoneMms:
+        return PhoneMms(
+            mms=Mms(
+                date_ms=seconds * 1000,
+                box=Box.INBOX,
+                addresses=(("+4917055", AddressKind.FROM), ("+4915199", AddressKind.TO)),
+                parts=(
+                    MmsPart("application/smil", name="smil.xml", text="<smil/>"),
+                    MmsPart("text/plain", name="text_0.txt", text="Bild"),
+                ),
+                message_type=132,
+            ),
+            row_id=row,
+            date_ms=seconds * 1000,
+        )
+
+    old, new = phone_mms(1, 1_500_000_000), phone_mms(2, 1_500_000_100)
+    destination = MemoryDestination("sbp-mms", merges_message_ids=False)
+    preload(destination, "SMS", [mms_email(1_500_000_000, "+4917055")])
+    source = MemorySource(mms=[old, new])
+
+    report = engine(source, store, destination, stream=MmsStream("SMS")).run(BackupOptions())
+
+    assert (report.already, report.uploaded) == (1, 1)
+    assert len(destination.folder_messages("SMS")) == 2
