@@ -303,7 +303,9 @@ def run_backup(
                     progress=progress,
                     should_stop=should_stop,
                     stream=stream,
-                    destination_name=destination.description if destination else "Gmail",
+                    destination_name=(
+                        destination.description if destination else "the destination"
+                    ),
                     prepare_place=prepare(stream),
                 )
 

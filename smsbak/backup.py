@@ -435,7 +435,7 @@ class BackupEngine:
         should_stop: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
         stream: Stream | None = None,
-        destination_name: str = "Gmail",
+        destination_name: str = "the destination",
         prepare_place: Callable[[BackupReport], object] | None = None,
     ) -> None:
         self.stream: Stream = stream or SmsStream(settings.label)

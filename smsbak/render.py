@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 PHASES = {
     "upload": "Uploading",
-    "fetch": "Reading Gmail",
+    "fetch": "Reading the archive",
     "write": "Restoring",
     "adopt": "Reading what the label holds",
     "verify": "Checking the label",

@@ -40,7 +40,7 @@ class StreamReport:
     seconds: float = 0.0
     result: str = "ok"
     error: SmsbakError | None = None
-    destination: str = "Gmail"
+    destination: str = "the destination"
     """The destination's description, for people ("Gmail", "IMAP me@host")."""
     place: str = ""
     """Where this stream's state is kept (smsbak.store.place_key)."""
@@ -93,8 +93,8 @@ class RestoreReport:
     dry_run: bool = False
     seconds: float = 0.0
     noun: str = "messages"
-    source: str = "Gmail"
-    """The destination read from, for people."""
+    source: str = "the destination"
+    """The destination read from, for people ("Gmail", "IMAP me@host")."""
 
 
 def exit_code(report: StreamReport | RestoreReport) -> int:

@@ -207,8 +207,8 @@ class StateStore:
         except sqlite3.DatabaseError as error:
             raise StateError(
                 f"the state database {path} is unusable: {error}",
-                "move it aside and run `smsbak backup --full`: messages already in Gmail "
-                "are recognised by their Message-ID and not duplicated",
+                "move it aside and run `smsbak backup --full`: messages already at the "
+                "destination are recognised by their Message-ID and not duplicated",
             ) from error
         except OSError as error:
             raise StateError(
@@ -394,6 +394,16 @@ class StateStore:
                 "DELETE FROM messages WHERE place = ? AND fingerprint = ?",
                 [(place, fp) for fp in fingerprints],
             )
+
+    def holds_records(self, place: str) -> bool:
+        """Has anything ever been recorded at ``place`` (backed up, refused, in flight)?"""
+        for table in ("messages", "refused", "in_flight"):
+            row = self._db.execute(
+                f"SELECT 1 FROM {table} WHERE place = ? LIMIT 1", (place,)
+            ).fetchone()
+            if row is not None:
+                return True
+        return False
 
     def places(self) -> dict[str, int]:
         """Every place anything was recorded for, with how many messages it holds."""

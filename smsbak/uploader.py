@@ -11,6 +11,9 @@ of a Message-ID. How:
    that declares ``merges_message_ids=False`` it is first looked up by Message-ID
    (``find_message_ids``); found, it is recorded as uploaded and not sent again.
    A merging destination (Gmail) simply gets it again and keeps one copy.
+   When nothing at all is recorded for the place (a first backup there, or a state
+   database that was lost or moved aside) every item's outcome is unknown: each
+   chunk is looked up before it is sent, one search per chunk, in that run only.
 3. Confirmed items are recorded in the callback, before the destination sends more;
    refused ones are recorded as refused (incremental runs do not retry them).
 
@@ -20,11 +23,14 @@ never holds more than one chunk of encoded emails (a spool can feed it, too).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from smsbak.ports import Confirmed, Destination, Outgoing, Rejected
 from smsbak.store import InFlight, StateStore, Uploaded
+
+log = logging.getLogger(__name__)
 
 CHUNK_ITEMS = 50
 """Items recorded in flight per transaction: one Gmail batch."""
@@ -95,6 +101,7 @@ def upload_exactly_once(
     outcome = UploadOutcome()
     sent: dict[str, _Sent] = {}
     look_up = not destination.capabilities.merges_message_ids
+    look_up_all = look_up and not store.holds_records(place)
 
     def stop() -> bool:
         if should_stop():
@@ -110,7 +117,10 @@ def upload_exactly_once(
 
     def recovered(chunk: list[Pending]) -> set[str]:
         """Of ``chunk``, what an earlier run stored without learning it: recorded now."""
-        earlier = store.in_flight([p.fingerprint for p in chunk], place)
+        if look_up_all:
+            earlier = {p.fingerprint: p.outgoing.message_id for p in chunk}
+        else:
+            earlier = store.in_flight([p.fingerprint for p in chunk], place)
         asked = {fp: mid for fp, mid in earlier.items() if mid}
         if not asked:
             return set()
@@ -150,16 +160,23 @@ def upload_exactly_once(
     def confirmed(parts: Sequence[Confirmed]) -> None:
         rows = []
         for part in parts:
-            what = sent.pop(part.key)
+            what = sent.pop(part.key, None)
+            if what is None:  # answered twice, or never sent: nothing more to record
+                log.debug("an answer for %s that was not waited for", part.key[:12])
+                continue
             rows.append(
                 Uploaded(part.key, what.kind, what.date_ms, part.remote_id, what.message_id)
             )
-        record(rows)
-        outcome.uploaded += len(rows)
-        settled()
+        if rows:
+            record(rows)
+            outcome.uploaded += len(rows)
+            settled()
 
     def rejected(part: Rejected) -> None:
-        what = sent.pop(part.key)
+        what = sent.pop(part.key, None)
+        if what is None:
+            log.debug("a refusal for %s that was not waited for", part.key[:12])
+            return
         store.record_refused(part.key, what.kind, what.date_ms, part.reason, place)
         refusal = Refusal(part.key, what.kind, what.date_ms, part.reason)
         outcome.refused.append(refusal)

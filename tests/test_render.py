@@ -43,7 +43,9 @@ def test_plain_progress_is_throttled_to_occasional_lines() -> None:
 
 
 def test_summary_is_one_line_with_counts() -> None:
-    report = BackupReport(scanned=120, already=100, to_upload=20, uploaded=20, seconds=4.0)
+    report = BackupReport(
+        scanned=120, already=100, to_upload=20, uploaded=20, seconds=4.0, destination="Gmail"
+    )
     text = backup_summary(report)
     assert "\n" not in text
     assert "Backed up 20 new messages (100 already in Gmail, 120 read)" in text
@@ -57,7 +59,7 @@ def test_restore_phases_are_named_by_what_they_do() -> None:
     printer(Progress("fetch", 0, 100))
     clock.now += 2
     printer(Progress("fetch", 40, 100))
-    assert out.getvalue().split("\r")[-1].startswith("\x1b[KReading Gmail [")
+    assert out.getvalue().split("\r")[-1].startswith("\x1b[KReading the archive [")
     printer(Progress("write", 0, 10))
     clock.now += 2
     printer(Progress("write", 4, 10))

@@ -274,9 +274,23 @@ class GmailMailbox:
         return "Gmail"
 
     def find_message_ids(self, folder: str, message_ids: Sequence[str]) -> dict[str, str]:
-        """Nothing to look up: Gmail keeps one copy of a Message-ID by itself
-        (``merges_message_ids``), so a re-send is harmless and cheaper than a search."""
-        return {}
+        """Which Message-IDs the label holds, by ``rfc822msgid:`` search (read login only).
+
+        The backup never needs it: Gmail keeps one copy of a Message-ID by itself
+        (``merges_message_ids``), so a re-send is harmless and cheaper than a search.
+        The insert-only backup login cannot search: it answers {}.
+        """
+        if not self._capabilities.readable:
+            return {}
+        found: dict[str, str] = {}
+        for message_id in dict.fromkeys(message_ids):
+            bare = message_id.strip().removeprefix("<").removesuffix(">")
+            if not bare or any(c.isspace() or c == '"' for c in bare):
+                continue  # not a Message-ID one can search for
+            for remote_id in self.list_ids(folder, f"rfc822msgid:{bare}"):
+                found[message_id] = remote_id
+                break
+        return found
 
     def count(self, folder: str) -> int:
         """How many messages the label holds (labels.get works with the labels scope)."""

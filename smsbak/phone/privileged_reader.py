@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace  # noqa: F401
 from datetime import tzinfo
 
 from smsbak.errors import PhoneError
@@ -89,7 +88,6 @@ class PrivilegedPhone:
         self.description = shell.description
         """ "Shizuku (rish)" or "root (su)"."""
         self.identity = "shizuku" if shell.kind == "rish" else "root"
-        self.generation = termux.generation
 
     @property
     def zone(self) -> tzinfo:
