@@ -13,7 +13,7 @@ from smsbak.adopt import ADOPTED, adopt_folder, before_first_backup, needs_adopt
 from smsbak.backup import KIND_MMS, BackupEngine, BackupOptions, BackupReport, MmsStream
 from smsbak.config import Settings
 from smsbak.destinations.maildir import MaildirDestination
-from smsbak.destinations.memory import MemoryDestination
+from smsbak.destinations.memory import MemoryDestination, message_id_of
 from smsbak.errors import AdoptionNeeded, DestinationError, ExitCode
 from smsbak.mime import encode_sms
 from smsbak.model import AddressKind, Box, Mms, MmsPart, Sms
@@ -41,9 +41,21 @@ def phone_sms(n: int) -> list[Sms]:
 
 
 def preload(destination: Destination, label: str, raws: list[bytes]) -> None:
+    """Put emails into ``label`` as another program did (SMS Backup+, an older install)."""
     folder = destination.ensure_folder(label)
-    items = [Outgoing(key=f"pre-{i}", raw=raw, date_ms=BASE) for i, raw in enumerate(raws)]
-    destination.upload(items, folder, on_confirmed=lambda _: None, on_rejected=lambda _: None)
+    items = [
+        Outgoing(key=f"pre-{i}", raw=raw, message_id=message_id_of(raw), date_ms=BASE)
+        for i, raw in enumerate(raws)
+    ]
+    confirmed: list[str] = []
+    refused: list[str] = []
+    destination.upload(
+        items,
+        folder,
+        on_confirmed=lambda parts: confirmed.extend(p.key for p in parts),
+        on_rejected=lambda part: refused.append(part.reason),
+    )
+    assert (len(confirmed), refused) == (len(raws), [])
 
 
 @pytest.fixture
