@@ -3,9 +3,10 @@ the rest. In-process over the memory twins and a real Maildir (milliseconds each
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -328,3 +329,32 @@ def test_sms_backup_plus_mms_are_known_by_their_message_id(store: StateStore) ->
 
     assert (report.already, report.uploaded) == (1, 1)
     assert len(destination.folder_messages("SMS")) == 2
+
+
+def test_adoption_streams_the_folder_a_chunk_at_a_time(store: StateStore) -> None:
+    """Memory flat: the listing is consumed as fetching goes, never all at once, and no
+    fetch asks for more than one chunk of ids."""
+    messages = phone_sms(1_200)
+    destination = MemoryDestination("stream", merges_message_ids=True)
+    preload(destination, "SMS", [sms_email(m) for m in messages])
+    listed = {"n": 0}
+    asked: list[tuple[int, int]] = []  # (ids listed so far, ids in this fetch)
+    inner_list, inner_fetch = destination.list_ids, destination.fetch_raw
+
+    def list_ids(folder: str, query: str = "") -> Iterator[str]:
+        for remote_id in inner_list(folder, query):
+            listed["n"] += 1
+            yield remote_id
+
+    def fetch_raw(ids: Iterable[str], **kwargs: Any) -> None:
+        chunk = list(ids)
+        asked.append((listed["n"], len(chunk)))
+        inner_fetch(chunk, **kwargs)
+
+    destination.list_ids = list_ids  # type: ignore[method-assign]
+    destination.fetch_raw = fetch_raw  # type: ignore[method-assign]
+    report = adopt_folder(destination, "SMS", store, place_key(destination.identity, "SMS"))
+
+    assert report.adopted_total == 1_200
+    assert [n for _, n in asked] == [500, 500, 200]
+    assert [so_far for so_far, _ in asked] == [500, 1000, 1200]
