@@ -86,8 +86,9 @@ class VerifyReport(FolderScan):
 class Ledger:
     """What a folder holds and what it lacks, on disk for the length of one verify.
 
-    SQLite's temporary database (an empty file name) lives in a private file that
-    is deleted when closed; its pages spill to disk, so memory stays flat.
+    SQLite's temporary database (an empty file name): a file SQLite unlinks as soon
+    as it has opened it, holding only fingerprints and Message-IDs (hashes, never a
+    text or number); past its small page cache it lives on disk, so memory stays flat.
     """
 
     def __init__(self) -> None:
