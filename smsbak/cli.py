@@ -33,7 +33,8 @@ Exit codes:
   {ExitCode.GMAIL}  Gmail or network failure (incl. the daily limit); retry later
   {ExitCode.STATE}  the state database cannot be used
   {ExitCode.BUSY}  another smsbak run is in progress
-  {ExitCode.CHECKS_FAILED}  `smsbak doctor` found something that needs fixing
+  {ExitCode.CHECKS_FAILED}  `smsbak doctor` found something to fix, or `smsbak verify`
+     found messages missing at the destination
 
 \b
 Files live under $SMSBAK_HOME when set, else ~/.config/smsbak (settings,
@@ -257,9 +258,15 @@ class _StopFlag:
     is_flag=True,
     help="Show an Android notification when a problem needs you (for scheduled jobs).",
 )
+@click.option(
+    "--upload-anyway",
+    is_flag=True,
+    help="First backup into a label that holds messages this login cannot read to adopt "
+    "(Gmail without `smsbak auth --restore`): upload anyway.",
+)
 @click.pass_obj
 @reports_errors
-def backup(obj: Context, full: bool, dry_run: bool, notify: bool) -> None:
+def backup(obj: Context, full: bool, dry_run: bool, notify: bool, upload_anyway: bool) -> None:
     """Upload the SMS that are not in Gmail yet, oldest first.
 
     Reads the newest messages until it reaches those older than the newest one
@@ -287,7 +294,7 @@ def backup(obj: Context, full: bool, dry_run: bool, notify: bool) -> None:
             report = run_backup(
                 obj.paths,
                 settings,
-                BackupOptions(full=full, dry_run=dry_run),
+                BackupOptions(full=full, dry_run=dry_run, upload_anyway=upload_anyway),
                 progress=printer,
                 should_stop=stop,
             )
@@ -308,6 +315,9 @@ def backup(obj: Context, full: bool, dry_run: bool, notify: bool) -> None:
         from smsbak.notify import Notifier
 
         Notifier(settings.notifications).clear_alert()
+    for part in report.streams:
+        for note in part.notes:
+            click.echo(f"{note}.")
     for warning in report.warnings:
         click.echo(f"Warning: {warning}", err=True)
     for warning in report.calls.warnings if report.calls is not None else []:
@@ -338,6 +348,50 @@ def status(obj: Context, as_json: bool) -> None:
 
     current = read_status(obj.paths, obj.settings())
     click.echo(status_json(current) if as_json else status_text(current))
+
+
+@main.command()
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Upload again what is missing (reads the phone; a full backup).",
+)
+@click.pass_obj
+@reports_errors
+def verify(obj: Context, repair: bool) -> None:
+    """Check that the destination still holds everything the state says is backed up.
+
+    Reads the labels (Gmail: needs the read login of `smsbak auth --restore`; IMAP
+    and Maildir read with their own) and lists what is missing by kind, date and
+    a short id. Messages there that the state does not know are recorded. With
+    --repair the missing ones are uploaded again from the phone, exactly once;
+    those the phone no longer has are named. Exit 0 when the backup is whole,
+    8 when something is missing and was not repaired.
+
+    \b
+    Examples:
+      smsbak verify            # compare, change nothing at the destination
+      smsbak verify --repair   # and upload again what is missing
+    """
+    from smsbak.app import run_verify, setup_file_logging
+    from smsbak.render import ProgressPrinter, verify_lines
+    from smsbak.verify import verify_exit_code
+
+    settings = obj.settings()
+    setup_file_logging(obj.paths, obj.verbose)
+    printer = ProgressPrinter(sys.stderr, sys.stderr.isatty())
+    try:
+        with _StopFlag() as stop:
+            result = run_verify(
+                obj.paths, settings, repair=repair, progress=printer, should_stop=stop
+            )
+    finally:
+        printer.close()
+    for line in verify_lines(result.reports, result.repair):
+        click.echo(line)
+    code = verify_exit_code(result.reports)
+    if code:
+        sys.exit(code)
 
 
 def _date_ms(value: str | None, option: str) -> int | None:
