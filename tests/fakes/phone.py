@@ -110,7 +110,7 @@ SMS_SEND_MARKER = "sms-send-CALLED"
 BROWSER_LOG = "fake-browser.log"
 
 SETTINGS_SUFFIX = ".settings.json"  # as in _termux_common: read by getprop
-BULK_FIELDS = frozenset({"messages", "contacts", "calls", "mms"})
+BULK_FIELDS = frozenset({"messages", "contacts", "calls", "mms", "threads"})
 
 MODES = ("ok", "permission", "hang", "garbage", "truncated", "empty", "exit1")
 GENERATIONS = ("new", "old")
@@ -138,6 +138,10 @@ FIELDS = frozenset(
         "content_inserts_done",
         "content_call_cost",
         "content_error_exit",
+        "content_has_write",
+        "content_write_fail_after",
+        "subscriptions",
+        "threads",
         "jobs",
         "job_scheduler_race",
         "wifi",
@@ -295,6 +299,8 @@ class FakePhone:
             if isinstance(mms.get("thread_id"), int):
                 self._threads.setdefault(_mms_thread_key(mms), mms["thread_id"])
                 self._next_thread = max(self._next_thread, mms["thread_id"] + 1)
+        for thread in self.data.get("threads") or []:  # made by content's threadID lookup
+            self._next_thread = max(self._next_thread, int(thread["_id"]) + 1)
 
     # ------------------------------------------------------------------ content
 
@@ -547,7 +553,7 @@ class FakePhone:
         if "job_scheduler_race" in fields and fields["job_scheduler_race"] not in JOB_RACES:
             raise ValueError(f"job_scheduler_race must be one of {JOB_RACES}")
         self.data.update(fields)
-        if {"messages", "calls"} & set(fields):
+        if {"messages", "calls", "mms", "threads"} & set(fields):
             self._reindex()
         self._changed()
 
@@ -608,7 +614,10 @@ class FakePhone:
         if unknown:
             raise ValueError(f"unknown wifi fields: {sorted(unknown)}")
         self.data["wifi"] = {
-            "connected": bool(connected), "ssid": ssid, "cellular": bool(cellular), **extra
+            "connected": bool(connected),
+            "ssid": ssid,
+            "cellular": bool(cellular),
+            **extra,
         }
         self._changed()
 
