@@ -426,8 +426,8 @@ def _parse_row(line: str, projection: Sequence[str]) -> dict[str, str | None]:
 
 # ------------------------------------------------------------ exact batched queries
 
-EXACT_VALUE = re.compile(r"NULL|-?\d+|[0-9A-F]*")
-"""What an integer column or ``hex()`` of a text column can print: nothing to forge with."""
+HEX_VALUE = re.compile(r"NULL|[0-9A-F]*")
+"""What ``hex()`` of a text column prints: nothing to forge a row with."""
 
 
 def hex_of(column: str) -> str:
@@ -468,8 +468,10 @@ def query_exact(
 
     Free text reaches the output only as ``hex()`` of it, so no message can print a
     line that looks like a row (what :func:`query_rows` pays a second query per call
-    to rule out). Every value is NULL, an integer or hex digits, every row
-    ``Row: N`` numbered from 0: anything else is an error, never a guess. In the rows
+    to rule out). Every row is ``Row: N`` numbered from 0 with exactly the projection's
+    columns, every hex value hex digits: anything else is an error, never a guess (an
+    integer column holding odd text cannot add a column or a line without that
+    showing). In the rows
     returned a ``hex(col)`` value is decoded back under the name ``col`` (None for
     NULL, or when ``length(col)`` says NULL).
     """
@@ -500,7 +502,8 @@ def _exact_rows(text: str, projection: Sequence[str]) -> list[Row]:
         raw: dict[str, str | None] = {}
         for column, cell in zip(projection, cells, strict=True):
             name, equals, value = cell.partition("=")
-            if name != column or not equals or not EXACT_VALUE.fullmatch(value):
+            hexed = column.startswith("hex(")
+            if name != column or not equals or (hexed and not HEX_VALUE.fullmatch(value)):
                 raise _unexpected(f"column {column!r} of an exact query")
             raw[column] = None if value == "NULL" else value
         rows.append(_decoded(raw))
