@@ -6,6 +6,7 @@ one lock, one way of opening Gmail, and one way of saving a refreshed token.
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.handlers
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from smsbak.lock import RunLock
 from smsbak.paths import Paths, ensure_private_dir, make_private
 from smsbak.phone.call_writer import PhoneCallLog
 from smsbak.phone.contacts import numbers_match
+from smsbak.phone.mms_writer import STAGE_FOLDER, PhoneMessages, PhoneMmsWriter
 from smsbak.phone.privileged import PrivilegedShell
 from smsbak.phone.privileged_reader import PrivilegedPhone, choose_reader
 from smsbak.phone.termux import TermuxPhone, TermuxTools
@@ -71,9 +73,7 @@ def setup_file_logging(paths: Paths, verbose: bool = False) -> None:
     make_private(path)
 
 
-def open_gmail(
-    token: StoredToken, settings: Settings, login: str = BACKUP_LOGIN
-) -> GmailMailbox:
+def open_gmail(token: StoredToken, settings: Settings, login: str = BACKUP_LOGIN) -> GmailMailbox:
     """The mailbox for one run: Google's client (imported only now), paced at the quota.
 
     ``login`` is the command a refused login is made again with: restore reads
@@ -207,6 +207,26 @@ def run_restore(
         return report
 
 
+def _phone_messages(shell: PrivilegedShell, store: StateStore, now: datetime) -> PhoneMessages:
+    """SMS and MMS into the phone; MMS attachments pass through shared storage, and
+    where ``content write`` is missing the MMS go into an archive in Downloads."""
+    from smsbak.backup import OWN_NUMBERS, own_numbers_in
+
+    stored = store.get_meta(OWN_NUMBERS)
+    known = set(json.loads(stored)) if stored else set()
+
+    def fallback() -> FileTarget:
+        path, note = default_archive_path(Path.home(), now)
+        return FileTarget("smsie", path, read_phone=lambda: None, note=note)
+
+    writer = PhoneMmsWriter(
+        shell,
+        stage_dir=Path.home() / "storage" / "shared" / STAGE_FOLDER,
+        own_numbers=lambda messages: known | own_numbers_in(messages),
+    )
+    return PhoneMessages(PhoneSmsStore(shell), writer, fallback=fallback)
+
+
 def _choose_target(
     paths: Paths,
     settings: Settings,
@@ -219,7 +239,7 @@ def _choose_target(
     if to is None or to.kind == "phone":
         shell = PrivilegedShell.detect(settings.termux_timeout)
         if shell is not None:
-            return PhoneCallLog(shell) if calls else PhoneSmsStore(shell)
+            return PhoneCallLog(shell) if calls else _phone_messages(shell, store, now)
         if to is not None:
             raise PhoneError(
                 "restoring into the phone needs Shizuku (rish) or root (su), and neither answered",

@@ -462,22 +462,32 @@ class ExactQuery:
 
 
 def query_exact(
-    shell: PrivilegedShell, queries: Sequence[ExactQuery], what: str
+    shell: PrivilegedShell,
+    queries: Sequence[ExactQuery],
+    what: str,
+    *,
+    before: Sequence[str] = (),
 ) -> list[list[Row]]:
     """Many queries in one shell start, each one ``content`` (Java) start, rows certain.
 
     Free text reaches the output only as ``hex()`` of it, so no message can print a
     line that looks like a row (what :func:`query_rows` pays a second query per call
-    to rule out). Every row is ``Row: N`` numbered from 0 with exactly the projection's
-    columns, every hex value hex digits: anything else is an error, never a guess (an
-    integer column holding odd text cannot add a column or a line without that
-    showing). In the rows
-    returned a ``hex(col)`` value is decoded back under the name ``col`` (None for
-    NULL, or when ``length(col)`` says NULL).
+    to rule out). Every row is ``Row: N`` numbered from 0 with exactly the
+    projection's columns, every hex value hex digits: anything else is an error,
+    never a guess (an integer column holding odd text cannot add a column or a line
+    without that showing). In the rows returned a ``hex(col)`` value is decoded back
+    under the name ``col`` (None for NULL, or when ``length(col)`` says NULL).
+
+    ``before``: commands that print nothing (inserts) run first in the same shell
+    start, so what they wrote is confirmed without a start of its own.
     """
-    if not queries:
+    if not queries and not before:
         return []
-    outputs = _run_queries(shell, [query.command() for query in queries], what)
+    commands = [*before, *(query.command() for query in queries)]
+    outputs = _run_queries(shell, commands, what)
+    if any(output.strip() for output in outputs[: len(before)]):
+        raise _unexpected("a command that prints nothing printed something")
+    outputs = outputs[len(before) :]
     return [
         _exact_rows(output, query.projection)
         for output, query in zip(outputs, queries, strict=True)

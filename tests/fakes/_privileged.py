@@ -384,6 +384,8 @@ def main_appops(argv: Sequence[str]) -> int:
             "(AppOpsService.java:2210)\n"
         )
         return 1
+    if command in ("set", "reset") and load_phone(tool).get("appops_frozen"):
+        return 0  # fake: the ROM answers but keeps the mode (the app-op is not granted)
     if command == "set":
         if len(rest) != 3:
             return usage_error("set needs <PACKAGE> <OP> <MODE>")

@@ -133,6 +133,7 @@ FIELDS = frozenset(
         "su_call_cost",
         "rish_require_app_id",
         "appops",
+        "appops_frozen",
         "content_escaping",
         "content_fail_after",
         "content_inserts_done",
