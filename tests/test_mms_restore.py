@@ -226,3 +226,18 @@ def test_without_content_write_the_mms_go_into_a_file(
     (archive,) = (Path(home["HOME"]) / "storage" / "downloads").glob("*.zip")
     assert len(list(read_mms_from_smsie_zip(archive))) == 5
     assert "SMS Import / Export" in result.stdout and archive.name in result.stdout
+
+
+def test_mms_still_on_the_phone_are_recognised_and_skipped(bed: Bed, tmp_path: Path) -> None:
+    """No reset: the phone's own MMS (SMIL layout parts included) match the archive."""
+    bed.phone.enable_privileged(rish=True)
+    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, call_log=False)
+    mms_corpus(bed)
+    assert bed.smsbak("backup").returncode == 0
+    restore_login(bed)
+    before = phone_mms(bed)
+    result = bed.smsbak("restore", "--to", "phone", "--dry-run", HOME=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "0 messages would be restored" in result.stdout
+    assert "6  already on the phone" in result.stdout
+    assert phone_mms(bed) == before
