@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
@@ -225,6 +226,8 @@ def restore_summary(report: RestoreReport) -> list[str]:
     ]
     details += [(n, f"skipped: {reason}") for reason, n in sorted(report.skipped.items())]
     lines += [f"  {n:>6}  {what}" for n, what in details if n]
+    refusals = Counter(report.refused)  # why, so the person knows what to fix
+    lines += [f"          {n} x {reason}" for reason, n in sorted(refusals.items())]
     kind = "SMS or MMS" if report.noun == "messages" else report.noun
     lines.append(f"  {report.listed:>6}  emails under the label, {report.sms_found} of them {kind}")
     if report.dry_run:

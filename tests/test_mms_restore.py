@@ -187,7 +187,10 @@ def test_a_part_write_failing_halfway_leaves_nothing_behind(
     bed.phone.set(content_write_fail_after=1000)  # the photo and voice note are larger
     result = bed.smsbak("restore", "--to", "phone", **home)
     assert result.returncode == ExitCode.PHONE, result.stdout + result.stderr
-    assert "refused by the phone" in result.stdout
+    assert "3  refused by the phone" in result.stdout
+    assert "2 x not restored: an attachment arrived with 1000 of 3008 bytes" in result.stdout
+    assert "1 x not restored: an attachment arrived with 1000 of 2006 bytes" in result.stdout
+    assert "No space left on device" in result.stdout
     dates = sorted(m["date"] for m in bed.phone.mms_rows)
     assert dates == [DATE_S + 180, DATE_S + 240]  # the vCard is small, no attachment: whole
     assert len(os.listdir(bed.phone.directory / "mms-parts")) == 1  # no orphaned file
@@ -226,6 +229,9 @@ def test_without_content_write_the_mms_go_into_a_file(
     (archive,) = (Path(home["HOME"]) / "storage" / "downloads").glob("*.zip")
     assert len(list(read_mms_from_smsie_zip(archive))) == 5
     assert "SMS Import / Export" in result.stdout and archive.name in result.stdout
+    assert "5 x MMS not written into the phone (this phone's `content` tool has no `write`" in (
+        result.stdout
+    )
 
 
 def test_mms_still_on_the_phone_are_recognised_and_skipped(bed: Bed, tmp_path: Path) -> None:
