@@ -207,7 +207,13 @@ def run_restore(
         return report
 
 
-def _phone_messages(shell: PrivilegedShell, store: StateStore, now: datetime) -> PhoneMessages:
+MMS_JOURNAL = "mms-restore-in-flight.json"
+"""The MMS a restore is writing right now: a killed run's next run removes them first."""
+
+
+def _phone_messages(
+    shell: PrivilegedShell, store: StateStore, now: datetime, journal: Path
+) -> PhoneMessages:
     """SMS and MMS into the phone; MMS attachments pass through shared storage, and
     where ``content write`` is missing the MMS go into an archive in Downloads."""
     from smsbak.backup import OWN_NUMBERS, own_numbers_in
@@ -223,6 +229,7 @@ def _phone_messages(shell: PrivilegedShell, store: StateStore, now: datetime) ->
         shell,
         stage_dir=Path.home() / "storage" / "shared" / STAGE_FOLDER,
         own_numbers=lambda messages: known | own_numbers_in(messages),
+        journal=journal,
     )
     return PhoneMessages(PhoneSmsStore(shell), writer, fallback=fallback)
 
@@ -239,7 +246,9 @@ def _choose_target(
     if to is None or to.kind == "phone":
         shell = PrivilegedShell.detect(settings.termux_timeout)
         if shell is not None:
-            return PhoneCallLog(shell) if calls else _phone_messages(shell, store, now)
+            if calls:
+                return PhoneCallLog(shell)
+            return _phone_messages(shell, store, now, paths.state_db.with_name(MMS_JOURNAL))
         if to is not None:
             raise PhoneError(
                 "restoring into the phone needs Shizuku (rish) or root (su), and neither answered",

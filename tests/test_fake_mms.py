@@ -469,9 +469,7 @@ def test_parts_get_provider_made_files_and_write_read_round_trip(phone: FakePhon
     assert provider_error(denied) == "java.io.FileNotFoundException: App op not allowed"
     phone.set(content_has_write=False)  # Android 6: no such subcommand
     old = content(phone, "write", "--uri", "content://mms/part/2")
-    assert old.returncode == 0 and old.stdout.endswith(
-        b"[ERROR] Unsupported operation: write\n"
-    )
+    assert old.returncode == 0 and old.stdout.endswith(b"[ERROR] Unsupported operation: write\n")
 
 
 def test_deleting_an_mms_by_its_uri_removes_parts_addresses_and_files(

@@ -247,3 +247,23 @@ def test_mms_still_on_the_phone_are_recognised_and_skipped(bed: Bed, tmp_path: P
     assert "0 messages would be restored" in result.stdout
     assert "6  already on the phone" in result.stdout
     assert phone_mms(bed) == before
+
+
+def test_a_restore_killed_halfway_is_completed_by_the_next_run_without_doubles(
+    backed_up: tuple[Bed, list[tuple[Any, ...]], dict[str, str]],
+) -> None:
+    bed, original, home = backed_up
+    # `content` dies after 9 rows (the SMS, pdu rows, a few parts): nothing answers
+    # afterwards, not even the queries that would remove the half-written MMS.
+    bed.phone.set_content(fail_after=9)
+    broken = bed.smsbak("restore", "--to", "phone", **home)
+    assert broken.returncode == ExitCode.PHONE, broken.stdout + broken.stderr
+    assert bed.phone.mms_rows  # left behind, incomplete
+    assert (bed.home / "mms-restore-in-flight.json").exists()
+    bed.phone.set_content(fail_after=None)
+    result = bed.smsbak("restore", "--to", "phone", **home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    restored = phone_mms(bed)
+    assert [r[:3] + r[4:] for r in restored] == [o[:3] + o[4:] for o in original]
+    assert not (bed.home / "mms-restore-in-flight.json").exists()
+    assert len(os.listdir(bed.phone.directory / "mms-parts")) == 4  # no orphaned files

@@ -24,6 +24,7 @@ Steps, each a shell start shared by a chunk of MMS:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -35,6 +36,7 @@ from urllib.parse import quote
 
 from smsbak.errors import PhoneError
 from smsbak.model import Box, Mms, MmsPart, Sms
+from smsbak.paths import write_private_atomically
 from smsbak.phone.privileged import (
     ExactQuery,
     PrivilegedShell,
@@ -124,10 +126,12 @@ class PhoneMmsWriter:
         *,
         stage_dir: Path,
         own_numbers: Callable[[Iterable[Mms]], set[str]] = lambda _: set(),
+        journal: Path | None = None,
         chunk: int = CHUNK,
     ) -> None:
         self.shell = shell
         self.stage_dir = stage_dir
+        self.journal = journal
         self.own_numbers = own_numbers
         self.chunk = chunk
         self.phone_mms: list[Mms] = []
@@ -144,13 +148,15 @@ class PhoneMmsWriter:
             [ExactQuery(MMS_URI, ("_id", length_of("m_id"), hex_of("m_id")))],
             "reading the phone's MMS",
         )
+        in_flight = self._in_flight()
         ours = {
             (row["m_id"] or "")[len(MARKER) :]
             for row in rows
-            if (row["m_id"] or "").startswith(MARKER)
+            if (row["m_id"] or "").startswith(MARKER) and row["m_id"] not in in_flight
         }
         self.phone_mms = []
-        if len(ours) == len(rows):
+        marked = sum(1 for row in rows if (row["m_id"] or "").startswith(MARKER))
+        if marked == len(rows):
             return ours
         reader = MmsReader(self.shell)
         for page in walk_newest_first(reader.page, PAGE):
@@ -188,13 +194,49 @@ class PhoneMmsWriter:
                 "MMS attachments cannot be written into the phone",
                 "restore the MMS into a file for SMS Import / Export instead",
             )
+        self._clean_up_interrupted()
         own = self.own_numbers([*acceptable, *self.phone_mms])
         threads = self._threads(acceptable, own)
         try:
             for chunk in self._chunks(acceptable, threads, on_rejected):
+                self._note_in_flight([item.marker for item in chunk])
                 self._write_chunk(chunk, on_written, on_rejected)
+                self._note_in_flight([])
         finally:
             self._unstage_all()
+
+    # ------------------------------------------------------------ interrupted runs
+
+    def _in_flight(self) -> set[str]:
+        """The markers of the chunk a killed run was writing (they may be incomplete)."""
+        if self.journal is None or not self.journal.exists():
+            return set()
+        try:
+            return set(json.loads(self.journal.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            return set()
+
+    def _note_in_flight(self, markers: list[str]) -> None:
+        """Kept before a chunk is written and cleared once it is whole or removed again,
+        so a run killed halfway leaves the next run a list of what to remove first."""
+        if self.journal is None:
+            return
+        if not markers:
+            self.journal.unlink(missing_ok=True)
+            return
+        write_private_atomically(self.journal, json.dumps(markers).encode("utf-8"))
+
+    def _clean_up_interrupted(self) -> None:
+        """Remove what a killed run left of its last chunk; it is written again now."""
+        listed = ",".join(f"'{marker}'" for marker in sorted(self._in_flight()) if _safe(marker))
+        if listed:
+            (rows,) = query_exact(
+                self.shell,
+                [ExactQuery(MMS_URI, ("_id",), where=f"m_id IN ({listed})")],
+                "looking for MMS an interrupted restore left",
+            )
+            self._remove_ids([int(row["_id"] or 0) for row in rows])
+        self._note_in_flight([])
 
     def _acceptable(self, mms: Mms, on_rejected: Callable[[Mms, str], None]) -> bool:
         if mms.box not in RESTORED_BOXES:
@@ -266,7 +308,11 @@ class PhoneMmsWriter:
         on_written: Callable[[Sequence[Mms]], None],
         on_rejected: Callable[[Mms, str], None],
     ) -> None:
-        self._insert_pdus(chunk)
+        try:
+            self._insert_pdus(chunk)
+        except PhoneError:
+            self._remove_marked(chunk)
+            raise
         landed = [item for item in chunk if item.row_id is not None]
         if not landed:
             raise PhoneError(
@@ -278,8 +324,12 @@ class PhoneMmsWriter:
         for item in chunk:
             if item.row_id is None:
                 item.problem = "the phone did not keep the message row"
-        self._insert_parts_and_addresses(landed)
-        self._write_files([item for item in landed if item.problem is None])
+        try:
+            self._insert_parts_and_addresses(landed)
+            self._write_files([item for item in landed if item.problem is None])
+        except PhoneError:
+            self._remove(landed)  # nothing half-restored stays behind
+            raise
         broken = [item for item in landed if item.problem is not None]
         self._remove(broken)
         for item in chunk:
@@ -330,9 +380,9 @@ class PhoneMmsWriter:
             ids = by_marker.get(item.marker, [])
             if len(ids) == 1:
                 item.row_id = ids[0]
-            elif ids:  # already there from a run whose report was lost: keep one
-                item.row_id = min(ids)
-                self._remove_ids(sorted(ids)[1:])
+            elif ids:  # an earlier copy of unknown state: keep the one just written
+                item.row_id = max(ids)
+                self._remove_ids(sorted(ids)[:-1])
 
     # ------------------------------------------------------------ parts, addresses
 
@@ -474,6 +524,19 @@ class PhoneMmsWriter:
 
     # ------------------------------------------------------------ removing again
 
+    def _remove_marked(self, chunk: list[_Written]) -> None:
+        """After a failure while inserting pdu rows: remove those that landed anyway."""
+        try:
+            markers = ",".join(f"'{item.marker}'" for item in chunk)
+            (rows,) = query_exact(
+                self.shell,
+                [ExactQuery(MMS_URI, ("_id",), where=f"m_id IN ({markers})")],
+                "removing half-restored MMS",
+            )
+            self._remove_ids([int(row["_id"] or 0) for row in rows])
+        except PhoneError as error:
+            log.warning("could not remove half-restored MMS: %s", error.message)
+
     def _remove(self, items: list[_Written]) -> None:
         self._remove_ids([item.row_id for item in items if item.row_id is not None])
 
@@ -495,6 +558,14 @@ class PhoneMmsWriter:
                 "delete those conversations' newest MMS in your messaging app, then run "
                 "the restore again",
             )
+
+
+def _safe(marker: str) -> bool:
+    """A journal line is ours only if it is a marker (it goes into a where clause)."""
+    rest = marker[len(MARKER) :]
+    return (
+        marker.startswith(MARKER) and len(rest) == 64 and all(c in "0123456789abcdef" for c in rest)
+    )
 
 
 def _insert(uri: str, binds: Sequence[str]) -> str:
