@@ -122,7 +122,7 @@ def factory_reset(bed: Bed) -> None:
 
 
 @pytest.fixture
-def backed_up(bed: Bed, tmp_path: Path) -> tuple[Bed, list[tuple[Any, ...]], dict[str, str]]:
+def backed_up(bed: Bed, tmp_path: Path) -> tuple[Bed, list[tuple[Any, ...]], str]:
     bed.phone.enable_privileged(rish=True)
     bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, call_log=False)
     mms_corpus(bed)
@@ -134,7 +134,7 @@ def backed_up(bed: Bed, tmp_path: Path) -> tuple[Bed, list[tuple[Any, ...]], dic
     user = tmp_path / "user"
     (user / "storage" / "shared").mkdir(parents=True)
     (user / "storage" / "downloads").mkdir()
-    return bed, original, {"HOME": str(user)}
+    return bed, original, str(user)
 
 
 def decoded_subject(sub: str | None) -> str | None:
@@ -142,17 +142,19 @@ def decoded_subject(sub: str | None) -> str | None:
     return None if sub is None else sub.encode("latin-1").decode("utf-8")
 
 
+@pytest.mark.parametrize("shell", ["rish", "su"])
 def test_mms_round_trip_through_the_phone(
-    backed_up: tuple[Bed, list[tuple[Any, ...]], dict[str, str]],
+    backed_up: tuple[Bed, list[tuple[Any, ...]], str], shell: str
 ) -> None:
     bed, original, home = backed_up
+    bed.phone.enable_privileged(rish=shell == "rish", su=shell == "su")
     groups_before = [[DATE_S, DATE_S + 60, DATE_S + 120], [DATE_S + 180], [DATE_S + 240]]
-    dry = bed.smsbak("restore", "--to", "phone", "--dry-run", **home)
+    dry = bed.smsbak("restore", "--to", "phone", "--dry-run", HOME=home)
     assert dry.returncode == 0, dry.stderr
     assert "6 messages would be restored" in dry.stdout
     assert bed.phone.mms_rows == []
 
-    result = bed.smsbak("restore", "--to", "phone", **home)
+    result = bed.smsbak("restore", "--to", "phone", HOME=home)
     assert result.returncode == 0, result.stderr
     assert "6 messages restored" in result.stdout
     restored = phone_mms(bed)
@@ -160,16 +162,18 @@ def test_mms_round_trip_through_the_phone(
     assert [decoded_subject(r[3]) for r in restored] == [o[3] for o in original]
     assert thread_groups(bed) == groups_before  # the group stays one conversation
     assert {m["sub_id"] for m in bed.phone.mms_rows} == {-1}
+    creator = "root" if shell == "su" else "com.android.shell"
+    assert {m["creator"] for m in bed.phone.mms_rows} == {creator}
     assert [s["body"] for s in bed.phone.messages] == ["an SMS too"]
     sms_thread = bed.phone.messages[0]["thread_id"]
     assert next(m for m in bed.phone.mms_rows if m["date"] == DATE_S + 240)["thread_id"] == (
         sms_thread
     )  # one address: the SMS conversation with Anna
     assert bed.phone.appop() == "default"  # the shell keeps no extra right
-    assert not list((Path(home["HOME"]) / "storage" / "shared").iterdir())  # unstaged
+    assert not list((Path(home) / "storage" / "shared").iterdir())  # unstaged
     assert not bed.phone.calls("termux-sms-send")
 
-    again = bed.smsbak("restore", "--to", "phone", **home)
+    again = bed.smsbak("restore", "--to", "phone", HOME=home)
     assert again.returncode == 0, again.stderr
     assert "0 messages restored" in again.stdout
     assert len(bed.phone.mms_rows) == 5
@@ -181,11 +185,11 @@ def test_mms_round_trip_through_the_phone(
 
 
 def test_a_part_write_failing_halfway_leaves_nothing_behind(
-    backed_up: tuple[Bed, list[tuple[Any, ...]], dict[str, str]],
+    backed_up: tuple[Bed, list[tuple[Any, ...]], str],
 ) -> None:
     bed, _, home = backed_up
     bed.phone.set(content_write_fail_after=1000)  # the photo and voice note are larger
-    result = bed.smsbak("restore", "--to", "phone", **home)
+    result = bed.smsbak("restore", "--to", "phone", HOME=home)
     assert result.returncode == ExitCode.PHONE, result.stdout + result.stderr
     assert "3  refused by the phone" in result.stdout
     assert "2 x not restored: an attachment arrived with 1000 of 3008 bytes" in result.stdout
@@ -195,19 +199,19 @@ def test_a_part_write_failing_halfway_leaves_nothing_behind(
     assert dates == [DATE_S + 180, DATE_S + 240]  # the vCard is small, no attachment: whole
     assert len(os.listdir(bed.phone.directory / "mms-parts")) == 1  # no orphaned file
     bed.phone.set(content_write_fail_after=None)
-    again = bed.smsbak("restore", "--to", "phone", **home)
+    again = bed.smsbak("restore", "--to", "phone", HOME=home)
     assert again.returncode == 0, again.stderr
     assert "3 messages restored" in again.stdout
     assert len(bed.phone.mms_rows) == 5
 
 
 def test_an_ignored_pdu_insert_is_an_error_and_writes_nothing(
-    backed_up: tuple[Bed, list[tuple[Any, ...]], dict[str, str]],
+    backed_up: tuple[Bed, list[tuple[Any, ...]], str],
 ) -> None:
     bed, _, home = backed_up
     bed.phone.set_appop("ignore")
     bed.phone.set(appops_frozen=True)  # `appops set` answers but changes nothing
-    result = bed.smsbak("restore", "--to", "phone", "--contact", CARL, **home)
+    result = bed.smsbak("restore", "--to", "phone", "--contact", CARL, HOME=home)
     assert result.returncode == ExitCode.PHONE, result.stdout + result.stderr
     assert "ignored all 1 MMS" in result.stderr and "WRITE_SMS" in result.stderr
     assert "0 of 1 messages were restored" in result.stderr
@@ -216,17 +220,17 @@ def test_an_ignored_pdu_insert_is_an_error_and_writes_nothing(
 
 
 def test_without_content_write_the_mms_go_into_a_file(
-    backed_up: tuple[Bed, list[tuple[Any, ...]], dict[str, str]],
+    backed_up: tuple[Bed, list[tuple[Any, ...]], str],
 ) -> None:
     from smsbak.formats.mms import read_mms_from_smsie_zip
 
     bed, _, home = backed_up
     bed.phone.set(content_has_write=False)
-    result = bed.smsbak("restore", "--to", "phone", **home)
+    result = bed.smsbak("restore", "--to", "phone", HOME=home)
     assert result.returncode == ExitCode.PHONE
     assert bed.phone.mms_rows == []
     assert [s["body"] for s in bed.phone.messages] == ["an SMS too"]
-    (archive,) = (Path(home["HOME"]) / "storage" / "downloads").glob("*.zip")
+    (archive,) = (Path(home) / "storage" / "downloads").glob("*.zip")
     assert len(list(read_mms_from_smsie_zip(archive))) == 5
     assert "SMS Import / Export" in result.stdout and archive.name in result.stdout
     assert "5 x MMS not written into the phone (this phone's `content` tool has no `write`" in (
@@ -250,18 +254,18 @@ def test_mms_still_on_the_phone_are_recognised_and_skipped(bed: Bed, tmp_path: P
 
 
 def test_a_restore_killed_halfway_is_completed_by_the_next_run_without_doubles(
-    backed_up: tuple[Bed, list[tuple[Any, ...]], dict[str, str]],
+    backed_up: tuple[Bed, list[tuple[Any, ...]], str],
 ) -> None:
     bed, original, home = backed_up
     # `content` dies after 9 rows (the SMS, pdu rows, a few parts): nothing answers
     # afterwards, not even the queries that would remove the half-written MMS.
     bed.phone.set_content(fail_after=9)
-    broken = bed.smsbak("restore", "--to", "phone", **home)
+    broken = bed.smsbak("restore", "--to", "phone", HOME=home)
     assert broken.returncode == ExitCode.PHONE, broken.stdout + broken.stderr
     assert bed.phone.mms_rows  # left behind, incomplete
     assert (bed.home / "mms-restore-in-flight.json").exists()
     bed.phone.set_content(fail_after=None)
-    result = bed.smsbak("restore", "--to", "phone", **home)
+    result = bed.smsbak("restore", "--to", "phone", HOME=home)
     assert result.returncode == 0, result.stdout + result.stderr
     restored = phone_mms(bed)
     assert [r[:3] + r[4:] for r in restored] == [o[:3] + o[4:] for o in original]
