@@ -3,10 +3,12 @@ and the ``content`` / ``appops`` tools that only work under them, plus the ``id`
 they put first on PATH.  The scripts in ``bin`` (and ``privileged-bin/id``) call
 one ``main_*`` function of this module.
 
-Behaviour follows section 1 of /work/shared/reference/restore-formats.md; where it
-is silent the choice follows a reading of AOSP (Content.java, SmsProvider) and is
-marked "silent:".  Fixture keys are documented in phone.py.  Kept apart from
-``_termux_common`` so the Termux:API fakes do not compile this on every call.
+Behaviour follows section 1 of /work/shared/reference/restore-formats.md and, for
+MMS writes, threadID and the restricted view, /work/shared/reference/mms-provider.md;
+where they are silent the choice follows a reading of AOSP (Content.java,
+SmsProvider, MmsProvider) and is marked "silent:".  Fixture keys are documented in
+phone.py.  Kept apart from ``_termux_common`` so the Termux:API fakes do not compile
+this on every call.
 Stdlib only; sqlite3 is imported where needed.
 """
 
@@ -1474,7 +1476,8 @@ def _thread_of_messages(phone: Phone, wanted: list[str]) -> int | None:
 
 def main_content(argv: Sequence[str]) -> int:
     """Android's ``content`` tool over the fixture (``messages``, ``calls``, and
-    read-only ``mms``: query of pdu/addr/part rows, ``read`` of part bytes).
+    ``mms``: query of pdu/addr/part rows, ``read``/``write`` of part bytes, inserts
+    of pdu, part and address rows, delete by a message's URI, the threadID lookup).
 
     Order as in Content.java: parse (errors: usage + ``[ERROR] ...`` on stdout,
     exit 0), then reach the provider: refused without rish/su, failing once

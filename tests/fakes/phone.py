@@ -82,6 +82,27 @@ own ``_data`` key wins) and ``content read --uri content://mms/part/<_id>`` writ
 the file's bytes.  In a sent MMS the user's own address is the placeholder
 ``insert-address-token`` (type 137).  Build rows with :meth:`FakePhone.add_mms`.
 
+``content`` also writes MMS as mms-provider.md describes (all silent, as the real
+tool): ``insert`` into ``content://mms[/inbox|sent]`` (``_id`` and unknown keys
+dropped, ``date`` in seconds defaulting to now, non-inbox rows read, ``creator`` the
+caller; refused when the values carry ``address``), ``content://mms/<id>/part``
+(``text/plain`` and ``application/smil`` keep ``text``; any other type gets a
+provider-made ``_data`` ``app_parts/PART_<millis>[_<basename of cl>]`` and an empty
+host file ``mms-parts/PART_<_id>``; a caller's ``_data`` is refused;
+``content://mms/part`` refuses inserts) and ``content://mms/<id>/addr``; ``write
+--uri content://mms/part/<id>`` copies stdin into the part's file; ``delete --uri
+content://mms/<id>`` removes the message with its parts, files and addresses. All of
+it only while com.android.shell's WRITE_SMS app-op is "allow". ``query --uri
+content://mms-sms/threadID?recipient=A&recipient=B`` prints ``Row: 0 _id=N``, the
+thread of exactly that set (kept in ``threads``: ``[{"_id", "recipients"}]``; one
+address: its SMS thread), made when missing. Shell and root read ``content://mms``
+through the restricted view (``msg_box`` 1 and 2, no ``m_type`` 130; the word SELECT
+refused). More keys: ``subscriptions`` (list of the user's sub ids; with it, on SDK
+34+, a pdu insert with another ``sub_id`` than those or -1 is refused and such rows
+are invisible), ``content_has_write`` (false: Android 6, ``write`` is an unsupported
+operation), ``content_write_fail_after`` (bytes: ``write`` fails after that many,
+the file half written), ``appops_frozen`` (true: ``appops set`` answers but changes
+nothing, as when a ROM keeps the op denied).
 ``content`` runs only under rish/su (they export ``FAKE_UID`` 2000 / 0); it reads
 and writes ``messages`` and ``calls`` of this same file, so what it inserts is what
 termux-sms-list then lists.  The fakes replace the file atomically under a lock on
