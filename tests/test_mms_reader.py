@@ -94,3 +94,14 @@ def test_hostile_text_in_batched_queries_cannot_forge_rows(phone: FakePhone) -> 
         m.row_id: m.mms for page in walk_newest_first(slow_reader.page, 50) for m in page.messages
     }
     assert slow == fast
+
+
+def test_a_provider_refusing_hex_is_read_per_message_instead(phone: FakePhone) -> None:
+    fill(phone, 6)
+    reader = MmsReader(PrivilegedShell("rish", 30))
+    fast = {m.row_id: m.mms for page in walk_newest_first(reader.page, 50) for m in page.messages}
+    phone.set(content_strict_projection=True)
+    fallback = MmsReader(PrivilegedShell("rish", 30))
+    read = [m for page in walk_newest_first(fallback.page, 50) for m in page.messages]
+    assert not fallback.exact  # it noticed, and stays with per-message queries
+    assert {m.row_id: m.mms for m in read} == fast

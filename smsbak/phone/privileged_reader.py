@@ -201,15 +201,17 @@ class MmsReader:
         )
 
     def page(self, offset: int, limit: int) -> Page[PhoneMms]:
-        if self.exact:
-            try:
-                return self._exact_page(offset, limit)
-            except PhoneError as error:
-                if "hex" not in error.message and "length" not in error.message:
-                    raise
-                log.info("the MMS provider refuses hex() in projections; reading per message")
-                self.exact = False
-        return self._page_by_message(offset, limit)
+        if not self.exact:
+            return self._page_by_message(offset, limit)
+        try:
+            return self._exact_page(offset, limit)
+        except PhoneError as error:
+            # A provider that takes column names only (a strict projection map) refuses
+            # hex(): the same page read per message tells that from a phone that fails.
+            page = self._page_by_message(offset, limit)
+            log.info("MMS read per message from now on: %s", error.message)
+            self.exact = False
+            return page
 
     def _exact_page(self, offset: int, limit: int) -> Page[PhoneMms]:
         (rows,) = query_exact(

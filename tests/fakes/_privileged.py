@@ -1261,6 +1261,17 @@ def refuse_subqueries(command: ContentCommand) -> None:
         )
 
 
+def strict_projection(phone: Phone, command: ContentCommand) -> None:
+    """Fixture ``content_strict_projection``: a provider with a strict projection map
+    (a vendor's, say) takes column names only, no expressions such as hex(col).
+    silent: AOSP's MmsProvider sets no projection map, so by default expressions pass."""
+    if not phone.get("content_strict_projection"):
+        return
+    for column in command.projection or ():
+        if not re.fullmatch(r"\w+", column):
+            raise ProviderError(f"java.lang.IllegalArgumentException: Invalid column {column}")
+
+
 def _visible_mms(phone: Phone, mms_id: int) -> Row | None:
     """The pdu row ``mms_id`` if a part write or insert under it may touch it."""
     for mms in phone.get("mms") or ():
@@ -1523,6 +1534,7 @@ def main_content(argv: Sequence[str]) -> int:
         if command.operation == "query":
             if target.authority == "mms":
                 refuse_subqueries(command)
+                strict_projection(phone, command)
             write_stdout(content_query(phone, target, command))
             return 0
         if command.operation == "read":

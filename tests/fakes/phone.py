@@ -102,7 +102,8 @@ refused). More keys: ``subscriptions`` (list of the user's sub ids; with it, on 
 are invisible), ``content_has_write`` (false: Android 6, ``write`` is an unsupported
 operation), ``content_write_fail_after`` (bytes: ``write`` fails after that many,
 the file half written), ``appops_frozen`` (true: ``appops set`` answers but changes
-nothing, as when a ROM keeps the op denied).
+nothing, as when a ROM keeps the op denied), ``content_strict_projection`` (true: MMS
+queries take column names only, ``hex(col)`` is an invalid column).
 ``content`` runs only under rish/su (they export ``FAKE_UID`` 2000 / 0); it reads
 and writes ``messages`` and ``calls`` of this same file, so what it inserts is what
 termux-sms-list then lists.  The fakes replace the file atomically under a lock on
@@ -161,6 +162,7 @@ FIELDS = frozenset(
         "content_call_cost",
         "content_error_exit",
         "content_has_write",
+        "content_strict_projection",
         "content_write_fail_after",
         "subscriptions",
         "threads",
