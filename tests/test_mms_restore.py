@@ -271,3 +271,17 @@ def test_a_restore_killed_halfway_is_completed_by_the_next_run_without_doubles(
     assert [r[:3] + r[4:] for r in restored] == [o[:3] + o[4:] for o in original]
     assert not (bed.home / "mms-restore-in-flight.json").exists()
     assert len(os.listdir(bed.phone.directory / "mms-parts")) == 4  # no orphaned files
+
+
+def test_a_provider_refusing_the_confirming_queries_gets_a_file_not_unconfirmed_rows(
+    backed_up: tuple[Bed, list[tuple[Any, ...]], str],
+) -> None:
+    bed, _, home = backed_up
+    bed.phone.set(content_strict_projection=True)
+    result = bed.smsbak("restore", "--to", "phone", HOME=home)
+    assert result.returncode == ExitCode.PHONE, result.stdout + result.stderr
+    assert bed.phone.mms_rows == []
+    assert [s["body"] for s in bed.phone.messages] == ["an SMS too"]
+    assert "refuses the queries that confirm each MMS" in result.stdout
+    (archive,) = (Path(home) / "storage" / "downloads").glob("*.zip")
+    assert archive.name in result.stdout

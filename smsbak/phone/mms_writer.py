@@ -72,7 +72,8 @@ PAGE = 50
 
 
 class ContentWriteMissing(PhoneError):
-    """This Android's ``content`` has no ``write`` (Android 6 and older)."""
+    """This Android's ``content`` has no ``write`` (Android 6 and older), or its MMS
+    provider refuses the queries that confirm each write."""
 
 
 def without_smil(mms: Mms) -> Mms:
@@ -618,6 +619,7 @@ class PhoneMessages:
         self.mms = mms
         self.fallback = fallback
         self.notes: list[str] = []
+        self.unconfirmable: ContentWriteMissing | None = None
 
     @property
     def capabilities(self) -> TargetCapabilities:
@@ -628,7 +630,23 @@ class PhoneMessages:
         return f"the phone's SMS and MMS store, through {self.sms.shell.description}"
 
     def existing_fingerprints(self) -> set[str]:
-        return self.sms.existing_fingerprints() | self.mms.existing_fingerprints()
+        texts = self.sms.existing_fingerprints()
+        try:
+            return texts | self.mms.existing_fingerprints()
+        except PhoneError as error:
+            # The shell works (the SMS were just read): this provider refuses hex() in
+            # a projection, which every confirmation of an MMS write uses. Compare as a
+            # backup reads, and send the MMS to a file instead of writing unconfirmed.
+            log.info("MMS cannot be confirmed on this phone: %s", error.message)
+            self.unconfirmable = ContentWriteMissing(
+                "this phone's MMS provider refuses the queries that confirm each MMS "
+                "written (it takes column names only)",
+                "restore the MMS into a file for SMS Import / Export instead",
+            )
+            reader = MmsReader(self.sms.shell)
+            reader.exact = False
+            found = [m.mms for page in walk_newest_first(reader.page, PAGE) for m in page.messages]
+            return texts | {without_smil(mms).fingerprint for mms in found if mms is not None}
 
     def prepare(self) -> None:
         self.sms.prepare()
@@ -647,6 +665,9 @@ class PhoneMessages:
         if not multimedia:
             return
         self.mms.escaping = self.sms.escaping
+        if self.unconfirmable is not None:
+            self._into_file(multimedia, self.unconfirmable, on_rejected)
+            return
         try:
             self.mms.write(multimedia, on_written=on_written, on_rejected=on_rejected)
         except ContentWriteMissing as error:
@@ -665,8 +686,8 @@ class PhoneMessages:
         for mms in multimedia:
             on_rejected(mms, reason)
         self.notes = [
-            f"The {len(multimedia)} MMS are in {archive.path}: this phone's `content` tool "
-            "cannot write attachments. Import that file to get them back:",
+            f"The {len(multimedia)} MMS are in {archive.path}: {error.message}. Import "
+            "that file to get them back:",
             *archive.next_steps(),
         ]
 
