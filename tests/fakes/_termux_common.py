@@ -228,7 +228,9 @@ def get_zone(name: str | None) -> tzinfo:
 def local_time(ms: int, zone: tzinfo) -> str:
     """``yyyy-MM-dd HH:mm:ss`` of epoch milliseconds, milliseconds dropped (floored)."""
     t = datetime.fromtimestamp(int(ms) // 1000, zone)
-    return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+    return (
+        f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+    )
 
 
 def sdk_level(phone: Phone) -> int:
@@ -394,13 +396,7 @@ def new_app_limit(limit: int, offset: int) -> tuple[bool, int | None]:
 
 
 SMS_TYPES_NEW = {
-    "all": 0,
-    "inbox": 1,
-    "sent": 2,
-    "draft": 3,
-    "outbox": 4,
-    "failed": 5,
-    "queued": 6,
+    "all": 0, "inbox": 1, "sent": 2, "draft": 3, "outbox": 4, "failed": 5, "queued": 6,
 }
 # The old (0.58) script only knows these five.
 SMS_TYPES_OLD = {"all": 0, "inbox": 1, "sent": 2, "draft": 3, "outbox": 4}
@@ -587,7 +583,8 @@ def render_sms_list(phone: Phone, query: SmsQuery, new: bool) -> str:
     if query.address is not None:
         pattern = _like_regex(query.address if new else f"%{query.address}%")
         rows = [
-            m for m in rows if isinstance(m.get("address"), str) and pattern.fullmatch(m["address"])
+            m for m in rows
+            if isinstance(m.get("address"), str) and pattern.fullmatch(m["address"])
         ]
     page = sql_page(order_rows(rows, query.sort_order, rng), limit, query.offset)
     if not (new and query.no_reverse):
@@ -768,7 +765,9 @@ def main_call_log(argv: Sequence[str]) -> int:
                     raise UsageError(f"ERROR: The {opt} value '{value}' is not a positive number.")
         if rest:
             raise UsageError(f"{tool}: too many arguments")
-        return respond(tool, phone, lambda: render_call_log(phone, values["-l"], values["-o"], new))
+        return respond(
+            tool, phone, lambda: render_call_log(phone, values["-l"], values["-o"], new)
+        )
 
     return run_tool(tool, argv, body)
 
@@ -989,35 +988,11 @@ def main_sms_send(argv: Sequence[str]) -> int:
 
 NOTIFICATION_SHORT = "hc:i:t:"
 NOTIFICATION_LONG = [
-    "action=",
-    "alert-once",
-    "button1=",
-    "button1-action=",
-    "button2=",
-    "button2-action=",
-    "button3=",
-    "button3-action=",
-    "content=",
-    "group=",
-    "help",
-    "help-actions",
-    "id=",
-    "icon=",
-    "image-path=",
-    "led-color=",
-    "led-on=",
-    "led-off=",
-    "media-previous=",
-    "media-next=",
-    "media-play=",
-    "media-pause=",
-    "on-delete=",
-    "ongoing",
-    "priority=",
-    "sound",
-    "title=",
-    "type=",
-    "vibrate=",
+    "action=", "alert-once", "button1=", "button1-action=", "button2=", "button2-action=",
+    "button3=", "button3-action=", "content=", "group=", "help", "help-actions", "id=",
+    "icon=", "image-path=", "led-color=", "led-on=", "led-off=", "media-previous=",
+    "media-next=", "media-play=", "media-pause=", "on-delete=", "ongoing", "priority=",
+    "sound", "title=", "type=", "vibrate=",
 ]
 
 
