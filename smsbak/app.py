@@ -73,7 +73,9 @@ def setup_file_logging(paths: Paths, verbose: bool = False) -> None:
     make_private(path)
 
 
-def open_gmail(token: StoredToken, settings: Settings, login: str = BACKUP_LOGIN) -> GmailMailbox:
+def open_gmail(
+    token: StoredToken, settings: Settings, login: str = BACKUP_LOGIN
+) -> GmailMailbox:
     """The mailbox for one run: Google's client (imported only now), paced at the quota.
 
     ``login`` is the command a refused login is made again with: restore reads

@@ -638,10 +638,7 @@ class FakePhone:
         if unknown:
             raise ValueError(f"unknown wifi fields: {sorted(unknown)}")
         self.data["wifi"] = {
-            "connected": bool(connected),
-            "ssid": ssid,
-            "cellular": bool(cellular),
-            **extra,
+            "connected": bool(connected), "ssid": ssid, "cellular": bool(cellular), **extra
         }
         self._changed()
 
