@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 
 from smsbak.errors import PhoneError
-from smsbak.formats.mms import subject_from_provider
+from smsbak.formats.common import subject_from_provider
 from smsbak.model import AddressKind, Box, Mms, MmsPart, Sms
 from smsbak.phone.privileged import (
     PrivilegedShell,
