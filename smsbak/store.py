@@ -1,17 +1,27 @@
-"""The state database: what Gmail has confirmed, and the history of runs.
+"""The state database: what each destination has confirmed, and the history of runs.
 
-A message is recorded only after Gmail answered for it, one transaction per
-batch, so a crash at any point leaves either "not recorded" (the next run
-uploads it again and Gmail merges it by Message-ID) or "recorded and in Gmail".
-SQLite in WAL mode keeps ``smsbak status`` readable while a backup writes.
+Everything is kept per *place*: a destination identity (``gmail:ACCOUNT``,
+``imap:USER@HOST:PORT``, ``maildir:/path``) plus the folder (label) the messages
+went into, see :func:`place_key`. A backup into another account, server, Maildir or
+label therefore finds nothing recorded there and uploads everything; the old place's
+state stays, so switching back uploads nothing again. A backup tool must never say
+"already backed up" about a place it never wrote to.
+
+A message is recorded only after the destination answered for it, one transaction
+per batch. Before it is sent it is recorded as *in flight* with its Message-ID, so a
+crash at any point leaves "in flight" (the next run looks it up by Message-ID on a
+destination that does not merge copies, or re-sends it to one that does),
+"recorded and stored", or "refused". SQLite in WAL mode keeps ``smsbak status``
+readable while a backup writes.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,19 +67,101 @@ MIGRATIONS: list[str] = [
         refused_at INTEGER NOT NULL
     );
     """,
+    # 3: everything keyed by the place (destination identity + folder) it belongs to.
+    # Rows of older versions get the place '' ("legacy"): claim_legacy() gives them to
+    # the Gmail account and labels they were made for, once the wiring knows them.
+    """
+    CREATE TABLE messages_v3 (
+        place TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        date_ms INTEGER NOT NULL,
+        gmail_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        uploaded_at INTEGER NOT NULL,
+        PRIMARY KEY (place, fingerprint)
+    );
+    INSERT INTO messages_v3
+        SELECT '', fingerprint, kind, date_ms, gmail_id, message_id, uploaded_at FROM messages;
+    DROP TABLE messages;
+    ALTER TABLE messages_v3 RENAME TO messages;
+    CREATE INDEX messages_by_place_kind_date ON messages (place, kind, date_ms);
+    CREATE TABLE refused_v3 (
+        place TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        date_ms INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        refused_at INTEGER NOT NULL,
+        PRIMARY KEY (place, fingerprint)
+    );
+    INSERT INTO refused_v3 SELECT '', fingerprint, kind, date_ms, reason, refused_at FROM refused;
+    DROP TABLE refused;
+    ALTER TABLE refused_v3 RENAME TO refused;
+    CREATE TABLE in_flight (
+        place TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        date_ms INTEGER NOT NULL,
+        message_id TEXT NOT NULL,
+        sent_at INTEGER NOT NULL,
+        PRIMARY KEY (place, fingerprint)
+    );
+    ALTER TABLE runs ADD COLUMN place TEXT NOT NULL DEFAULT '';
+    CREATE TABLE place_meta (
+        place TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (place, key)
+    );
+    INSERT INTO place_meta SELECT '', key, value FROM meta WHERE key IN (
+        'sms_complete_through_ms', 'sms_read_with',
+        'call_complete_through_ms', 'call_read_with',
+        'mms_complete_through_ms', 'mms_read_with'
+    );
+    DELETE FROM meta WHERE key IN (SELECT key FROM place_meta WHERE place = '');
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _CHUNK = 500  # well under SQLite's bound-parameter limit
+LEGACY = ""
+"""The place of rows written before places existed, until claim_legacy() gives them one."""
+_LEGACY_RUNS = {"backup": "sms", "backup-mms": "mms", "backup-calls": "call", "restore": "sms"}
+
+
+def place_key(identity: str, folder: str) -> str:
+    """The place a record belongs to: a destination identity and a folder (label) in it.
+
+    Unambiguous whatever either contains (a Maildir path may hold any character),
+    and readable in the database.
+    """
+    return json.dumps([identity, folder], ensure_ascii=False, separators=(",", ":"))
+
+
+def place_parts(place: str) -> tuple[str, str]:
+    """(identity, folder) of a :func:`place_key`."""
+    identity, folder = json.loads(place)
+    return str(identity), str(folder)
 
 
 @dataclass(frozen=True)
 class Uploaded:
-    """One message Gmail confirmed."""
+    """One message a destination confirmed; ``gmail_id`` is its id there (historic name)."""
 
     fingerprint: str
     kind: str
     date_ms: int
     gmail_id: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """One message about to be sent, whose outcome a crash would leave unknown."""
+
+    fingerprint: str
+    kind: str
+    date_ms: int
     message_id: str
 
 
@@ -95,6 +187,7 @@ class Run:
     result: str
     counts: RunCounts
     error: str | None
+    place: str = LEGACY
 
 
 class StateStore:
@@ -164,67 +257,155 @@ class StateStore:
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number + 1}")
 
-    # --- messages -------------------------------------------------------------------
+    # --- messages (all per place) ------------------------------------------------------
 
-    def known(self, fingerprints: Iterable[str]) -> set[str]:
-        """Which of these fingerprints Gmail has already confirmed."""
-        return self._present("messages", fingerprints)
+    def known(self, fingerprints: Iterable[str], place: str) -> set[str]:
+        """Which of these fingerprints the destination confirmed at ``place``."""
+        return self._present("messages", fingerprints, place)
 
-    def _present(self, table: str, fingerprints: Iterable[str]) -> set[str]:
+    def _present(self, table: str, fingerprints: Iterable[str], place: str) -> set[str]:
         wanted = list(fingerprints)
         found: set[str] = set()
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                f"SELECT fingerprint FROM {table} WHERE fingerprint IN ({marks})", chunk
+                f"SELECT fingerprint FROM {table} WHERE place = ? AND fingerprint IN ({marks})",
+                [place, *chunk],
             )
             found.update(row[0] for row in rows)
         return found
 
-    def record_uploaded(self, items: Sequence[Uploaded]) -> None:
-        """Record a batch Gmail confirmed, all or nothing."""
+    def record_uploaded(self, items: Sequence[Uploaded], place: str) -> None:
+        """Record a batch the destination confirmed at ``place``, all or nothing."""
         now = int(time.time())
         with self._transaction() as db:
             db.executemany(
                 "INSERT OR IGNORE INTO messages "
-                "(fingerprint, kind, date_ms, gmail_id, message_id, uploaded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(u.fingerprint, u.kind, u.date_ms, u.gmail_id, u.message_id, now) for u in items],
+                "(place, fingerprint, kind, date_ms, gmail_id, message_id, uploaded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (place, u.fingerprint, u.kind, u.date_ms, u.gmail_id, u.message_id, now)
+                    for u in items
+                ],
             )
-            db.executemany(
-                "DELETE FROM refused WHERE fingerprint = ?", [(u.fingerprint,) for u in items]
-            )
+            for table in ("refused", "in_flight"):
+                db.executemany(
+                    f"DELETE FROM {table} WHERE place = ? AND fingerprint = ?",
+                    [(place, u.fingerprint) for u in items],
+                )
 
-    def record_refused(self, fingerprint: str, kind: str, date_ms: int, reason: str) -> None:
+    def record_refused(
+        self, fingerprint: str, kind: str, date_ms: int, reason: str, place: str
+    ) -> None:
+        """The destination at ``place`` refused this message for good."""
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO refused (fingerprint, kind, date_ms, reason, refused_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (fingerprint, kind, date_ms, reason[:500], int(time.time())),
+                "INSERT OR REPLACE INTO refused "
+                "(place, fingerprint, kind, date_ms, reason, refused_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (place, fingerprint, kind, date_ms, reason[:500], int(time.time())),
+            )
+            db.execute(
+                "DELETE FROM in_flight WHERE place = ? AND fingerprint = ?", (place, fingerprint)
             )
 
-    def refused(self, fingerprints: Iterable[str]) -> set[str]:
-        """Which of these Gmail refused for good in an earlier run."""
-        return self._present("refused", fingerprints)
+    def refused(self, fingerprints: Iterable[str], place: str) -> set[str]:
+        """Which of these the destination at ``place`` refused for good in an earlier run."""
+        return self._present("refused", fingerprints, place)
 
-    def newest_date_ms(self, kind: str) -> int | None:
+    def record_in_flight(self, items: Sequence[InFlight], place: str) -> None:
+        """Before sending: these may reach ``place`` without an answer reaching us."""
+        now = int(time.time())
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO in_flight "
+                "(place, fingerprint, kind, date_ms, message_id, sent_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(place, i.fingerprint, i.kind, i.date_ms, i.message_id, now) for i in items],
+            )
+
+    def in_flight(self, fingerprints: Iterable[str], place: str) -> dict[str, str]:
+        """Of these, the ones an earlier run sent to ``place`` without learning the outcome:
+        {fingerprint: message_id}."""
+        wanted = list(fingerprints)
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT fingerprint, message_id FROM in_flight "
+                f"WHERE place = ? AND fingerprint IN ({marks})",
+                [place, *chunk],
+            )
+            found.update((str(row[0]), str(row[1])) for row in rows)
+        return found
+
+    def newest_date_ms(self, kind: str, place: str) -> int | None:
         row = self._db.execute(
-            "SELECT MAX(date_ms) FROM messages WHERE kind = ?", (kind,)
+            "SELECT MAX(date_ms) FROM messages WHERE place = ? AND kind = ?", (place, kind)
         ).fetchone()
         return None if row[0] is None else int(row[0])
 
-    def count(self, kind: str) -> int:
-        row = self._db.execute("SELECT COUNT(*) FROM messages WHERE kind = ?", (kind,)).fetchone()
+    def count(self, kind: str, place: str) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM messages WHERE place = ? AND kind = ?", (place, kind)
+        ).fetchone()
         return int(row[0])
+
+    def places(self) -> dict[str, int]:
+        """Every place anything was recorded for, with how many messages it holds."""
+        rows = self._db.execute(
+            "SELECT place, COUNT(*) FROM messages WHERE place != '' GROUP BY place ORDER BY place"
+        )
+        return {str(place): int(n) for place, n in rows}
+
+    # --- older versions' rows -------------------------------------------------------
+
+    def has_legacy(self) -> bool:
+        """Are there rows from before places existed, not yet given to a place?"""
+        for table in ("messages", "refused", "place_meta", "runs"):
+            row = self._db.execute(f"SELECT 1 FROM {table} WHERE place = '' LIMIT 1").fetchone()
+            if row is not None:
+                return True
+        return False
+
+    def claim_legacy(self, places: Mapping[str, str]) -> None:
+        """Give rows of an older smsbak (place '') to the places they were made for.
+
+        ``places`` maps each kind (``sms``, ``mms``, ``call``) to its place: the Gmail
+        account in token.json and the configured labels, as every older smsbak
+        backed up to exactly there. Kinds not in ``places`` stay unclaimed.
+        """
+        with self._transaction() as db:
+            for kind, place in places.items():
+                for table in ("messages", "refused"):
+                    db.execute(
+                        f"UPDATE OR IGNORE {table} SET place = ? WHERE place = '' AND kind = ?",
+                        (place, kind),
+                    )
+                prefix = f"{kind}_"
+                db.execute(
+                    "UPDATE OR IGNORE place_meta SET place = ? "
+                    "WHERE place = '' AND substr(key, 1, ?) = ?",
+                    (place, len(prefix), prefix),
+                )
+            for command, kind in _LEGACY_RUNS.items():
+                if kind in places:
+                    db.execute(
+                        "UPDATE runs SET place = ? WHERE place = '' AND command = ?",
+                        (places[kind], command),
+                    )
 
     # --- runs -----------------------------------------------------------------------
 
-    def start_run(self, command: str) -> int:
+    def start_run(self, command: str, place: str = LEGACY) -> int:
+        """A run begins; ``place`` is where it backs up to or restores from."""
         with self._transaction() as db:
             cursor = db.execute(
-                "INSERT INTO runs (command, pid, started_at, result) VALUES (?, ?, ?, 'running')",
-                (command, os.getpid(), int(time.time())),
+                "INSERT INTO runs (command, pid, started_at, result, place) "
+                "VALUES (?, ?, ?, 'running', ?)",
+                (command, os.getpid(), int(time.time()), place),
             )
         return int(cursor.lastrowid or 0)
 
@@ -255,10 +436,17 @@ class StateStore:
             )
 
     def last_run(
-        self, command: str | None = None, result: str | tuple[str, ...] | None = None
+        self,
+        command: str | None = None,
+        result: str | tuple[str, ...] | None = None,
+        place: str | None = None,
     ) -> Run | None:
+        """The newest run of ``command`` with ``result``, at ``place`` (None: anywhere)."""
         clauses: list[str] = []
         params: list[str] = []
+        if place is not None:
+            clauses.append("place = ?")
+            params.append(place)
         if command:
             clauses.append("command = ?")
             params.append(command)
@@ -269,7 +457,7 @@ class StateStore:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         row = self._db.execute(
             "SELECT id, command, pid, started_at, ended_at, result, scanned, uploaded, skipped, "
-            f"failed, error FROM runs {where} ORDER BY id DESC LIMIT 1",
+            f"failed, error, place FROM runs {where} ORDER BY id DESC LIMIT 1",
             params,
         ).fetchone()
         if row is None:
@@ -283,18 +471,32 @@ class StateStore:
             result=row[5],
             counts=RunCounts(scanned=row[6], uploaded=row[7], skipped=row[8], failed=row[9]),
             error=row[10],
+            place=row[11],
         )
 
     # --- small facts ----------------------------------------------------------------
 
-    def get_meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    def get_meta(self, key: str, place: str | None = None) -> str | None:
+        """A fact about the phone (``place`` None), or about one place (its watermarks)."""
+        if place is None:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        else:
+            row = self._db.execute(
+                "SELECT value FROM place_meta WHERE place = ? AND key = ?", (place, key)
+            ).fetchone()
         return None if row is None else str(row[0])
 
-    def set_meta(self, key: str, value: str) -> None:
+    def set_meta(self, key: str, value: str, place: str | None = None) -> None:
         with self._transaction() as db:
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
+            if place is None:
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key, value),
+                )
+            else:
+                db.execute(
+                    "INSERT INTO place_meta (place, key, value) VALUES (?, ?, ?) "
+                    "ON CONFLICT (place, key) DO UPDATE SET value = excluded.value",
+                    (place, key, value),
+                )
