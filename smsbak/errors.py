@@ -75,10 +75,15 @@ class PermissionDenied(PhoneError):
         self.permissions = permissions
 
 
-class GmailError(SmsbakError):
-    """Gmail or the network failed in a way retries could not fix this run."""
+class DestinationError(SmsbakError):
+    """The destination (Gmail, an IMAP server, a Maildir) or the network to it failed
+    in a way retries could not fix this run; what it confirmed stays recorded."""
 
     exit_code = ExitCode.GMAIL
+
+
+class GmailError(DestinationError):
+    """Gmail or the network failed in a way retries could not fix this run."""
 
 
 class DailyLimitExceeded(GmailError):

@@ -65,7 +65,7 @@ import base64
 import binascii
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from functools import partial
@@ -520,9 +520,12 @@ def _refuse_entity(*_: object) -> None:
     raise _Refused("an entity declaration (entities are refused: none is expanded)")
 
 
-def _events(path: Path, chunk_size: int, what: str) -> Iterator[Event]:
+def _events(
+    path: Path, chunk_size: int, what: str, on_bytes: Callable[[int], None] | None = None
+) -> Iterator[Event]:
     """The start, end and comment events of ``path``, streaming, hostile constructs
-    refused. ``what`` names the file kind in errors."""
+    refused. ``what`` names the file kind in errors; ``on_bytes`` hears how many bytes
+    of the file were read so far (for progress)."""
     parser = expat.ParserCreate()
     pending: list[Event] = []
     parser.StartElementHandler = lambda name, attrs: pending.append(
@@ -543,6 +546,8 @@ def _events(path: Path, chunk_size: int, what: str) -> Iterator[Event]:
             for data in fix_char_refs(iter(partial(handle.read, chunk_size), b"")):
                 fed = True
                 parser.Parse(data, False)
+                if on_bytes is not None:
+                    on_bytes(handle.tell())
                 yield from pending
                 pending.clear()
             if not fed:
@@ -775,6 +780,7 @@ def read_sbr(
     stats: ReadStats | None = None,
     chunk_size: int = CHUNK_SIZE,
     roots: tuple[str, ...] = (MESSAGES_ROOT, CALLS_ROOT),
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Iterator[FileRecord]:
     """Every record of an SMS Backup & Restore file (messages or call log, as its root
     says) in file order, with the names the file gives, streaming: one element (one
@@ -784,7 +790,7 @@ def read_sbr(
     records before it were yielded."""
     counts = stats if stats is not None else ReadStats()
     reader = _Reader(path, counts, roots)
-    for event in _events(path, chunk_size, "SMS Backup & Restore file"):
+    for event in _events(path, chunk_size, "SMS Backup & Restore file", on_bytes):
         found = reader.handle(event)
         if found is not None:
             counts.count(found.record)

@@ -497,7 +497,12 @@ def _lines(raw: IO[bytes]) -> Iterator[bytes]:
         yield line
 
 
-def read_smsie_messages(path: Path, *, stats: ReadStats | None = None) -> Iterator[FileRecord]:
+def read_smsie_messages(
+    path: Path,
+    *,
+    stats: ReadStats | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Iterator[FileRecord]:
     """The SMS and MMS of an SMS Import / Export archive in file order, one line (and one
     MMS's attachments) at a time, with the names the archive gives. ``thread_id`` and
     ``android_id`` are None. A line that is not a usable record is counted and skipped;
@@ -521,9 +526,13 @@ def read_smsie_messages(path: Path, *, stats: ReadStats | None = None) -> Iterat
                 hint="Pick the messages archive, not the call log or contacts export.",
             )
         number = 0
+        # progress in file bytes: the part of messages.ndjson read, scaled to the archive
+        scale = path.stat().st_size / max(archive.getinfo(MESSAGES_ENTRY).file_size, 1)
         try:
             with archive.open(MESSAGES_ENTRY) as raw:
                 for number, line in enumerate(_lines(raw), start=1):
+                    if on_bytes is not None and number % 64 == 0:
+                        on_bytes(int(raw.tell() * scale))
                     found = _parse_line(line, number, counts, read_data)
                     if found is not None:
                         counts.count(found.record)
@@ -764,7 +773,11 @@ class _ArrayReader:
 
 
 def read_smsie_calls(
-    path: Path, *, stats: ReadStats | None = None, chunk_size: int = CHUNK_SIZE
+    path: Path,
+    *,
+    stats: ReadStats | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Iterator[FileRecord]:
     """The calls of an SMS Import / Export call log, element by element, with the
     ``display_name`` (or cached ``name``) it gives. Voicemail entries are yielded like
@@ -780,6 +793,8 @@ def read_smsie_calls(
             for index, element in enumerate(
                 reader.elements(iter(partial(handle.read, chunk_size), "")), start=1
             ):
+                if on_bytes is not None:
+                    on_bytes(reader.offset)  # characters: near enough to bytes for progress
                 call = call_from_row(element) if isinstance(element, dict) else None
                 if call is None:
                     counts.skip(f"entry {index}: not a call with a usable date, type, duration")

@@ -1,0 +1,370 @@
+"""The import engine: records of archive files -> identity -> what the place lacks ->
+the same email a phone backup writes -> uploaded exactly once.
+
+Identity is the phone backup's (``Sms.fingerprint`` and friends: whole seconds, box,
+address, body), and the email is built by the same codec, so a message that is both on
+the phone and in a file is one email whichever came first, and importing a file twice
+uploads nothing the second time. The exactly-once path is :func:`upload_exactly_once`:
+recorded in flight before sending, looked up by Message-ID before a re-send on servers
+that do not merge, recorded as backed up only once the destination confirmed it, and
+only for this place (destination identity + label).
+
+Several files may hold the same messages (backups "collected over the years"): a
+message already met in this run is skipped as a duplicate. What was met is spooled in
+a temporary SQLite database, not a set, so memory stays flat however many messages
+the files hold. Two MMS that agree in everything the fingerprint covers but differ in
+their attachment bytes are both kept: the later one gets a digest of its bytes into
+its identity, as the phone backup does for such pairs.
+
+A file that breaks partway (``DamagedFileError``) ends that file: what came before the
+damage goes up and is recorded, the damage is reported with its position, and the
+other files are imported all the same; the report then makes the command fail.
+Nothing below prints: progress goes to a callback, the result is an
+:class:`ImportReport`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Protocol
+
+from smsbak.errors import SmsbakError, UsageError
+from smsbak.formats.common import FileRecord, ReadStats
+from smsbak.mime import encode_call, encode_mms, encode_sms
+from smsbak.model import Call, Mms, Sms, mms_content_digest
+from smsbak.ports import Destination, Outgoing
+from smsbak.sources.archive import ArchiveFile, ArchiveSource
+from smsbak.store import StateStore, place_key
+from smsbak.uploader import Pending, upload_exactly_once
+
+KIND_SMS = "sms"
+KIND_MMS = "mms"
+KIND_CALL = "call"
+"""The store's kinds, the same strings the phone backup records."""
+
+KINDS = (KIND_SMS, KIND_MMS, KIND_CALL)
+PROGRESS_EVERY = 0.25
+"""Seconds between progress updates: a terminal redraw per record would cost more
+than the import."""
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    """``done`` records read so far of an estimated ``total`` (from the bytes read)."""
+
+    phase: str
+    done: int
+    total: int | None = None
+
+
+@dataclass
+class FileReport:
+    """What happened to one file. Counters are per kind (``sms``, ``mms``, ``call``)."""
+
+    path: Path
+    kind: str
+    read: Counter[str] = field(default_factory=Counter)
+    uploaded: Counter[str] = field(default_factory=Counter)
+    """Uploaded and recorded (in a dry run: would be uploaded)."""
+    known: Counter[str] = field(default_factory=Counter)
+    """Skipped: the state already records them at this place (backed up or imported)."""
+    duplicates: Counter[str] = field(default_factory=Counter)
+    """Skipped: met earlier in this run (overlapping files, or twice in one file)."""
+    found: int = 0
+    """Stored by an earlier, interrupted run, found there by Message-ID and recorded."""
+    refused: list[str] = field(default_factory=list)
+    """What the destination refused for good, with its reason."""
+    unusable: int = 0
+    unusable_examples: list[str] = field(default_factory=list)
+    missing_attachments: int = 0
+    bad_attachments: int = 0
+    damage: SmsbakError | None = None
+    """Why reading stopped early (a damaged file), if it did."""
+    stopped: bool = False
+
+    @property
+    def skipped(self) -> int:
+        return sum(self.known.values()) + sum(self.duplicates.values()) + self.unusable
+
+
+@dataclass
+class ImportReport:
+    destination: str
+    dry_run: bool
+    files: list[FileReport] = field(default_factory=list)
+    stopped: bool = False
+
+    def total(self, counter: str) -> Counter[str]:
+        result: Counter[str] = Counter()
+        for report in self.files:
+            result.update(getattr(report, counter))
+        return result
+
+    @property
+    def damaged(self) -> list[FileReport]:
+        return [f for f in self.files if f.damage is not None]
+
+    @property
+    def refused(self) -> int:
+        return sum(len(f.refused) for f in self.files)
+
+
+@dataclass(frozen=True)
+class Labels:
+    messages: str = "SMS"
+    calls: str = "Call log"
+
+
+class _RunSeen:
+    """Fingerprints met in this run, spooled on disk (SQLite's temporary database), with
+    the attachment digest of each MMS so look-alike MMS are told apart."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")  # a private temporary file, gone on close
+        self._db.execute("CREATE TABLE seen (fingerprint TEXT PRIMARY KEY, digest TEXT)")
+
+    def add(self, fingerprint: str, digest: str | None = None) -> str | None:
+        """Record ``fingerprint``; None when it is new, else the digest it was met with
+        (``""`` for a record without one)."""
+        row = self._db.execute(
+            "SELECT digest FROM seen WHERE fingerprint = ?", (fingerprint,)
+        ).fetchone()
+        if row is not None:
+            return str(row[0] or "")
+        self._db.execute("INSERT INTO seen VALUES (?, ?)", (fingerprint, digest))
+        return None
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _kind(record: Sms | Mms | Call) -> str:
+    if isinstance(record, Sms):
+        return KIND_SMS
+    if isinstance(record, Mms):
+        return KIND_MMS
+    return KIND_CALL
+
+
+class ImportEngine:
+    """Imports the files of an :class:`ArchiveSource` into one destination."""
+
+    def __init__(
+        self,
+        destination: Destination,
+        store: StateStore,
+        *,
+        account: str = "",
+        zone: tzinfo = UTC,
+        labels: Labels | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.destination = destination
+        self.store = store
+        self.account = account
+        self.zone = zone
+        self.labels = labels or Labels()
+        self.clock = clock
+        self.now = now or (lambda: datetime.now(UTC))
+
+    def run(
+        self,
+        source: ArchiveSource,
+        *,
+        dry_run: bool = False,
+        progress: Callable[[ImportProgress], None] = lambda _: None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> ImportReport:
+        report = ImportReport(destination=self.destination.description, dry_run=dry_run)
+        meter = _Meter(source.total_bytes, progress, self.clock)
+        seen = _RunSeen()
+        try:
+            for file in source.files:
+                if should_stop():
+                    report.stopped = True
+                    break
+                file_report = self._import_file(source, file, seen, meter, dry_run, should_stop)
+                report.files.append(file_report)
+                meter.file_done(file.size)
+                if file_report.stopped:
+                    report.stopped = True
+                    break
+        finally:
+            seen.close()
+            meter.finish()
+        return report
+
+    def _import_file(
+        self,
+        source: ArchiveSource,
+        file: ArchiveFile,
+        seen: _RunSeen,
+        meter: _Meter,
+        dry_run: bool,
+        should_stop: Callable[[], bool],
+    ) -> FileReport:
+        report = FileReport(path=file.path, kind=file.kind.value)
+        label = self.labels.calls if file.kind.holds_calls else self.labels.messages
+        place = place_key(self.destination.identity, label)
+        stats = ReadStats()
+        when = self.now()
+
+        def pending() -> Iterator[Pending]:
+            try:
+                for found in source.read(file, stats, meter.bytes_read):
+                    meter.record()
+                    item = self._plan(found, report, seen, place, dry_run, when)
+                    if item is not None:
+                        yield item
+            except UsageError as error:  # damage: what came before it still goes up
+                report.damage = error
+
+        if dry_run:
+            for _ in pending():
+                pass
+        else:
+            folder = self.destination.ensure_folder(label)
+            outcome = upload_exactly_once(
+                self.destination, folder, self.store, place, pending(), should_stop=should_stop
+            )
+            report.found = outcome.found
+            report.stopped = outcome.stopped
+            for refusal in outcome.refused:
+                report.uploaded[refusal.kind] -= 1
+                report.refused.append(
+                    f"{refusal.kind} of {_date(refusal.date_ms)}: {refusal.reason}"
+                )
+        report.unusable = stats.invalid_skipped
+        report.unusable_examples = list(stats.examples)
+        report.missing_attachments = stats.missing_data
+        report.bad_attachments = stats.bad_data
+        return report
+
+    def _plan(
+        self,
+        found: FileRecord,
+        report: FileReport,
+        seen: _RunSeen,
+        place: str,
+        dry_run: bool,
+        when: datetime,
+    ) -> Pending | None:
+        """The upload of one record, or None after counting why it is skipped."""
+        record = found.record
+        kind = _kind(record)
+        report.read[kind] += 1
+        digest = mms_content_digest(record.parts) if isinstance(record, Mms) else None
+        earlier = seen.add(record.fingerprint, digest)
+        if earlier is not None and isinstance(record, Mms) and earlier != digest:
+            # a look-alike MMS with other attachment bytes: another message
+            record = replace(record, content_digest=digest)
+            earlier = seen.add(record.fingerprint, digest)
+        if earlier is not None:
+            report.duplicates[kind] += 1
+            return None
+        fingerprint = record.fingerprint
+        if self.store.known([fingerprint], place):
+            report.known[kind] += 1
+            return None
+        report.uploaded[kind] += 1  # refusals are taken off again when they come back
+        if dry_run:
+            return None
+        encoded = self._encode(record, found.names, when)
+        return Pending(
+            fingerprint,
+            kind,
+            record.date_ms,
+            Outgoing(
+                key=fingerprint,
+                raw=encoded.raw,
+                message_id=encoded.message_id,
+                date_ms=record.date_ms,
+                seen=not (isinstance(record, Sms | Mms) and record.read is False),
+            ),
+        )
+
+    def _encode(self, record: Sms | Mms | Call, names: dict[str, str], when: datetime) -> _Encoded:
+        if isinstance(record, Sms):
+            return encode_sms(
+                record,
+                account=self.account,
+                contact_name=names.get(record.address),
+                zone=self.zone,
+                backup_time=when,
+            )
+        if isinstance(record, Mms):
+            return encode_mms(
+                record, account=self.account, contact_names=names, zone=self.zone, backup_time=when
+            )
+        return encode_call(
+            record,
+            account=self.account,
+            contact_name=names.get(record.number),
+            zone=self.zone,
+            backup_time=when,
+        )
+
+
+class _Encoded(Protocol):
+    """What the codec returns (``EncodedSms`` today, ``EncodedEmail`` after its split)."""
+
+    @property
+    def raw(self) -> bytes: ...
+
+    @property
+    def message_id(self) -> str: ...
+
+
+def _date(date_ms: int) -> str:
+    try:
+        return datetime.fromtimestamp(date_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return f"{date_ms} ms"
+
+
+class _Meter:
+    """Turns records read and bytes read into progress with an estimated total."""
+
+    def __init__(
+        self,
+        total_bytes: int,
+        progress: Callable[[ImportProgress], None],
+        clock: Callable[[], float],
+    ) -> None:
+        self.total_bytes = max(total_bytes, 1)
+        self.progress = progress
+        self.clock = clock
+        self.records = 0
+        self.before = 0  # bytes of the files already done
+        self.current = 0
+        self.last = clock()
+
+    def bytes_read(self, position: int) -> None:
+        self.current = position
+
+    def file_done(self, size: int) -> None:
+        self.before += size
+        self.current = 0
+
+    def record(self) -> None:
+        self.records += 1
+        now = self.clock()
+        if now - self.last >= PROGRESS_EVERY:
+            self.last = now
+            self.progress(ImportProgress("import", self.records, self._estimate()))
+
+    def _estimate(self) -> int:
+        done = min(self.before + self.current, self.total_bytes)
+        if done <= 0:
+            return self.records
+        return max(self.records, round(self.records * self.total_bytes / done))
+
+    def finish(self) -> None:
+        self.progress(ImportProgress("import", self.records, self.records))
