@@ -8,11 +8,14 @@ emails that arrive are decoded again to check every field and attachment byte.
 
 from __future__ import annotations
 
+import tracemalloc
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from email import parser as email_parser
 from email import policy as email_policy
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from click.testing import CliRunner
@@ -26,8 +29,9 @@ from smsbak.formats.common import ReadStats
 from smsbak.formats.sbr import read_sbr
 from smsbak.importer import ImportEngine, ImportReport
 from smsbak.mime import decode_call, decode_mms, decode_sms, message_id_for, mms_message_id
-from smsbak.model import Box, Call, Mms, Sms
+from smsbak.model import Box, Call, Mms, MmsPart, Sms
 from smsbak.paths import Paths
+from smsbak.ports import Confirmed, Destination, DestinationCapabilities, Outgoing
 from smsbak.sources.archive import ArchiveSource, FileKind
 from smsbak.store import StateStore, place_key
 from tests.fakes import archive_corpus as corpus
@@ -407,3 +411,69 @@ def test_the_reader_stats_name_what_was_skipped(tmp_path: Path) -> None:
     assert stats.invalid_skipped == 1 and stats.examples == [
         "line 1: an <sms> without a usable date or type"
     ]
+
+
+# --- memory ------------------------------------------------------------------------------
+
+
+class _Sink:
+    """A destination that confirms and forgets: what stays in memory is the import's."""
+
+    identity = "sink:test"
+    description = "a sink"
+    capabilities = DestinationCapabilities(readable=False, merges_message_ids=True)
+
+    def ensure_folder(self, name: str) -> str:
+        return name
+
+    def upload(self, items: Iterable[Outgoing], folder: str, **callbacks: Any) -> None:
+        for item in items:
+            callbacks["on_confirmed"]([Confirmed(item.key, "x")])
+
+    def find_message_ids(self, folder: str, message_ids: Sequence[str]) -> dict[str, str]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def _big_sbr(path: Path, mms_count: int) -> Path:
+    """App-style file: 2 SMS per MMS, the MMS with a 8 KiB picture each. Both sizes hold
+    more MMS than one upload chunk (50), whose encoded emails the uploader holds."""
+    sms = corpus.sms_records(2 * mms_count)
+    mms = [
+        replace(
+            corpus.mms_records(1)[0],
+            date_ms=1_690_000_000_000 + n * 1000,
+            parts=(MmsPart("image/jpeg", name=f"p{n}.jpg", data=bytes([n % 256]) * 8192),),
+        )
+        for n in range(mms_count)
+    ]
+    return corpus.write_sbr_messages(path, sms, mms)
+
+
+def _peak(action: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_is_flat_in_the_file_size(tmp_path: Path) -> None:
+    small = _big_sbr(tmp_path / "small.xml", 55)
+    large = _big_sbr(tmp_path / "large.xml", 330)
+    assert large.stat().st_size > 5 * small.stat().st_size
+    parse_small = _peak(lambda: sum(1 for _ in read_sbr(small)))
+    parse_large = _peak(lambda: sum(1 for _ in read_sbr(large)))
+    assert parse_large < parse_small * 1.3 + 65536, (parse_small, parse_large)
+    assert parse_large < 3 * 1024 * 1024  # a few chunks and one MMS, not the file
+
+    def import_into_sink(path: Path, name: str) -> object:
+        with StateStore(tmp_path / f"{name}.sqlite3") as store:
+            return ImportEngine(cast(Destination, _Sink()), store).run(ArchiveSource([path]))
+
+    import_small = _peak(lambda: import_into_sink(small, "small"))
+    import_large = _peak(lambda: import_into_sink(large, "large"))
+    assert import_large < import_small * 1.3 + 65536, (import_small, import_large)
