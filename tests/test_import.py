@@ -477,3 +477,12 @@ def test_memory_is_flat_in_the_file_size(tmp_path: Path) -> None:
     import_small = _peak(lambda: import_into_sink(small, "small"))
     import_large = _peak(lambda: import_into_sink(large, "large"))
     assert import_large < import_small * 1.3 + 65536, (import_small, import_large)
+
+
+def test_the_shipped_samples_import(dest: MemoryDestination, store: StateStore) -> None:
+    """The README's first command imports these two files."""
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    report = run(dest, store, examples / "sample-sms.xml", examples / "sample-calls.xml")
+    assert report.total("uploaded") == {"sms": 4, "mms": 1, "call": 2}
+    (mms,) = [decode_mms(m.raw) for m in dest.folder_messages("SMS") if b"MMS" in m.raw[:2000]]
+    assert mms.parts[0].data == corpus.PNG  # the tiny picture, byte for byte
