@@ -486,3 +486,46 @@ def test_the_shipped_samples_import(dest: MemoryDestination, store: StateStore) 
     assert report.total("uploaded") == {"sms": 4, "mms": 1, "call": 2}
     (mms,) = [decode_mms(m.raw) for m in dest.folder_messages("SMS") if b"MMS" in m.raw[:2000]]
     assert mms.parts[0].data == corpus.PNG  # the tiny picture, byte for byte
+
+
+def test_what_the_phone_also_holds_is_known_to_its_backup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dest: MemoryDestination, store: StateStore
+) -> None:
+    """The identity is the phone backup's: messages read from the phone through the real
+    Termux:API reader (fake tools on PATH, whole seconds, local time) that are also in
+    the imported files are recorded at the place, the others not, so a backup into the
+    same place uploads only the others."""
+    from smsbak.phone.termux import TermuxPhone, TermuxTools
+    from tests.fakes.phone import FakePhone
+
+    phone = FakePhone(tmp_path / "phone")
+    for key, value in phone.env().items():
+        monkeypatch.setenv(key, value)
+    sms, calls = corpus.sms_records(8), corpus.call_records(4)
+    extra = Sms("+15557777", "only on the phone", 1_800_000_000_000, Box.INBOX)
+    for record in [*sms[2:], extra]:
+        phone.add_sms(
+            address=record.address, body=record.body, date=record.date_ms, type=int(record.box)
+        )
+    for call in calls[1:]:
+        phone.add_call(
+            number=call.number, date=call.date_ms, type=int(call.type), duration=call.duration_s
+        )
+    run(
+        dest,
+        store,
+        corpus.write_sbr_messages(tmp_path / "sms.xml", sms[:6]),
+        corpus.write_smsie_calls(tmp_path / "calls.json", calls[:3]),
+    )
+    reader = TermuxPhone(TermuxTools(timeout=10))
+    on_phone = [m.sms for page in reader.sms_newest_first(100) for m in page.messages]
+    assert {s.date_ms % 1000 for s in on_phone} == {0}  # Termux:API drops the milliseconds
+    known = store.known([s.fingerprint for s in on_phone], SMS_PLACE)
+    assert sorted(s.body for s in on_phone if s.fingerprint not in known) == sorted(
+        [s.body for s in sms[6:]] + ["only on the phone"]
+    )
+    phone_calls = [c.call for page in reader.calls_newest_first(100) for c in page.messages]
+    known_calls = store.known([c.fingerprint for c in phone_calls], CALL_PLACE)
+    assert [c.date_ms for c in phone_calls if c.fingerprint not in known_calls] == [
+        calls[3].date_ms
+    ]
