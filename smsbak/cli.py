@@ -270,6 +270,7 @@ def import_(obj: Context, files: tuple[Path, ...], dry_run: bool) -> None:
     """
     from smsbak.backup import Progress
     from smsbak.import_wiring import run_import
+    from smsbak.importer import ImportReport
     from smsbak.render import ProgressPrinter, import_summary
 
     settings = obj.settings()
@@ -284,6 +285,12 @@ def import_(obj: Context, files: tuple[Path, ...], dry_run: bool) -> None:
                 progress=lambda p: printer(Progress(p.phase, p.done, p.total)),
                 should_stop=stop,
             )
+    except SmsbakError as error:
+        printer.close()
+        if isinstance(error.completed, ImportReport):  # what went up before it failed
+            for line in import_summary(error.completed):
+                click.echo(line)
+        raise
     finally:
         printer.close()
     for line in import_summary(report):

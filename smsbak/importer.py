@@ -190,8 +190,13 @@ class ImportEngine:
                 if should_stop():
                     report.stopped = True
                     break
-                file_report = self._import_file(source, file, seen, meter, dry_run, should_stop)
+                file_report = FileReport(path=file.path, kind=file.kind.value)
                 report.files.append(file_report)
+                try:
+                    self._import_file(source, file, file_report, seen, meter, dry_run, should_stop)
+                except SmsbakError as error:  # the destination gave up: say what was done
+                    error.completed = report
+                    raise
                 meter.file_done(file.size)
                 if file_report.stopped:
                     report.stopped = True
@@ -205,12 +210,12 @@ class ImportEngine:
         self,
         source: ArchiveSource,
         file: ArchiveFile,
+        report: FileReport,
         seen: _RunSeen,
         meter: _Meter,
         dry_run: bool,
         should_stop: Callable[[], bool],
-    ) -> FileReport:
-        report = FileReport(path=file.path, kind=file.kind.value)
+    ) -> None:
         label = self.labels.calls if file.kind.holds_calls else self.labels.messages
         place = place_key(self.destination.identity, label)
         stats = ReadStats()
@@ -245,7 +250,6 @@ class ImportEngine:
         report.unusable_examples = list(stats.examples)
         report.missing_attachments = stats.missing_data
         report.bad_attachments = stats.bad_data
-        return report
 
     def _plan(
         self,

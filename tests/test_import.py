@@ -438,14 +438,14 @@ class _Sink:
 
 
 def _big_sbr(path: Path, mms_count: int) -> Path:
-    """App-style file: 2 SMS per MMS, the MMS with a 8 KiB picture each. Both sizes hold
+    """App-style file: 2 SMS per MMS, the MMS with a 4 KiB picture each. Both sizes hold
     more MMS than one upload chunk (50), whose encoded emails the uploader holds."""
     sms = corpus.sms_records(2 * mms_count)
     mms = [
         replace(
             corpus.mms_records(1)[0],
             date_ms=1_690_000_000_000 + n * 1000,
-            parts=(MmsPart("image/jpeg", name=f"p{n}.jpg", data=bytes([n % 256]) * 8192),),
+            parts=(MmsPart("image/jpeg", name=f"p{n}.jpg", data=bytes([n % 256]) * 4096),),
         )
         for n in range(mms_count)
     ]
@@ -463,7 +463,7 @@ def _peak(action: Callable[[], object]) -> int:
 
 def test_memory_is_flat_in_the_file_size(tmp_path: Path) -> None:
     small = _big_sbr(tmp_path / "small.xml", 55)
-    large = _big_sbr(tmp_path / "large.xml", 330)
+    large = _big_sbr(tmp_path / "large.xml", 300)
     assert large.stat().st_size > 5 * small.stat().st_size
     parse_small = _peak(lambda: sum(1 for _ in read_sbr(small)))
     parse_large = _peak(lambda: sum(1 for _ in read_sbr(large)))
@@ -529,3 +529,26 @@ def test_what_the_phone_also_holds_is_known_to_its_backup(
     assert [c.date_ms for c in phone_calls if c.fingerprint not in known_calls] == [
         calls[3].date_ms
     ]
+
+
+def test_a_destination_failure_exits_5_and_still_says_what_went_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail_at_seven(item: Outgoing) -> None:
+        if dest.stores == 7 and not failed:
+            failed.append(item.key)
+            raise DestinationError("connection reset after APPEND", "try again later")
+
+    failed: list[str] = []
+    dest = MemoryDestination(merges_message_ids=False, after_store=fail_at_seven)
+    monkeypatch.setenv("SMSBAK_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(import_wiring, "open_destination", lambda paths, settings: dest)
+    path = corpus.write_sbr_messages(tmp_path / "sms.xml", corpus.sms_records(12))
+    result = CliRunner().invoke(main, ["import", str(path)])
+    assert result.exit_code == 5, result.output
+    assert "connection reset" in result.output and "uploaded: " in result.output
+    again = CliRunner().invoke(main, ["import", str(path)])
+    assert again.exit_code == 0, again.output
+    assert "1 of them were stored by an interrupted run" in again.output
+    assert len(dest.folder_messages("SMS")) == 12
+    assert all(dest.copies_of(m.message_id) == 1 for m in dest.folder_messages("SMS"))
