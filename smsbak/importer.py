@@ -28,7 +28,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -41,7 +41,7 @@ from smsbak.model import Call, Mms, Sms, mms_content_digest
 from smsbak.ports import Destination, Outgoing
 from smsbak.sources.archive import ArchiveFile, ArchiveSource
 from smsbak.store import StateStore, place_key
-from smsbak.uploader import Pending, upload_exactly_once
+from smsbak.uploader import Pending, Refusal, upload_exactly_once
 
 KIND_SMS = "sms"
 KIND_MMS = "mms"
@@ -71,7 +71,7 @@ class FileReport:
     kind: str
     read: Counter[str] = field(default_factory=Counter)
     uploaded: Counter[str] = field(default_factory=Counter)
-    """Uploaded and recorded (in a dry run: would be uploaded)."""
+    """Confirmed by the destination and recorded (in a dry run: would be uploaded)."""
     known: Counter[str] = field(default_factory=Counter)
     """Skipped: the state already records them at this place (backed up or imported)."""
     duplicates: Counter[str] = field(default_factory=Counter)
@@ -221,35 +221,50 @@ class ImportEngine:
         stats = ReadStats()
         when = self.now()
 
+        sending: dict[str, str] = {}  # fingerprint -> kind, from the uploader until settled
+
         def pending() -> Iterator[Pending]:
             try:
                 for found in source.read(file, stats, meter.bytes_read):
                     meter.record()
                     item = self._plan(found, report, seen, place, dry_run, when)
                     if item is not None:
+                        sending[item.fingerprint] = item.kind
                         yield item
             except UsageError as error:  # damage: what came before it still goes up
                 report.damage = error
 
-        if dry_run:
-            for _ in pending():
-                pass
-        else:
-            folder = self.destination.ensure_folder(label)
-            outcome = upload_exactly_once(
-                self.destination, folder, self.store, place, pending(), should_stop=should_stop
-            )
-            report.found = outcome.found
-            report.stopped = outcome.stopped
-            for refusal in outcome.refused:
-                report.uploaded[refusal.kind] -= 1
-                report.refused.append(
-                    f"{refusal.kind} of {_date(refusal.date_ms)}: {refusal.reason}"
+        def recorded(fingerprints: Sequence[str]) -> None:
+            for fingerprint in fingerprints:
+                report.uploaded[sending.pop(fingerprint)] += 1
+
+        def refused(refusal: Refusal) -> None:
+            sending.pop(refusal.fingerprint, None)
+            report.refused.append(f"{refusal.kind} of {_date(refusal.date_ms)}: {refusal.reason}")
+
+        try:
+            if dry_run:
+                for _ in pending():
+                    pass
+            else:
+                folder = self.destination.ensure_folder(label)
+                outcome = upload_exactly_once(
+                    self.destination,
+                    folder,
+                    self.store,
+                    place,
+                    pending(),
+                    should_stop=should_stop,
+                    on_recorded=recorded,
+                    on_refused=refused,
                 )
-        report.unusable = stats.invalid_skipped
-        report.unusable_examples = list(stats.examples)
-        report.missing_attachments = stats.missing_data
-        report.bad_attachments = stats.bad_data
+                report.found = outcome.found
+                report.stopped = outcome.stopped
+        finally:
+            report.unusable = stats.invalid_skipped
+            report.unusable_examples = list(stats.examples)
+            report.missing_attachments = stats.missing_data
+            report.bad_attachments = stats.bad_data
 
     def _plan(
         self,
@@ -277,8 +292,8 @@ class ImportEngine:
         if self.store.known([fingerprint], place):
             report.known[kind] += 1
             return None
-        report.uploaded[kind] += 1  # refusals are taken off again when they come back
         if dry_run:
+            report.uploaded[kind] += 1  # would be uploaded
             return None
         encoded = self._encode(record, found.names, when)
         return Pending(

@@ -552,3 +552,20 @@ def test_a_destination_failure_exits_5_and_still_says_what_went_up(
     assert "1 of them were stored by an interrupted run" in again.output
     assert len(dest.folder_messages("SMS")) == 12
     assert all(dest.copies_of(m.message_id) == 1 for m in dest.folder_messages("SMS"))
+
+
+def test_what_the_destination_refuses_is_reported_and_not_recorded(
+    tmp_path: Path, store: StateStore
+) -> None:
+    sms = corpus.sms_records(6)
+    refused_id = message_id_for(sms[2])
+    dest = MemoryDestination(
+        merges_message_ids=False,
+        reject=lambda item: "message too large" if item.message_id == refused_id else None,
+    )
+    report = run(dest, store, corpus.write_sbr_messages(tmp_path / "sms.xml", sms))
+    (file,) = report.files
+    assert file.uploaded["sms"] == 5 and len(file.refused) == 1
+    assert "message too large" in file.refused[0]
+    assert store.known([sms[2].fingerprint], SMS_PLACE) == set()
+    assert len(store.known([s.fingerprint for s in sms], SMS_PLACE)) == 5
