@@ -39,7 +39,6 @@ from smsbak.formats.common import FileRecord, ReadStats
 from smsbak.mime import encode_call, encode_mms, encode_sms
 from smsbak.model import Call, Mms, Sms, mms_content_digest
 from smsbak.ports import Destination, Outgoing
-from smsbak.sources.archive import ArchiveFile, ArchiveSource
 from smsbak.store import StateStore, place_key
 from smsbak.uploader import Pending, Refusal, upload_exactly_once
 
@@ -52,6 +51,40 @@ KINDS = (KIND_SMS, KIND_MMS, KIND_CALL)
 PROGRESS_EVERY = 0.25
 """Seconds between progress updates: a terminal redraw per record would cost more
 than the import."""
+
+
+class ArchiveFile(Protocol):
+    """One file of an archive source (``smsbak.sources.archive``)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def holds_calls(self) -> bool:
+        """Calls go under the call label, messages under the message label."""
+
+    @property
+    def description(self) -> str:
+        """What it is, for people: "SMS Backup & Restore messages"."""
+
+    def read(
+        self, stats: ReadStats, on_bytes: Callable[[int], None] | None = None
+    ) -> Iterator[FileRecord]:
+        """The records in file order (``on_bytes`` hears the bytes read so far); damage
+        raises a UsageError after what preceded it was yielded."""
+
+
+class ArchiveSource(Protocol):
+    """Files of records: the engine sees this, never an adapter."""
+
+    @property
+    def files(self) -> Sequence[ArchiveFile]: ...
+
+    @property
+    def total_bytes(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -190,10 +223,10 @@ class ImportEngine:
                 if should_stop():
                     report.stopped = True
                     break
-                file_report = FileReport(path=file.path, kind=file.kind.value)
+                file_report = FileReport(path=file.path, kind=file.description)
                 report.files.append(file_report)
                 try:
-                    self._import_file(source, file, file_report, seen, meter, dry_run, should_stop)
+                    self._import_file(file, file_report, seen, meter, dry_run, should_stop)
                 except SmsbakError as error:  # the destination gave up: say what was done
                     error.completed = report
                     raise
@@ -208,7 +241,6 @@ class ImportEngine:
 
     def _import_file(
         self,
-        source: ArchiveSource,
         file: ArchiveFile,
         report: FileReport,
         seen: _RunSeen,
@@ -216,7 +248,7 @@ class ImportEngine:
         dry_run: bool,
         should_stop: Callable[[], bool],
     ) -> None:
-        label = self.labels.calls if file.kind.holds_calls else self.labels.messages
+        label = self.labels.calls if file.holds_calls else self.labels.messages
         place = place_key(self.destination.identity, label)
         stats = ReadStats()
         when = self.now()
@@ -225,7 +257,7 @@ class ImportEngine:
 
         def pending() -> Iterator[Pending]:
             try:
-                for found in source.read(file, stats, meter.bytes_read):
+                for found in file.read(stats, meter.bytes_read):
                     meter.record()
                     item = self._plan(found, report, seen, place, dry_run, when)
                     if item is not None:

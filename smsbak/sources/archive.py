@@ -57,6 +57,25 @@ class ArchiveFile:
     kind: FileKind
     size: int
 
+    @property
+    def holds_calls(self) -> bool:
+        return self.kind.holds_calls
+
+    @property
+    def description(self) -> str:
+        return self.kind.value
+
+    def read(
+        self, stats: ReadStats, on_bytes: Callable[[int], None] | None = None
+    ) -> Iterator[FileRecord]:
+        """The records in file order; damage raises after what preceded it."""
+        if self.kind is FileKind.SMSIE_MESSAGES:
+            return read_smsie_messages(self.path, stats=stats, on_bytes=on_bytes)
+        if self.kind is FileKind.SMSIE_CALLS:
+            return read_smsie_calls(self.path, stats=stats, on_bytes=on_bytes)
+        root = CALLS_ROOT if self.kind is FileKind.SBR_CALLS else MESSAGES_ROOT
+        return read_sbr(self.path, stats=stats, roots=(root,), on_bytes=on_bytes)
+
 
 SUPPORTED = (
     "SMS Backup & Restore's sms-*.xml and calls-*.xml, or SMS Import / Export's"
@@ -131,17 +150,3 @@ class ArchiveSource:
     @property
     def total_bytes(self) -> int:
         return sum(f.size for f in self.files)
-
-    def read(
-        self,
-        file: ArchiveFile,
-        stats: ReadStats,
-        on_bytes: Callable[[int], None] | None = None,
-    ) -> Iterator[FileRecord]:
-        """The records of one file in file order; damage raises after what preceded it."""
-        if file.kind is FileKind.SMSIE_MESSAGES:
-            return read_smsie_messages(file.path, stats=stats, on_bytes=on_bytes)
-        if file.kind is FileKind.SMSIE_CALLS:
-            return read_smsie_calls(file.path, stats=stats, on_bytes=on_bytes)
-        root = CALLS_ROOT if file.kind is FileKind.SBR_CALLS else MESSAGES_ROOT
-        return read_sbr(file.path, stats=stats, roots=(root,), on_bytes=on_bytes)
