@@ -583,6 +583,13 @@ def _events(
             hint="The file may be truncated or changed; copy it again from the phone.",
             position=where,
         ) from None
+    finally:
+        # The handlers close over the parser: a cycle that would keep its buffers (about
+        # a chunk) alive until the garbage collector ran.
+        parser.StartElementHandler = None
+        parser.EndElementHandler = None
+        parser.CommentHandler = None
+        pending.clear()
 
 
 # --- reading ---------------------------------------------------------------------------
