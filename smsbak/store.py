@@ -353,6 +353,16 @@ class StateStore:
         ).fetchone()
         return int(row[0])
 
+    def holds_records(self, place: str) -> bool:
+        """Has anything ever been recorded at ``place`` (backed up, refused, in flight)?"""
+        for table in ("messages", "refused", "in_flight"):
+            row = self._db.execute(
+                f"SELECT 1 FROM {table} WHERE place = ? LIMIT 1", (place,)
+            ).fetchone()
+            if row is not None:
+                return True
+        return False
+
     def places(self) -> dict[str, int]:
         """Every place anything was recorded for, with how many messages it holds."""
         rows = self._db.execute(

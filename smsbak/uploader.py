@@ -11,6 +11,9 @@ of a Message-ID. How:
    that declares ``merges_message_ids=False`` it is first looked up by Message-ID
    (``find_message_ids``); found, it is recorded as uploaded and not sent again.
    A merging destination (Gmail) simply gets it again and keeps one copy.
+   When nothing at all is recorded for the place (a first backup there, or a state
+   database that was lost or moved aside) every item's outcome is unknown: each
+   chunk is looked up before it is sent, one search per chunk, in that run only.
 3. Confirmed items are recorded in the callback, before the destination sends more;
    refused ones are recorded as refused (incremental runs do not retry them).
 
@@ -95,6 +98,7 @@ def upload_exactly_once(
     outcome = UploadOutcome()
     sent: dict[str, _Sent] = {}
     look_up = not destination.capabilities.merges_message_ids
+    look_up_all = look_up and not store.holds_records(place)
 
     def stop() -> bool:
         if should_stop():
@@ -110,7 +114,10 @@ def upload_exactly_once(
 
     def recovered(chunk: list[Pending]) -> set[str]:
         """Of ``chunk``, what an earlier run stored without learning it: recorded now."""
-        earlier = store.in_flight([p.fingerprint for p in chunk], place)
+        if look_up_all:
+            earlier = {p.fingerprint: p.outgoing.message_id for p in chunk}
+        else:
+            earlier = store.in_flight([p.fingerprint for p in chunk], place)
         asked = {fp: mid for fp, mid in earlier.items() if mid}
         if not asked:
             return set()

@@ -68,13 +68,32 @@ def test_a_drop_after_the_server_stored_leaves_one_copy_on_the_next_run(
     assert store.known([f"fp{n}" for n in range(6)], PLACE) == {f"fp{n}" for n in range(6)}
     # Only a server that keeps copies is asked; one that merges gets the message again.
     assert (outcome.found, outcome.uploaded) == ((0, 3) if merges else (1, 2))
-    assert dest.lookups == (0 if merges else 1)
+    # A server that keeps copies is asked once per run here: the first run because
+    # nothing was recorded for the place yet, the second for what was left in flight.
+    assert dest.lookups == (0 if merges else 2)
 
 
 def test_nothing_in_flight_means_no_lookup(store: StateStore) -> None:
     dest = MemoryDestination(merges_message_ids=False)
-    upload_exactly_once(dest, dest.ensure_folder("SMS"), store, PLACE, [pending(1)])
-    assert dest.lookups == 0
+    folder = dest.ensure_folder("SMS")
+    upload_exactly_once(dest, folder, store, PLACE, [pending(1)])
+    lookups = dest.lookups  # a first backup to a place asks (see the next test)
+    upload_exactly_once(dest, folder, store, PLACE, [pending(n) for n in range(2, 80)])
+    assert dest.lookups == lookups
+
+
+def test_a_lost_state_does_not_double_a_server_that_keeps_copies(tmp_path: Path) -> None:
+    """The state database was moved aside (or this is a first backup into a folder that
+    already holds them): nothing is known, so every chunk is looked up first."""
+    dest = MemoryDestination(merges_message_ids=False)
+    folder = dest.ensure_folder("SMS")
+    with StateStore(tmp_path / "old.sqlite3") as old:
+        upload_exactly_once(dest, folder, old, PLACE, [pending(n) for n in range(60)])
+    with StateStore(tmp_path / "new.sqlite3") as new:
+        outcome = upload_exactly_once(dest, folder, new, PLACE, [pending(n) for n in range(70)])
+        assert (outcome.found, outcome.uploaded) == (60, 10)
+        assert len(new.known([f"fp{n}" for n in range(70)], PLACE)) == 70
+    assert all(dest.copies_of(f"<m{n}@smsbak>") == 1 for n in range(70))
 
 
 def test_a_refused_item_is_recorded_as_refused_not_as_backed_up(store: StateStore) -> None:
