@@ -109,8 +109,6 @@ class FileReport:
     """Skipped: the state already records them at this place (backed up or imported)."""
     duplicates: Counter[str] = field(default_factory=Counter)
     """Skipped: met earlier in this run (overlapping files, or twice in one file)."""
-    found: int = 0
-    """Stored by an earlier, interrupted run, found there by Message-ID and recorded."""
     refused: list[str] = field(default_factory=list)
     """What the destination refused for good, with its reason."""
     unusable: int = 0
@@ -132,6 +130,9 @@ class ImportReport:
     dry_run: bool
     files: list[FileReport] = field(default_factory=list)
     stopped: bool = False
+    found: int = 0
+    """Of the uploaded, how many the destination already held (an interrupted run, a lost
+    state database): found there by Message-ID and recorded, not sent again."""
 
     def total(self, counter: str) -> Counter[str]:
         result: Counter[str] = Counter()
@@ -215,88 +216,98 @@ class ImportEngine:
         progress: Callable[[ImportProgress], None] = lambda _: None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> ImportReport:
+        """Import every file; the files of one label go up in one pass of the uploader,
+        so whether the place held anything before (a first import there looks every
+        chunk up on a server that keeps copies) is decided once for the whole run."""
         report = ImportReport(destination=self.destination.description, dry_run=dry_run)
+        files = [(file, FileReport(path=file.path, kind=file.description)) for file in source.files]
+        report.files = [file_report for _, file_report in files]
+        by_label: dict[str, list[tuple[ArchiveFile, FileReport]]] = {}
+        for file, file_report in files:
+            label = self.labels.calls if file.holds_calls else self.labels.messages
+            by_label.setdefault(label, []).append((file, file_report))
         meter = _Meter(source.total_bytes, progress, self.clock)
         seen = _RunSeen()
         try:
-            for file in source.files:
-                if should_stop():
+            for label, group in by_label.items():
+                if report.stopped or should_stop():
                     report.stopped = True
                     break
-                file_report = FileReport(path=file.path, kind=file.description)
-                report.files.append(file_report)
                 try:
-                    self._import_file(file, file_report, seen, meter, dry_run, should_stop)
+                    self._import_label(label, group, report, seen, meter, dry_run, should_stop)
                 except SmsbakError as error:  # the destination gave up: say what was done
                     error.completed = report
                     raise
-                meter.file_done(file.size)
-                if file_report.stopped:
-                    report.stopped = True
-                    break
         finally:
             seen.close()
             meter.finish()
         return report
 
-    def _import_file(
+    def _import_label(
         self,
-        file: ArchiveFile,
-        report: FileReport,
+        label: str,
+        group: list[tuple[ArchiveFile, FileReport]],
+        report: ImportReport,
         seen: _RunSeen,
         meter: _Meter,
         dry_run: bool,
         should_stop: Callable[[], bool],
     ) -> None:
-        label = self.labels.calls if file.holds_calls else self.labels.messages
         place = place_key(self.destination.identity, label)
-        stats = ReadStats()
         when = self.now()
-
-        sending: dict[str, str] = {}  # fingerprint -> kind, from the uploader until settled
+        # fingerprint -> (kind, its file's report), from the uploader until settled
+        sending: dict[str, tuple[str, FileReport]] = {}
 
         def pending() -> Iterator[Pending]:
-            try:
-                for found in file.read(stats, meter.bytes_read):
-                    meter.record()
-                    item = self._plan(found, report, seen, place, dry_run, when)
-                    if item is not None:
-                        sending[item.fingerprint] = item.kind
-                        yield item
-            except UsageError as error:  # damage: what came before it still goes up
-                report.damage = error
+            for file, file_report in group:
+                if should_stop():
+                    report.stopped = True
+                    return
+                stats = ReadStats()
+                try:
+                    for found in file.read(stats, meter.bytes_read):
+                        meter.record()
+                        item = self._plan(found, file_report, seen, place, dry_run, when)
+                        if item is not None:
+                            sending[item.fingerprint] = (item.kind, file_report)
+                            yield item
+                except UsageError as error:  # damage: what came before it still goes up
+                    file_report.damage = error
+                finally:
+                    file_report.unusable = stats.invalid_skipped
+                    file_report.unusable_examples = list(stats.examples)
+                    file_report.missing_attachments = stats.missing_data
+                    file_report.bad_attachments = stats.bad_data
+                meter.file_done(file.size)
 
         def recorded(fingerprints: Sequence[str]) -> None:
             for fingerprint in fingerprints:
-                report.uploaded[sending.pop(fingerprint)] += 1
+                kind, file_report = sending.pop(fingerprint)
+                file_report.uploaded[kind] += 1
 
         def refused(refusal: Refusal) -> None:
-            sending.pop(refusal.fingerprint, None)
-            report.refused.append(f"{refusal.kind} of {_date(refusal.date_ms)}: {refusal.reason}")
+            _, file_report = sending.pop(refusal.fingerprint)
+            file_report.refused.append(
+                f"{refusal.kind} of {_date(refusal.date_ms)}: {refusal.reason}"
+            )
 
-        try:
-            if dry_run:
-                for _ in pending():
-                    pass
-            else:
-                folder = self.destination.ensure_folder(label)
-                outcome = upload_exactly_once(
-                    self.destination,
-                    folder,
-                    self.store,
-                    place,
-                    pending(),
-                    should_stop=should_stop,
-                    on_recorded=recorded,
-                    on_refused=refused,
-                )
-                report.found = outcome.found
-                report.stopped = outcome.stopped
-        finally:
-            report.unusable = stats.invalid_skipped
-            report.unusable_examples = list(stats.examples)
-            report.missing_attachments = stats.missing_data
-            report.bad_attachments = stats.bad_data
+        if dry_run:
+            for _ in pending():
+                pass
+            return
+        folder = self.destination.ensure_folder(label)
+        outcome = upload_exactly_once(
+            self.destination,
+            folder,
+            self.store,
+            place,
+            pending(),
+            should_stop=should_stop,
+            on_recorded=recorded,
+            on_refused=refused,
+        )
+        report.found += outcome.found
+        report.stopped = report.stopped or outcome.stopped
 
     def _plan(
         self,

@@ -257,8 +257,6 @@ def import_summary(report: ImportReport) -> list[str]:
     for file in report.files:
         lines.append(f"{file.path} ({file.kind}): read {_kinds(file.read)}")
         lines.append(f"  {verb}: {_kinds(file.uploaded)}")
-        if file.found:
-            lines.append(f"  {file.found} of them were stored by an interrupted run (not re-sent)")
         details = [
             (sum(file.known.values()), "skipped: already at the destination"),
             (sum(file.duplicates.values()), "skipped: met earlier in these files"),
@@ -280,6 +278,11 @@ def import_summary(report: ImportReport) -> list[str]:
         f"{'Dry run: ' if report.dry_run else ''}{_kinds(total)} {verb} to {report.destination}"
         f"; {skipped} skipped."
     )
+    if report.found:
+        lines.append(
+            f"{report.found} of them were already there (an interrupted run or a lost state"
+            " database): found by Message-ID and recorded, not sent again."
+        )
     if report.stopped:
         lines.append("Stopped early: run the same command again to import the rest.")
     if report.damaged:

@@ -549,7 +549,7 @@ def test_a_destination_failure_exits_5_and_still_says_what_went_up(
     assert "connection reset" in result.output and "uploaded: " in result.output
     again = CliRunner().invoke(main, ["import", str(path)])
     assert again.exit_code == 0, again.output
-    assert "1 of them were stored by an interrupted run" in again.output
+    assert "1 of them were already there" in again.output
     assert len(dest.folder_messages("SMS")) == 12
     assert all(dest.copies_of(m.message_id) == 1 for m in dest.folder_messages("SMS"))
 
@@ -569,3 +569,17 @@ def test_what_the_destination_refuses_is_reported_and_not_recorded(
     assert "message too large" in file.refused[0]
     assert store.known([sms[2].fingerprint], SMS_PLACE) == set()
     assert len(store.known([s.fingerprint for s in sms], SMS_PLACE)) == 5
+
+
+def test_a_lost_state_database_doubles_nothing_on_a_server_that_keeps_copies(
+    tmp_path: Path, dest: MemoryDestination
+) -> None:
+    files, sms, mms, calls = overlapping_files(tmp_path)
+    with StateStore(tmp_path / "first.sqlite3") as first:
+        run(dest, first, *files)
+    stored = dest.stores
+    with StateStore(tmp_path / "fresh.sqlite3") as fresh:  # Termux reinstalled
+        again = run(dest, fresh, *files)
+        assert dest.stores == stored  # looked up by Message-ID, not sent again
+        assert again.found == len(sms) + len(mms) + len(calls)
+        assert len(fresh.known([s.fingerprint for s in sms], SMS_PLACE)) == len(sms)
