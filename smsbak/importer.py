@@ -420,7 +420,7 @@ class _Meter:
         now = self.clock()
         if now - self.last >= PROGRESS_EVERY:
             self.last = now
-            self.progress(ImportProgress("import", self.records, self._estimate()))
+            self.progress(ImportProgress("importing", self.records, self._estimate()))
 
     def _estimate(self) -> int:
         done = min(self.before + self.current, self.total_bytes)
@@ -429,4 +429,4 @@ class _Meter:
         return max(self.records, round(self.records * self.total_bytes / done))
 
     def finish(self) -> None:
-        self.progress(ImportProgress("import", self.records, self.records))
+        self.progress(ImportProgress("importing", self.records, self.records))

@@ -14,15 +14,9 @@ from smsbak.store import Run
 
 if TYPE_CHECKING:
     from smsbak.backup import BackupReport, Progress
-    from smsbak.importer import ImportReport
     from smsbak.restore import RestoreReport
 
-PHASES = {
-    "upload": "Uploading",
-    "fetch": "Reading Gmail",
-    "write": "Restoring",
-    "import": "Importing (total estimated)",
-}
+PHASES = {"upload": "Uploading", "fetch": "Reading Gmail", "write": "Restoring"}
 MIN_RATE_SECONDS = 1.0
 """A rate (and an ETA) is shown only once a phase has run this long."""
 
@@ -240,6 +234,11 @@ def restore_summary(report: RestoreReport) -> list[str]:
         lines += [f"  {index}. {step}" for index, step in enumerate(report.next_steps, 1)]
     return lines
 
+
+# --- import (smsbak import); kept together at the end ----------------------------------
+
+if TYPE_CHECKING:
+    from smsbak.importer import ImportReport
 
 _KIND_NOUNS = (("sms", "SMS"), ("mms", "MMS"), ("call", "calls"))
 
