@@ -269,9 +269,10 @@ def import_(obj: Context, files: tuple[Path, ...], dry_run: bool) -> None:
       smsbak import --dry-run old/*.xml export.zip
     """
     from smsbak.backup import Progress
+    from smsbak.import_render import import_summary
     from smsbak.import_wiring import run_import
     from smsbak.importer import ImportReport
-    from smsbak.render import ProgressPrinter, import_summary
+    from smsbak.render import ProgressPrinter
 
     settings = obj.settings()
     printer = ProgressPrinter(sys.stderr, sys.stderr.isatty())
