@@ -31,12 +31,12 @@ def import_summary(report: ImportReport) -> list[str]:
             (sum(file.known.values()), "skipped: already at the destination"),
             (sum(file.duplicates.values()), "skipped: met earlier in these files"),
             (file.unusable, "skipped: unusable (no usable date or type)"),
-            (file.missing_attachments, "attachments missing from the archive (imported without)"),
-            (file.bad_attachments, "attachments not decodable (imported without)"),
+            (file.incomplete, "skipped: MMS whose attachments the file lacks"),
             (len(file.refused), "refused by the destination"),
         ]
         lines += [f"  {n:>6}  {what}" for n, what in details if n]
         lines += [f"          {example}" for example in file.unusable_examples]
+        lines += [f"          incomplete: {why}" for why in file.incomplete_examples]
         lines += [f"          refused: {reason}" for reason in file.refused[:20]]
         if file.damage is not None:
             lines.append(f"  DAMAGED: {file.damage.message}")
@@ -48,6 +48,12 @@ def import_summary(report: ImportReport) -> list[str]:
         f"{'Dry run: ' if report.dry_run else ''}{_kinds(total)} {verb} to {report.destination}"
         f"; {skipped} skipped."
     )
+    if any(f.incomplete for f in report.files):
+        lines.append(
+            "MMS with missing attachments were left out so that a complete copy can still"
+            " bring them: export again with attachments (SMS Import / Export: include"
+            " binary data) and import that file."
+        )
     if report.found:
         lines.append(
             f"{report.found} of them were already there (an interrupted run or a lost state"

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Protocol
 
 from smsbak.errors import SmsbakError, UsageError
-from smsbak.formats.common import FileRecord, ReadStats
+from smsbak.formats.common import MAX_EXAMPLES, FileRecord, ReadStats
 from smsbak.mime import encode_call, encode_mms, encode_sms
 from smsbak.model import Call, Mms, Sms, mms_content_digest
 from smsbak.ports import Destination, Outgoing
@@ -111,17 +111,24 @@ class FileReport:
     """Skipped: met earlier in this run (overlapping files, or twice in one file)."""
     refused: list[str] = field(default_factory=list)
     """What the destination refused for good, with its reason."""
+    incomplete: int = 0
+    """Skipped: MMS whose attachments the file lacks. Recorded as backed up they could
+    never be completed from a better copy, so they wait for one."""
+    incomplete_examples: list[str] = field(default_factory=list)
     unusable: int = 0
     unusable_examples: list[str] = field(default_factory=list)
-    missing_attachments: int = 0
-    bad_attachments: int = 0
     damage: SmsbakError | None = None
     """Why reading stopped early (a damaged file), if it did."""
     stopped: bool = False
 
     @property
     def skipped(self) -> int:
-        return sum(self.known.values()) + sum(self.duplicates.values()) + self.unusable
+        return (
+            sum(self.known.values())
+            + sum(self.duplicates.values())
+            + self.unusable
+            + self.incomplete
+        )
 
 
 @dataclass
@@ -173,6 +180,10 @@ class _RunSeen:
             return str(row[0] or "")
         self._db.execute("INSERT INTO seen VALUES (?, ?)", (fingerprint, digest))
         return None
+
+    def has(self, fingerprint: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM seen WHERE fingerprint = ?", (fingerprint,))
+        return row.fetchone() is not None
 
     def close(self) -> None:
         self._db.close()
@@ -276,8 +287,6 @@ class ImportEngine:
                 finally:
                     file_report.unusable = stats.invalid_skipped
                     file_report.unusable_examples = list(stats.examples)
-                    file_report.missing_attachments = stats.missing_data
-                    file_report.bad_attachments = stats.bad_data
                 meter.file_done(file.size)
 
         def recorded(fingerprints: Sequence[str]) -> None:
@@ -322,6 +331,16 @@ class ImportEngine:
         record = found.record
         kind = _kind(record)
         report.read[kind] += 1
+        if found.incomplete is not None:
+            if seen.has(record.fingerprint):
+                report.duplicates[kind] += 1  # a complete copy was met already
+            elif self.store.known([record.fingerprint], place):
+                report.known[kind] += 1
+            else:  # left for a complete copy, and not marked as met, so one can follow
+                report.incomplete += 1
+                if len(report.incomplete_examples) < MAX_EXAMPLES:
+                    report.incomplete_examples.append(f"{found.position}: {found.incomplete}")
+            return None
         digest = mms_content_digest(record.parts) if isinstance(record, Mms) else None
         earlier = seen.add(record.fingerprint, digest)
         if earlier is not None and isinstance(record, Mms) and earlier != digest:

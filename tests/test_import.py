@@ -8,6 +8,7 @@ emails that arrive are decoded again to check every field and attachment byte.
 
 from __future__ import annotations
 
+import base64
 import tracemalloc
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -583,3 +584,34 @@ def test_a_lost_state_database_doubles_nothing_on_a_server_that_keeps_copies(
         assert dest.stores == stored  # looked up by Message-ID, not sent again
         assert again.found == len(sms) + len(mms) + len(calls)
         assert len(fresh.known([s.fingerprint for s in sms], SMS_PLACE)) == len(sms)
+
+
+def test_an_mms_without_its_attachment_waits_for_a_complete_copy(
+    tmp_path: Path, dest: MemoryDestination, store: StateStore
+) -> None:
+    """Recorded without its picture, an MMS could never get it from a better file later
+    (the identity leaves the bytes out), so it is skipped and said so."""
+    mms = corpus.mms_records(2)
+    complete = corpus.write_smsie_zip(tmp_path / "complete.zip", [], mms)
+    lacking = tmp_path / "lacking.zip"
+    with zipfile.ZipFile(complete) as source, zipfile.ZipFile(lacking, "w") as target:
+        for info in source.infolist():
+            if info.filename != source.namelist()[-1]:  # the second MMS's picture
+                target.writestr(info, source.read(info))
+    broken_xml = tmp_path / "sms.xml"
+    corpus.write_sbr_messages(broken_xml, [], mms[:1])
+    picture = base64.b64encode(mms[0].parts[1].data or b"")
+    broken_xml.write_bytes(broken_xml.read_bytes().replace(picture, picture[:-3]))  # cut short
+    report = run(dest, store, lacking, broken_xml)
+    assert [f.incomplete for f in report.files] == [1, 0]
+    assert "not in the archive" in report.files[0].incomplete_examples[0]
+    assert report.files[1].duplicates["mms"] == 1  # its complete copy came first
+    with StateStore(tmp_path / "other.sqlite3") as other:
+        alone = run(MemoryDestination(), other, broken_xml).files[0]
+        assert alone.incomplete == 1 and "does not decode" in alone.incomplete_examples[0]
+    assert report.files[0].uploaded["mms"] == 1  # the complete one of the two
+    assert store.known([mms[1].fingerprint], SMS_PLACE) == set()
+    later = run(dest, store, complete)
+    assert later.files[0].uploaded["mms"] == 1 and later.files[0].known["mms"] == 1
+    (email,) = [m for m in dest.folder_messages("SMS") if m.message_id == mms_message_id(mms[1])]
+    assert decode_mms(email.raw).parts[0].data == mms[1].parts[1].data

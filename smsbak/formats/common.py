@@ -41,11 +41,14 @@ class FileRecord:
     """One record read from a file, with the names the file gave its addresses
     (``contact_name``, ``__display_name``): a phone backup names people from the
     contact book, an import from the file, so both emails read alike. ``position``
-    says where it stood (``line 12``), for messages about it."""
+    says where it stood (``line 12``), for messages about it. ``incomplete`` says why
+    the record lacks something the file should have held (an MMS attachment missing
+    or not decodable); the record is still handed on, with that part's ``data`` None."""
 
     record: Record
     names: dict[str, str] = field(default_factory=dict)
     position: str = ""
+    incomplete: str | None = None
 
 
 @dataclass

@@ -713,6 +713,7 @@ class _Reader:
                 addresses = [(INSERT_ADDRESS_TOKEN, AddressKind.FROM)]
                 addresses += [(a, AddressKind.TO) for a in joined]
         parts: list[MmsPart] = []
+        bad = 0
         for part in pending.parts:
             data: bytes | None = None
             encoded = part.get("data")
@@ -720,6 +721,7 @@ class _Reader:
                 try:
                     data = base64.b64decode(encoded)
                 except (binascii.Error, ValueError):
+                    bad += 1
                     self.stats.bad_data += 1
                     self.stats.note(f"line {pending.line}: an MMS part whose data is not base64")
             parts.append(
@@ -747,7 +749,8 @@ class _Reader:
             sub_id=None if sub_id is None or sub_id < 0 else sub_id,
         )
         names = _names_for(self._optional(attrs, "contact_name"), joined)
-        return FileRecord(mms, names, f"line {pending.line}")
+        problem = f"{bad} attachment(s) whose base64 does not decode" if bad else None
+        return FileRecord(mms, names, f"line {pending.line}", problem)
 
     # events ----------------------------------------------------------------------------
 

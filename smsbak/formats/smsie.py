@@ -571,11 +571,14 @@ def _parse_line(
         return None
     position = f"{MESSAGES_ENTRY} line {number}"
     if "m_type" in row:
+        missing_before = counts.missing_data
         mms = mms_from_ndjson_row(row, read_data)
         if mms is None:
             counts.skip(f"{position}: an MMS without a usable date or msg_box")
             return None
-        return FileRecord(mms, _display_names(row), position)
+        missing = counts.missing_data - missing_before
+        problem = f"{missing} attachment(s) not in the archive" if missing else None
+        return FileRecord(mms, _display_names(row), position, problem)
     sms = sms_from_row(row)
     if sms is None:
         counts.skip(f"{position}: an SMS without a usable date or type")
