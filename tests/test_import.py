@@ -615,3 +615,19 @@ def test_an_mms_without_its_attachment_waits_for_a_complete_copy(
     assert later.files[0].uploaded["mms"] == 1 and later.files[0].known["mms"] == 1
     (email,) = [m for m in dest.folder_messages("SMS") if m.message_id == mms_message_id(mms[1])]
     assert decode_mms(email.raw).parts[0].data == mms[1].parts[1].data
+
+
+def test_a_tag_without_end_cannot_fill_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smsbak.formats import sbr
+
+    path = tmp_path / "sms.xml"
+    path.write_bytes(b'<smses><sms address="+1" date="1000" type="1" body="ok" />\n<mms data="')
+    with path.open("ab") as out:
+        out.write(b"QUFB" * 20_000)  # an attribute that never closes
+    monkeypatch.setattr(sbr, "MAX_ELEMENT_BYTES", 30_000)
+    got: list[object] = []
+    with pytest.raises(DamagedFileError, match="goes on for more than") as refused:
+        got.extend(read_sbr(path, chunk_size=4096))
+    assert len(got) == 1 and refused.value.position == "line 2"

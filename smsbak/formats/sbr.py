@@ -98,6 +98,9 @@ SMSBAK_COMMENT = "File created by smsbak"
 
 UNKNOWN_CONTACT = "(Unknown)"
 CHUNK_SIZE = 256 * 1024
+MAX_ELEMENT_BYTES = 256 * 1024 * 1024
+"""Bytes the parser may take in without finishing a tag: expat holds a start tag whole
+(an MMS part's base64 is one attribute), so this bounds memory on a hostile file."""
 MESSAGES_ROOT = "smses"
 CALLS_ROOT = "calls"
 
@@ -552,6 +555,7 @@ def _events(
     parser.EntityDeclHandler = _refuse_entity
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     fed = False
+    unfinished = 0  # bytes fed since the parser last finished a tag
     try:
         with path.open("rb") as handle:
             for data in fix_char_refs(iter(partial(handle.read, chunk_size), b"")):
@@ -559,6 +563,16 @@ def _events(
                 parser.Parse(data, False)
                 if on_bytes is not None:
                     on_bytes(handle.tell())
+                unfinished = 0 if pending else unfinished + len(data)
+                if unfinished > MAX_ELEMENT_BYTES:
+                    where = f"line {parser.CurrentLineNumber}"
+                    raise DamagedFileError(
+                        f"{path} is refused: a tag near {where} goes on for more than"
+                        f" {MAX_ELEMENT_BYTES // (1024 * 1024)} MB",
+                        hint="No message of SMS Backup & Restore is that large; the file is"
+                        " damaged or was made to exhaust memory. Export it again.",
+                        position=where,
+                    )
                 yield from pending
                 pending.clear()
             if not fed:
