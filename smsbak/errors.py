@@ -51,6 +51,16 @@ class MissingFolder(UsageError):
     errors by type, not by wording."""
 
 
+class DamagedFileError(UsageError):
+    """A file to read breaks partway: ``position`` says where (line and column, a
+    line of a ZIP entry, a byte offset), and what came before it was already handed
+    on, so an import keeps it."""
+
+    def __init__(self, message: str, hint: str | None = None, *, position: str = "") -> None:
+        super().__init__(message, hint)
+        self.position = position
+
+
 class AuthError(SmsbakError):
     """No token, a revoked or expired grant, or a token without the needed scopes."""
 

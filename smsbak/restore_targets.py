@@ -122,15 +122,16 @@ class FileTarget:
         names = self.contact_names()
         try:
             if self.calls and self.kind == "xml":
-                from smsbak.formats.calls_xml import write_calls_xml
+                from smsbak.formats.sbr import write_calls_xml
 
                 write_calls_xml(self.path, messages, contact_names=names)
             elif self.calls:
-                from smsbak.formats.calls_json import write_calls_json
+                from smsbak.formats.smsie import write_calls_json
 
                 write_calls_json(self.path, messages, contact_names=names)
             else:
-                from smsbak.formats.mms import write_messages_xml, write_messages_zip
+                from smsbak.formats.sbr import write_messages_xml
+                from smsbak.formats.smsie import write_messages_zip
 
                 sms = [m for m in messages if isinstance(m, Sms)]
                 mms = [m for m in messages if isinstance(m, Mms)]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from smsbak.formats.calls_json import read_calls_json
-from smsbak.formats.calls_xml import read_calls_xml
+from smsbak.formats.sbr import read_calls_xml
+from smsbak.formats.smsie import read_calls_json
 from smsbak.model import Call, CallType
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
 from tests.fakes import sbp_corpus

@@ -24,21 +24,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsbak.errors import UsageError
+from smsbak.errors import DamagedFileError, UsageError
+from smsbak.formats.common import ReadStats
+from smsbak.formats.sbr import (
+    fix_char_refs,
+    read_messages_xml,
+    readable_date,
+    write_messages_xml,
+)
 from smsbak.formats.smsie import (
     MESSAGES_ENTRY,
-    SmsieReadStats,
-    read_smsie_zip,
-    write_smsie_zip,
-)
-from smsbak.formats.xml import (
-    XmlReadStats,
-    fix_char_refs,
-    read_sms_xml,
-    readable_date,
-    write_sms_xml,
+    read_messages_zip,
+    write_messages_zip,
 )
 from smsbak.model import Box, Sms
+from tests.format_readers import sms_only
 
 # Pieces a generic text strategy rarely hits but that break naive writers/readers.
 SPECIALS = [
@@ -114,11 +114,11 @@ def sample(**changes: object) -> Sms:
 def test_xml_round_trip_is_exact(sms: Sms) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sms.xml"
-        report = write_sms_xml(path, [sms], contact_names={sms.address: sms.body})
-        assert report.count == 1
+        report = write_messages_xml(path, [sms], contact_names={sms.address: sms.body})
+        assert report.sms == 1
         ET.parse(path)  # strict: expat rejects any forbidden character or reference
         xml.dom.minidom.parse(str(path))
-        assert list(read_sms_xml(path)) == [without_ids(sms)]
+        assert list(sms_only(read_messages_xml(path))) == [without_ids(sms)]
 
 
 @settings(max_examples=50, deadline=None)
@@ -128,9 +128,9 @@ def test_xml_round_trip_of_many_messages_with_any_chunk_size(
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sms.xml"
-        write_sms_xml(path, messages)
-        stats = XmlReadStats()
-        got = list(read_sms_xml(path, stats=stats, chunk_size=chunk_size))
+        write_messages_xml(path, messages)
+        stats = ReadStats()
+        got = list(sms_only(read_messages_xml(path, stats=stats, chunk_size=chunk_size)))
         assert got == [without_ids(sms) for sms in messages]
         assert stats.sms == len(messages) and stats.written_by_smsbak
 
@@ -143,7 +143,7 @@ def test_a_strict_parser_sees_the_exact_text_when_nothing_needed_escaping(text: 
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sms.xml"
-        report = write_sms_xml(path, [sample(body=text, address=text)])
+        report = write_messages_xml(path, [sample(body=text, address=text)])
         assert report.escaped_controls == 0
         element = ET.parse(path).getroot().find("sms")
         assert element is not None
@@ -158,14 +158,14 @@ def test_xml_layout_is_what_sms_backup_and_restore_writes(tmp_path: Path) -> Non
         sample(body="a\tb\nc\r", read=None),
         sample(address="+15550000000", box=Box.SENT, read=False),
     ]
-    report = write_sms_xml(
+    report = write_messages_xml(
         path,
         messages,
         contact_names={"+15550000000": "Bob & Co"},
         backup_date_ms=1_700_000_999_000,
         zone=UTC,
     )
-    assert report == type(report)(path=path, count=2, escaped_controls=0)
+    assert report == type(report)(path=path, sms=2, mms=0, escaped_controls=0)
     text = path.read_text(encoding="utf-8")
     assert text.startswith("<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>\n")
     root = ET.parse(path).getroot()
@@ -201,7 +201,7 @@ def test_forbidden_characters_are_written_in_the_reversible_private_use_form(
 ) -> None:
     path = tmp_path / "sms.xml"
     body = "nul\x00 esc\x1b ffff\uffff mark\uefff lone\ud83d end"
-    report = write_sms_xml(path, [sample(body=body)], contact_names={"+15551234567": "A\x01"})
+    report = write_messages_xml(path, [sample(body=body)], contact_names={"+15551234567": "A\x01"})
     assert report.escaped_controls == 6  # five in the body, one in the contact name
     # What SMS Backup & Restore (or any strict parser) sees: printable text.
     seen = ET.parse(path).getroot().find("sms")
@@ -210,7 +210,7 @@ def test_forbidden_characters_are_written_in_the_reversible_private_use_form(
         "nul\uefff0000 esc\uefff001B ffff\uefffFFFF mark\uefffEFFF lone\uefffD83D end"
     )
     assert seen.get("contact_name") == "A\uefff0001"
-    assert [sms.body for sms in read_sms_xml(path)] == [body]
+    assert [sms.body for sms in sms_only(read_messages_xml(path))] == [body]
 
 
 def test_readable_date_looks_like_the_apps() -> None:
@@ -221,7 +221,7 @@ def test_readable_date_looks_like_the_apps() -> None:
 
 def test_xml_write_is_atomic(tmp_path: Path) -> None:
     path = tmp_path / "sms.xml"
-    write_sms_xml(path, [sample()])
+    write_messages_xml(path, [sample()])
     before = path.read_bytes()
 
     def broken() -> Iterator[Sms]:
@@ -229,7 +229,7 @@ def test_xml_write_is_atomic(tmp_path: Path) -> None:
         raise RuntimeError("archive went away")
 
     with pytest.raises(RuntimeError):
-        write_sms_xml(path, broken())
+        write_messages_xml(path, broken())
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sms.xml"]
 
@@ -299,16 +299,17 @@ def test_strict_parsers_reject_what_the_app_writes(tmp_path: Path) -> None:
 def test_reads_an_sms_backup_and_restore_file(tmp_path: Path) -> None:
     path = tmp_path / "sms-20231114221320.xml"
     path.write_bytes(SBR_SAMPLE)
-    stats = XmlReadStats()
-    assert list(read_sms_xml(path, stats=stats)) == SBR_EXPECTED
-    assert stats == XmlReadStats(sms=4, mms_skipped=1, invalid_skipped=2, written_by_smsbak=False)
+    stats = ReadStats()
+    assert list(sms_only(read_messages_xml(path, stats=stats))) == SBR_EXPECTED
+    assert (stats.sms, stats.mms, stats.invalid_skipped) == (4, 1, 2)
+    assert not stats.written_by_smsbak
 
 
 @pytest.mark.parametrize("chunk_size", [*range(1, 40), 97, 4096])
 def test_chunk_boundaries_anywhere_give_the_same_messages(tmp_path: Path, chunk_size: int) -> None:
     path = tmp_path / "sms.xml"
     path.write_bytes(SBR_SAMPLE)
-    assert list(read_sms_xml(path, chunk_size=chunk_size)) == SBR_EXPECTED
+    assert list(sms_only(read_messages_xml(path, chunk_size=chunk_size))) == SBR_EXPECTED
 
 
 def test_fix_char_refs_splits_inside_a_surrogate_reference() -> None:
@@ -325,24 +326,24 @@ def test_fix_char_refs_splits_inside_a_surrogate_reference() -> None:
 
 def test_null_is_literal_only_in_files_smsbak_wrote(tmp_path: Path) -> None:
     ours = tmp_path / "ours.xml"
-    write_sms_xml(ours, [sample(address="null", body="null")])
-    assert [(s.address, s.body) for s in read_sms_xml(ours)] == [("null", "null")]
+    write_messages_xml(ours, [sample(address="null", body="null")])
+    assert [(s.address, s.body) for s in sms_only(read_messages_xml(ours))] == [("null", "null")]
     theirs = tmp_path / "theirs.xml"
     theirs.write_bytes(ours.read_bytes().replace(b"File created by smsbak", b"Somebody"))
-    assert [(s.address, s.body) for s in read_sms_xml(theirs)] == [("", "")]
+    assert [(s.address, s.body) for s in sms_only(read_messages_xml(theirs))] == [("", "")]
 
 
 def test_xml_reader_rejects_other_files(tmp_path: Path) -> None:
     calls = tmp_path / "calls.xml"
     calls.write_text('<?xml version="1.0"?><calls count="0"></calls>')
     with pytest.raises(UsageError, match="not an SMS Backup"):
-        list(read_sms_xml(calls))
+        list(sms_only(read_messages_xml(calls)))
     broken = tmp_path / "broken.xml"
     broken.write_bytes(SBR_SAMPLE[: len(SBR_SAMPLE) // 2])
-    stats = XmlReadStats()
+    stats = ReadStats()
     got: list[Sms] = []
-    with pytest.raises(UsageError, match="well-formed"):
-        got.extend(read_sms_xml(broken, stats=stats))
+    with pytest.raises(DamagedFileError, match="damaged at line"):
+        got.extend(sms_only(read_messages_xml(broken, stats=stats)))
     assert got == SBR_EXPECTED[:2]  # what came before the break was delivered
 
 
@@ -354,8 +355,8 @@ def test_xml_reader_rejects_other_files(tmp_path: Path) -> None:
 def test_smsie_round_trip_is_exact(sms: Sms) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "messages.zip"
-        assert write_smsie_zip(path, [sms]).count == 1
-        assert list(read_smsie_zip(path)) == [without_ids(sms)]
+        assert write_messages_zip(path, [sms]).sms == 1
+        assert list(sms_only(read_messages_zip(path))) == [without_ids(sms)]
 
 
 @settings(max_examples=50, deadline=None)
@@ -363,15 +364,15 @@ def test_smsie_round_trip_is_exact(sms: Sms) -> None:
 def test_smsie_round_trip_of_many_messages(messages: list[Sms]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "messages.zip"
-        write_smsie_zip(path, messages)
-        assert list(read_smsie_zip(path)) == [without_ids(sms) for sms in messages]
+        write_messages_zip(path, messages)
+        assert list(sms_only(read_messages_zip(path))) == [without_ids(sms) for sms in messages]
 
 
 def test_smsie_round_trip_of_a_lone_surrogate(tmp_path: Path) -> None:
     """Not valid UTF-8, so that line is written with ASCII escapes."""
     sms = sample(body="cut \ud83d", address="\ude00")
-    write_smsie_zip(tmp_path / "m.zip", [sms])
-    assert list(read_smsie_zip(tmp_path / "m.zip")) == [sms]
+    write_messages_zip(tmp_path / "m.zip", [sms])
+    assert list(sms_only(read_messages_zip(tmp_path / "m.zip"))) == [sms]
 
 
 def test_smsie_archive_is_what_sms_import_export_writes(tmp_path: Path) -> None:
@@ -380,7 +381,7 @@ def test_smsie_archive_is_what_sms_import_export_writes(tmp_path: Path) -> None:
         sample(thread_id=7, android_id=42),
         sample(address="+15550000000", box=Box.SENT, read=None, body="x\ny"),
     ]
-    write_smsie_zip(path, messages, contact_names={"+15551234567": "Alice"})
+    write_messages_zip(path, messages, contact_names={"+15551234567": "Alice"})
     with zipfile.ZipFile(path) as archive:
         assert archive.testzip() is None
         [info] = archive.infolist()
@@ -444,30 +445,30 @@ def test_reads_an_sms_import_export_archive(tmp_path: Path) -> None:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr(MESSAGES_ENTRY, text)
         archive.writestr("data/PART_1700000300_image.jpg", b"\xff\xd8")
-    stats = SmsieReadStats()
-    assert list(read_smsie_zip(path, stats=stats)) == [
+    stats = ReadStats()
+    assert list(sms_only(read_messages_zip(path, stats=stats))) == [
         Sms("+15551234567", "Hi \U0001f61c", 1_700_000_000_123, Box.INBOX, True),
         Sms("+1", "", 1_700_000_100_000, Box.SENT, False),
         Sms("", "", 1_700_000_200_000, Box.DRAFT, None),
     ]
-    assert stats == SmsieReadStats(sms=3, mms_skipped=1, invalid_skipped=4)
+    assert (stats.sms, stats.mms, stats.invalid_skipped) == (3, 1, 4)
 
 
 def test_smsie_reader_rejects_other_files(tmp_path: Path) -> None:
     not_zip = tmp_path / "calls-2023-11-14.json"
     not_zip.write_text("[]")
     with pytest.raises(UsageError, match="not a ZIP"):
-        list(read_smsie_zip(not_zip))
+        list(sms_only(read_messages_zip(not_zip)))
     no_entry = tmp_path / "other.zip"
     with zipfile.ZipFile(no_entry, "w") as archive:
         archive.writestr("contacts.vcf", "")
     with pytest.raises(UsageError, match=MESSAGES_ENTRY):
-        list(read_smsie_zip(no_entry))
+        list(sms_only(read_messages_zip(no_entry)))
 
 
 def test_smsie_write_is_atomic(tmp_path: Path) -> None:
     path = tmp_path / "m.zip"
-    write_smsie_zip(path, [sample()])
+    write_messages_zip(path, [sample()])
     before = path.read_bytes()
 
     def broken() -> Iterator[Sms]:
@@ -475,7 +476,7 @@ def test_smsie_write_is_atomic(tmp_path: Path) -> None:
         raise RuntimeError("archive went away")
 
     with pytest.raises(RuntimeError):
-        write_smsie_zip(path, broken())
+        write_messages_zip(path, broken())
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.zip"]
 
@@ -515,7 +516,7 @@ def test_large_xml_is_read_streaming(tmp_path: Path) -> None:
             )
         out.write(b"</smses>\n")
     size = path.stat().st_size
-    count, peak = _peak_while_reading(read_sms_xml(path))
+    count, peak = _peak_while_reading(sms_only(read_messages_xml(path)))
     assert count == LARGE
     assert peak < size / 5, (peak, size)
 
@@ -527,10 +528,10 @@ def test_large_smsie_archive_is_read_streaming(tmp_path: Path) -> None:
         sample(address=f"+1555{n:07d}", body=_random_body(rng), date_ms=1_600_000_000_000 + n)
         for n in range(LARGE)
     )
-    assert write_smsie_zip(path, messages).count == LARGE
+    assert write_messages_zip(path, messages).sms == LARGE
     with zipfile.ZipFile(path) as archive:
         uncompressed = archive.getinfo(MESSAGES_ENTRY).file_size
-    count, peak = _peak_while_reading(read_smsie_zip(path))
+    count, peak = _peak_while_reading(sms_only(read_messages_zip(path)))
     assert count == LARGE
     assert peak < min(uncompressed / 10, path.stat().st_size / 3), (peak, uncompressed)
 
@@ -541,8 +542,8 @@ def test_every_code_point_survives_both_formats(tmp_path: Path) -> None:
     code_points = [*range(0xD800), *range(0xE000, 0x10000), *range(0x10000, 0x110000, 97)]
     text = "".join(map(chr, code_points))
     sms = sample(body=text, address=text[::-1])
-    write_sms_xml(tmp_path / "all.xml", [sms])
+    write_messages_xml(tmp_path / "all.xml", [sms])
     ET.parse(tmp_path / "all.xml")
-    assert list(read_sms_xml(tmp_path / "all.xml", chunk_size=1000)) == [sms]
-    write_smsie_zip(tmp_path / "all.zip", [sms])
-    assert list(read_smsie_zip(tmp_path / "all.zip")) == [sms]
+    assert list(sms_only(read_messages_xml(tmp_path / "all.xml", chunk_size=1000))) == [sms]
+    write_messages_zip(tmp_path / "all.zip", [sms])
+    assert list(sms_only(read_messages_zip(tmp_path / "all.zip"))) == [sms]

@@ -22,15 +22,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsbak.errors import UsageError
-from smsbak.formats.calls_json import CallsReadStats as JsonCallsReadStats
-from smsbak.formats.calls_json import read_calls_json, write_calls_json
-from smsbak.formats.calls_xml import (
-    CallsReadStats,
-    CallsWriteReport,
-    read_calls_xml,
-    write_calls_xml,
-)
+from smsbak.errors import DamagedFileError, UsageError
+from smsbak.formats.common import ReadStats
+from smsbak.formats.sbr import CallsWriteReport, read_calls_xml, write_calls_xml
+from smsbak.formats.smsie import read_calls_json, write_calls_json
 from smsbak.model import Call, CallType
 
 NUMBER_SPECIALS = [
@@ -103,9 +98,9 @@ def test_xml_round_trip_is_exact(call: Call) -> None:
         assert report == CallsWriteReport(path=path, count=1)
         ET.parse(path)  # strict: expat rejects any forbidden character or reference
         xml.dom.minidom.parse(str(path))
-        stats = CallsReadStats()
+        stats = ReadStats()
         assert list(read_calls_xml(path, stats=stats)) == [call]
-        assert stats == CallsReadStats(calls=1, invalid_skipped=0)
+        assert (stats.calls, stats.invalid_skipped) == (1, 0)
 
 
 @settings(max_examples=50, deadline=None)
@@ -241,10 +236,10 @@ def test_reads_an_sms_backup_and_restore_call_log(tmp_path: Path) -> None:
     path.write_bytes(SBR_CALLS)
     with pytest.raises(ET.ParseError):  # why the reader cleans the bytes first
         ET.parse(path)
-    stats = CallsReadStats()
+    stats = ReadStats()
     assert list(read_calls_xml(path, stats=stats)) == SBR_EXPECTED
     # type 7 (answered elsewhere), date "null" and duration "lots" are unusable
-    assert stats == CallsReadStats(calls=5, invalid_skipped=3)
+    assert (stats.calls, stats.invalid_skipped) == (5, 3)
 
 
 @pytest.mark.parametrize("chunk_size", [*range(1, 30), 97, 4096])
@@ -275,8 +270,9 @@ def test_xml_reader_rejects_message_files_and_reports_where_it_breaks(tmp_path: 
     broken = tmp_path / "broken.xml"
     broken.write_bytes(SBR_CALLS[: SBR_CALLS.index(b"*31#")])
     got: list[Call] = []
-    with pytest.raises(UsageError, match="well-formed"):
+    with pytest.raises(DamagedFileError, match="damaged at line 7") as damage:
         got.extend(read_calls_xml(broken))
+    assert damage.value.position.startswith("line 7, column")
     assert got == SBR_EXPECTED[:2]  # what came before the break was delivered
 
 
@@ -290,9 +286,9 @@ def test_json_round_trip_is_exact(call: Call) -> None:
         path = Path(tmp) / "calls-2023-11-14.json"
         report = write_calls_json(path, [call], contact_names={call.number: "Name"})
         assert report == CallsWriteReport(path=path, count=1)
-        stats = JsonCallsReadStats()
+        stats = ReadStats()
         assert list(read_calls_json(path, stats=stats)) == [call]
-        assert stats == JsonCallsReadStats(calls=1, invalid_skipped=0)
+        assert (stats.calls, stats.invalid_skipped) == (1, 0)
 
 
 @settings(max_examples=100, deadline=None)
@@ -430,9 +426,9 @@ SMSIE_EXPECTED = [
 def test_reads_an_sms_import_export_call_log(tmp_path: Path, chunk_size: int) -> None:
     path = tmp_path / "calls-2023-11-14.json"
     path.write_text(SMSIE_CALLS, encoding="utf-8")
-    stats = JsonCallsReadStats()
+    stats = ReadStats()
     assert list(read_calls_json(path, stats=stats, chunk_size=chunk_size)) == SMSIE_EXPECTED
-    assert stats == JsonCallsReadStats(calls=4, invalid_skipped=4)
+    assert (stats.calls, stats.invalid_skipped) == (4, 4)
 
 
 def test_json_reader_rejects_other_files_and_reports_where_it_breaks(tmp_path: Path) -> None:
@@ -465,7 +461,7 @@ def test_a_number_cut_at_a_chunk_end_is_not_taken_as_complete(tmp_path: Path) ->
     """A top-level number ending exactly at the window's end could go on."""
     path = tmp_path / "calls.json"
     path.write_text('[12345, {"number": "1", "date": "1", "type": "1"}]')
-    stats = JsonCallsReadStats()
+    stats = ReadStats()
     assert list(read_calls_json(path, stats=stats, chunk_size=3)) == [
         Call("1", 1, 0, CallType.INCOMING)
     ]

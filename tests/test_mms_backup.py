@@ -12,6 +12,7 @@ from smsbak.mime import decode_mms
 from smsbak.model import AddressKind, Box
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
 from tests.fakes.phone import INSERT_ADDRESS_TOKEN, PDU_CC, PDU_FROM, PDU_TO
+from tests.format_readers import mms_only
 
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(20_000)
 VCARD = "BEGIN:VCARD\nVERSION:3.0\nFN:Bob\nTEL:+49170\nEND:VCARD\n"
@@ -112,7 +113,8 @@ def test_mms_identity_ignores_how_it_was_read(bed: Bed) -> None:
 def test_mms_come_back_into_both_archives_and_the_phone_byte_identical(
     bed: Bed, tmp_path: Path
 ) -> None:
-    from smsbak.formats.mms import read_mms_from_smsie_zip, read_mms_xml
+    from smsbak.formats.sbr import read_messages_xml
+    from smsbak.formats.smsie import read_messages_zip
     from tests.test_restore_e2e import restore_login
 
     setup(bed)
@@ -121,13 +123,13 @@ def test_mms_come_back_into_both_archives_and_the_phone_byte_identical(
     assert bed.smsbak("backup").returncode == 0
     restore_login(bed)
     for kind, name, reader in (
-        ("smsie", "all.zip", read_mms_from_smsie_zip),
-        ("xml", "all.xml", read_mms_xml),
+        ("smsie", "all.zip", read_messages_zip),
+        ("xml", "all.xml", read_messages_xml),
     ):
         path = tmp_path / name
         result = bed.smsbak("restore", "--to", f"{kind}:{path}")
         assert result.returncode == 0, result.stderr
-        (mms,) = list(reader(path))
+        (mms,) = list(mms_only(reader(path)))
         image = next(p for p in mms.parts if p.content_type == "image/png")
         assert image.data == PNG
         assert {a for a, k in mms.addresses if k is not AddressKind.FROM} == {

@@ -24,22 +24,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smsbak.formats.mms import (
+from smsbak.formats.common import ReadStats, subject_from_provider, subject_to_provider
+from smsbak.formats.sbr import read_messages_xml, write_messages_xml
+from smsbak.formats.smsie import (
     DATA_DIR,
-    SmsieMessagesReadStats,
-    XmlMessagesReadStats,
+    MESSAGES_ENTRY,
     last_path_segment,
-    read_messages_xml,
-    read_mms_from_smsie_zip,
-    read_mms_xml,
-    read_smsie_messages,
-    subject_from_provider,
-    subject_to_provider,
-    write_messages_xml,
+    read_messages_zip,
     write_messages_zip,
 )
-from smsbak.formats.smsie import MESSAGES_ENTRY, SmsieReadStats, read_smsie_zip
-from smsbak.formats.xml import XmlReadStats, read_sms_xml
 from smsbak.mime import (
     INSERT_ADDRESS_TOKEN,
     DecodeError,
@@ -55,6 +48,7 @@ from smsbak.mime import (
     without_smil,
 )
 from smsbak.model import AddressKind, Box, Mms, MmsPart, Sms
+from tests.format_readers import mms_only, sms_only
 
 BERLIN = ZoneInfo("Europe/Berlin")
 BACKUP_TIME = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
@@ -478,19 +472,19 @@ def test_group_mms_through_the_sms_import_export_zip(tmp_path: Path) -> None:
             assert archive.read(DATA_DIR + name) == data
         names = [n for n in archive.namelist() if n.startswith(DATA_DIR)]
         assert len(names) == len(set(names)) == 3
-    stats = SmsieMessagesReadStats()
-    records = list(read_smsie_messages(path, stats=stats))
+    stats = ReadStats()
+    records = list(read_messages_zip(path, stats=stats))
     assert records == [
         SMS,
         as_in_files(group_sent(), whole_seconds=True),
         as_in_files(group_received(), whole_seconds=True),
     ]
     assert (stats.sms, stats.mms, stats.invalid_skipped, stats.missing_data) == (1, 2, 0, 0)
-    assert list(read_mms_from_smsie_zip(path)) == records[1:]
+    assert list(mms_only(read_messages_zip(path))) == records[1:]
     # The SMS-only reader still reads such an archive and counts the MMS it skips.
-    old_stats = SmsieReadStats()
-    assert list(read_smsie_zip(path, stats=old_stats)) == [SMS]
-    assert old_stats.mms_skipped == 2
+    old_stats = ReadStats()
+    assert list(sms_only(read_messages_zip(path, stats=old_stats))) == [SMS]
+    assert old_stats.mms == 2
 
 
 PARTS_DIR = "/data/user_de/0/com.android.providers.telephony/app_parts/"
@@ -564,8 +558,8 @@ def test_reads_an_sms_import_export_export_with_mms(tmp_path: Path) -> None:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr(MESSAGES_ENTRY, json.dumps(row) + "\n")
         archive.writestr("data/PART_1700_image000.jpg", JPEG)
-    stats = SmsieMessagesReadStats()
-    (mms,) = read_mms_from_smsie_zip(path, stats=stats)
+    stats = ReadStats()
+    (mms,) = mms_only(read_messages_zip(path, stats=stats))
     assert stats.missing_data == 1
     assert mms == Mms(
         date_ms=1_700_000_000_000,
@@ -617,7 +611,7 @@ def test_group_mms_through_the_sms_backup_and_restore_xml(tmp_path: Path) -> Non
     assert parts[3].get("text") == LONG_TEXT
     addrs = [(a.get("address"), a.get("type")) for a in mms_element.findall("addrs/addr")]
     assert addrs == [(INSERT_ADDRESS_TOKEN, "137"), (ANNA, "151"), (BERT, "151"), (CARLA, "130")]
-    stats = XmlMessagesReadStats()
+    stats = ReadStats()
     records = list(read_messages_xml(path, stats=stats, chunk_size=997))
     assert records == [
         SMS,
@@ -625,10 +619,10 @@ def test_group_mms_through_the_sms_backup_and_restore_xml(tmp_path: Path) -> Non
         as_in_files(group_received(), whole_seconds=False),
     ]
     assert (stats.sms, stats.mms, stats.invalid_skipped, stats.bad_data) == (1, 2, 0, 0)
-    assert list(read_mms_xml(path)) == records[1:]
-    old_stats = XmlReadStats()
-    assert list(read_sms_xml(path, stats=old_stats)) == [SMS]
-    assert old_stats.mms_skipped == 2 and old_stats.written_by_smsbak
+    assert list(mms_only(read_messages_xml(path))) == records[1:]
+    old_stats = ReadStats()
+    assert list(sms_only(read_messages_xml(path, stats=old_stats))) == [SMS]
+    assert old_stats.mms == 2 and old_stats.written_by_smsbak
 
 
 def test_reads_an_sms_backup_and_restore_mms(tmp_path: Path) -> None:
@@ -663,8 +657,8 @@ def test_reads_an_sms_backup_and_restore_mms(tmp_path: Path) -> None:
         "</smses>\n",
         encoding="utf-8",
     )
-    stats = XmlMessagesReadStats()
-    (mms,) = read_mms_xml(path, stats=stats)
+    stats = ReadStats()
+    (mms,) = mms_only(read_messages_xml(path, stats=stats))
     assert not stats.written_by_smsbak
     assert mms == Mms(
         date_ms=1_357_254_178_000,
@@ -694,10 +688,10 @@ def test_null_text_is_literal_only_where_smsbak_marked_it(tmp_path: Path) -> Non
     )
     path = tmp_path / "sms.xml"
     write_messages_xml(path, [], [mms])
-    assert list(read_mms_xml(path)) == [as_in_files(mms, whole_seconds=False)]
+    assert list(mms_only(read_messages_xml(path))) == [as_in_files(mms, whole_seconds=False)]
     foreign = tmp_path / "foreign.xml"
     foreign.write_bytes(path.read_bytes().replace(b"File created by smsbak", b"Elsewhere"))
-    (read,) = read_mms_xml(foreign)
+    (read,) = mms_only(read_messages_xml(foreign))
     assert read.parts[0].text is None and read.subject is None
 
 
@@ -743,7 +737,7 @@ def peak_of(action: object) -> int:
 def test_memory_stays_at_one_message_however_many_attachments(tmp_path: Path, kind: str) -> None:
     """Peaks for 3 and for 24 one-megabyte attachments: the same, and a few megabytes."""
     writer = write_messages_zip if kind == "zip" else write_messages_xml
-    reader = read_mms_from_smsie_zip if kind == "zip" else read_mms_xml
+    reader = read_messages_zip if kind == "zip" else read_messages_xml
     peaks: dict[int, tuple[int, int]] = {}
     for count in (3, 24):
         path = tmp_path / f"big{count}.{kind}"
@@ -751,7 +745,7 @@ def test_memory_stays_at_one_message_however_many_attachments(tmp_path: Path, ki
         sizes: list[int] = []
 
         def read_all() -> None:
-            for mms in reader(path):  # noqa: B023
+            for mms in mms_only(reader(path)):  # noqa: B023
                 sizes.append(len(mms.parts[1].data or b""))  # noqa: B023
 
         peaks[count] = (write_peak, peak_of(read_all))
@@ -760,7 +754,7 @@ def test_memory_stays_at_one_message_however_many_attachments(tmp_path: Path, ki
         assert large < small + MEGABYTE // 2, peaks
         assert large < 12 * MEGABYTE, peaks
     expected = [m.parts[1].data for m in many_big_mms(24)]
-    assert [m.parts[1].data for m in reader(tmp_path / f"big24.{kind}")] == expected
+    assert [m.parts[1].data for m in mms_only(reader(tmp_path / f"big24.{kind}"))] == expected
 
 
 # --- properties ------------------------------------------------------------------------
@@ -892,10 +886,10 @@ def test_file_round_trips_keep_every_part_and_attachment(records: list[Mms]) -> 
     with tempfile.TemporaryDirectory() as folder:
         zip_path, xml_path = Path(folder) / "m.zip", Path(folder) / "m.xml"
         write_messages_zip(zip_path, [], records)
-        assert list(read_mms_from_smsie_zip(zip_path)) == [
+        assert list(mms_only(read_messages_zip(zip_path))) == [
             as_in_files(m, whole_seconds=True) for m in records
         ]
         write_messages_xml(xml_path, [], records)
-        assert list(read_mms_xml(xml_path, chunk_size=511)) == [
+        assert list(mms_only(read_messages_xml(xml_path, chunk_size=511))) == [
             as_in_files(m, whole_seconds=False) for m in records
         ]

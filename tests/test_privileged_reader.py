@@ -12,6 +12,7 @@ from smsbak.errors import ExitCode
 from smsbak.mime import decode_sms
 from smsbak.model import Box
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
+from tests.format_readers import sms_only
 from tests.test_backup_e2e import BASE
 
 HOSTILE = [
@@ -93,7 +94,7 @@ def test_a_forced_reader_that_does_not_answer_is_named(bed: Bed, reader: str, to
 
 
 def test_the_sim_comes_back_where_the_target_keeps_it(bed: Bed, tmp_path: Path) -> None:
-    from smsbak.formats.xml import read_sms_xml
+    from smsbak.formats.sbr import read_messages_xml
     from tests.test_restore_e2e import factory_reset
 
     bed.phone.add_sms(address="+4916", body="sim two", date=BASE)
@@ -109,4 +110,4 @@ def test_the_sim_comes_back_where_the_target_keeps_it(bed: Bed, tmp_path: Path) 
     bed.phone.clear_messages()  # a file gets what the phone lacks
     path = tmp_path / "sim.xml"
     assert bed.smsbak("restore", "--to", f"xml:{path}").returncode == 0
-    assert [s.sub_id for s in read_sms_xml(path)] == [2]
+    assert [s.sub_id for s in sms_only(read_messages_xml(path))] == [2]

@@ -13,6 +13,7 @@ from smsbak.mime import decode_sms
 from smsbak.model import Box, Sms
 from tests.conftest import Bed, write_token
 from tests.fakes import sbp_corpus
+from tests.format_readers import mms_only, sms_only
 from tests.test_backup_e2e import BASE, tricky_corpus
 
 RESTORE_SCOPES = [
@@ -106,7 +107,7 @@ def test_without_shizuku_or_root_phone_restore_says_what_to_do(
 def test_automatic_target_falls_back_to_an_archive_in_downloads(
     backed_up: tuple[Bed, list[object]], tmp_path: Path
 ) -> None:
-    from smsbak.formats.smsie import read_smsie_zip
+    from smsbak.formats.smsie import read_messages_zip
 
     bed, original = backed_up
     downloads = tmp_path / "user" / "storage" / "downloads"
@@ -116,7 +117,7 @@ def test_automatic_target_falls_back_to_an_archive_in_downloads(
     (archive,) = downloads.glob("smsbak-restore-*.zip")
     assert "SMS Import / Export" in result.stdout
     assert "default SMS app" in result.stdout
-    restored = list(read_smsie_zip(archive))
+    restored = list(sms_only(read_messages_zip(archive)))
     assert sorted((s.address, s.body, s.date_ms // 1000) for s in restored) == sorted(
         (o[0], o[1], o[2]) for o in original
     )
@@ -126,14 +127,14 @@ def test_automatic_target_falls_back_to_an_archive_in_downloads(
 def test_round_trip_through_files(
     backed_up: tuple[Bed, list[object]], tmp_path: Path, kind: str
 ) -> None:
-    from smsbak.formats.smsie import read_smsie_zip
-    from smsbak.formats.xml import read_sms_xml
+    from smsbak.formats.sbr import read_messages_xml
+    from smsbak.formats.smsie import read_messages_zip
 
     bed, original = backed_up
     path = tmp_path / ("out.zip" if kind == "smsie" else "out.xml")
     result = bed.smsbak("restore", "--to", f"{kind}:{path}")
     assert result.returncode == 0, result.stderr
-    reader = read_smsie_zip if kind == "smsie" else read_sms_xml
+    reader = read_messages_zip if kind == "smsie" else read_messages_xml
     restored = [
         (
             s.address,
@@ -142,13 +143,13 @@ def test_round_trip_through_files(
             int(s.box),
             True if s.box is not Box.INBOX else s.read,
         )
-        for s in reader(path)
+        for s in sms_only(reader(path))
     ]
     assert sorted(restored) == original
 
 
 def test_legacy_sms_backup_plus_archive(bed: Bed, tmp_path: Path) -> None:
-    from smsbak.formats.xml import read_sms_xml
+    from smsbak.formats.sbr import read_messages_xml
 
     restore_login(bed)
     gmail = bed.emulator  # seeded directly, as Gmail holds the old archive
@@ -184,11 +185,9 @@ def test_legacy_sms_backup_plus_archive(bed: Bed, tmp_path: Path) -> None:
     path = tmp_path / "legacy.xml"
     result = bed.smsbak("restore", "--to", f"xml:{path}")
     assert result.returncode == 0, result.stderr
-    restored = {(s.address, s.body, s.date_ms, s.box) for s in read_sms_xml(path)}
+    restored = {(s.address, s.body, s.date_ms, s.box) for s in sms_only(read_messages_xml(path))}
     assert restored == {(s.address, s.body, s.date_ms, s.box) for s in legacy}
-    from smsbak.formats.mms import read_mms_xml
-
-    (mms,) = read_mms_xml(path)  # SMS Backup+'s MMS emails go into the file too
+    (mms,) = mms_only(read_messages_xml(path))  # SMS Backup+'s MMS emails go into the file too
     assert mms.date_ms == 1_500_000_000_000
     for reason in (
         "no datatype header",
@@ -201,7 +200,7 @@ def test_legacy_sms_backup_plus_archive(bed: Bed, tmp_path: Path) -> None:
 
 
 def test_choosing_what_to_restore(backed_up: tuple[Bed, list[object]], tmp_path: Path) -> None:
-    from smsbak.formats.smsie import read_smsie_zip
+    from smsbak.formats.smsie import read_messages_zip
 
     bed, _ = backed_up
     path = tmp_path / "some.zip"
@@ -209,7 +208,7 @@ def test_choosing_what_to_restore(backed_up: tuple[Bed, list[object]], tmp_path:
         "restore", "--to", f"smsie:{path}", "--contact", "0170 1111111", "--limit", "3"
     )
     assert result.returncode == 0, result.stderr
-    bodies = [s.body for s in read_smsie_zip(path)]
+    bodies = [s.body for s in sms_only(read_messages_zip(path))]
     assert sorted(bodies) == ["same second, first", "same second, second", "sent to Bob"]
     assert "1  left out by --limit" in result.stdout  # the oldest of Bob's four
     dry = bed.smsbak(

@@ -10,6 +10,7 @@ from smsbak.errors import ExitCode
 from smsbak.model import Box, Sms
 from tests.conftest import Bed, write_token
 from tests.fakes import sbp_corpus
+from tests.format_readers import sms_only
 from tests.test_restore_e2e import RESTORE_SCOPES
 
 
@@ -63,7 +64,7 @@ def test_of_two_copies_of_one_message_the_one_with_milliseconds_is_restored(
     whole seconds, has the same fingerprint. Whichever Gmail lists first, the exact one wins."""
     from datetime import UTC, datetime
 
-    from smsbak.formats.xml import read_sms_xml
+    from smsbak.formats.sbr import read_messages_xml
     from smsbak.mime import encode_sms
 
     restore_login(bed)
@@ -90,7 +91,7 @@ def test_of_two_copies_of_one_message_the_one_with_milliseconds_is_restored(
     path = tmp_path / "out.xml"
     result = bed.smsbak("restore", "--to", f"xml:{path}")
     assert result.returncode == 0, result.stderr
-    restored = {(s.body, s.date_ms) for s in read_sms_xml(path)}
+    restored = {(s.body, s.date_ms) for s in sms_only(read_messages_xml(path))}
     assert {(body, ms) for body, ms in restored if body != "fine"} == {
         (s.body, s.date_ms) for s in exact
     }

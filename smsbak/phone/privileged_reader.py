@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from datetime import tzinfo
 
 from smsbak.errors import PhoneError
-from smsbak.formats.mms import subject_from_provider
+from smsbak.formats.common import subject_from_provider
 from smsbak.model import AddressKind, Box, Mms, MmsPart, Sms
 from smsbak.phone.privileged import (
     ExactQuery,

@@ -1,0 +1,60 @@
+"""The README's first command, through the real CLI process into a real Maildir.
+
+Runs once the Maildir destination (``smsbak.destinations.maildir``, branch maildir) and
+the wiring that opens it from ``SMSBAK_DESTINATION`` are in the tree; skipped before.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("smsbak.destinations.maildir")
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = [str(ROOT / "examples" / "sample-sms.xml"), str(ROOT / "examples" / "sample-calls.xml")]
+
+
+def smsbak(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "SMSBAK_HOME": str(tmp_path / "home"),
+        "SMSBAK_DESTINATION": f"maildir:{tmp_path / 'Maildir'}",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "smsbak", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def mail_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and p.parent.name in ("cur", "new")]
+
+
+def test_the_samples_go_into_a_maildir_once(tmp_path: Path) -> None:
+    first = smsbak(tmp_path, "import", *SAMPLES)
+    assert first.returncode == 0, first.stderr
+    assert "4 SMS, 1 MMS, 2 calls uploaded" in first.stdout
+    files = mail_files(tmp_path / "Maildir")
+    assert len(files) == 7
+    again = smsbak(tmp_path, "import", *SAMPLES)
+    assert again.returncode == 0 and "nothing uploaded" in again.stdout
+    assert mail_files(tmp_path / "Maildir") == files
+
+
+def test_a_damaged_file_exits_2_through_the_process(tmp_path: Path) -> None:
+    whole = (ROOT / "examples" / "sample-sms.xml").read_bytes()
+    broken = tmp_path / "sms-broken.xml"
+    broken.write_bytes(whole[: whole.index(b"<mms ")] + b"<sms date=")
+    result = smsbak(tmp_path, "import", str(broken))
+    assert result.returncode == 2, result.stderr
+    assert "DAMAGED" in result.stdout and "line " in result.stdout
+    assert len(mail_files(tmp_path / "Maildir")) == 4  # what preceded the damage
