@@ -48,6 +48,16 @@ class TokenBucket:
         self._tokens -= units
         return waited
 
+    def delay(self, units: float) -> float:
+        """Seconds until ``units`` could be taken, without taking them (0 if now).
+
+        Lets a caller with answers to wait for spend the time collecting them
+        instead of sleeping blind in ``acquire``.
+        """
+        units = min(units, self.capacity)
+        self._refill()
+        return max(0.0, (units - self._tokens) / self.rate)
+
     def drain(self) -> None:
         """The server said we are over: assume its bucket is empty and start again."""
         self._refill()

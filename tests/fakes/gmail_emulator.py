@@ -576,6 +576,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._write(ApiError(413, "Request Entity Too Large").response())
             return
+        is_batch = self.path.split("?", 1)[0].startswith("/batch")
+        if is_batch:
+            emu._batch_arrived()
+        try:
+            self._answer(emu, body)
+        finally:
+            if is_batch:
+                emu._batch_left()
+
+    def _answer(self, emu: GmailEmulator, body: bytes) -> None:
         if emu.latency > 0:
             time.sleep(emu.latency)
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -698,6 +708,12 @@ class GmailEmulator:
         self.batch_requests = 0
         self.quota_rejections = 0
         self.dropped_responses = 0
+        self.batches_in_flight = 0
+        """Batch requests received and not yet answered (or dropped), right now."""
+        self.most_batches_in_flight = 0
+        """The most batch requests that were in the emulator at one time."""
+        self.token_refreshes = 0
+        """Access tokens minted by the token endpoint for a refresh token."""
         self.calls: Counter[str] = Counter()
         self.errors: list[str] = []
         self._confirmed: Counter[str] = Counter()
@@ -905,6 +921,7 @@ class GmailEmulator:
                 "batch_requests": self.batch_requests,
                 "quota_rejections": self.quota_rejections,
                 "dropped_responses": self.dropped_responses,
+                "most_batches_in_flight": self.most_batches_in_flight,
                 "calls": dict(self.calls),
                 "resent_after_confirmed": list(self._resent),
                 "resent_count": self._resent_count,
@@ -1001,6 +1018,15 @@ class GmailEmulator:
                 return None
             self.dropped_responses += 1
             return self._drops.popleft()
+
+    def _batch_arrived(self) -> None:
+        with self._lock:
+            self.batches_in_flight += 1
+            self.most_batches_in_flight = max(self.most_batches_in_flight, self.batches_in_flight)
+
+    def _batch_left(self) -> None:
+        with self._lock:
+            self.batches_in_flight -= 1
 
     def _confirm(self, msgids: list[str], delta: int) -> None:
         if not msgids:
@@ -1199,6 +1225,8 @@ class GmailEmulator:
                     400, "invalid_scope", "The requested scope is not granted to this token."
                 )
             scopes = wanted
+        with self._lock:
+            self.token_refreshes += 1
         access = self._mint_access(grant, frozenset(scopes))
         doc: JSON = {
             "access_token": access.token,
