@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -212,3 +213,17 @@ def test_on_a_fast_link_batches_still_go_one_after_another_oldest_first(
     assert emulator.batch_requests == 6
     assert emulator.most_batches_in_flight == 1
     assert emulator.insert_log == [f"<p{n}@test>" for n in range(300)]
+
+
+def test_big_batches_answered_slowly_overlap_too(tmp_path: Path, emulator: GmailEmulator) -> None:
+    """Gmail works through a batch's calls before answering: 50 parts make a slow answer."""
+    recorder = Recorder()
+    box = open_mailbox(tmp_path, emulator, recorder)
+    emulator.part_latency = 0.01  # 0.5 s per batch of 50, no latency per request
+    started = time.monotonic()
+    upload(box, recorder, 200)
+    elapsed = time.monotonic() - started
+    assert emulator.most_batches_in_flight == 2
+    assert elapsed >= 0.5  # the emulator did hold each answer back
+    assert sorted(recorder.confirmed) == stored_ids(emulator)
+    assert len(emulator.insert_log) == 200

@@ -652,6 +652,8 @@ class GmailEmulator:
         self.quota_units_per_minute = quota_units_per_minute
         self.burst_units = burst_units if burst_units is not None else BATCH_LIMIT * 25
         self.latency = latency
+        self.part_latency = 0.0
+        """Extra seconds per call inside a batch before it is answered (0: none)."""
         self.access_token_lifetime = access_token_lifetime
         self.daily_limit_exceeded = False
         # When True, messages.import without neverMarkSpam=true lands in SPAM (not INBOX).
@@ -1364,6 +1366,9 @@ class GmailEmulator:
         except ApiError as exc:
             return exc.response()
 
+        if self.part_latency > 0:
+            # Gmail works through a batch's calls before it answers: a big batch is slow.
+            time.sleep(self.part_latency * len(parts))
         out_boundary = "batch_" + secrets.token_hex(12)
         chunks: list[bytes] = []
         resp = _Response(200, content_type=f"multipart/mixed; boundary={out_boundary}")
@@ -2058,6 +2063,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Local Gmail REST API emulator")
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--part-latency", type=float, default=0.0)
     parser.add_argument("--quota-per-minute", type=int, default=15000)
     parser.add_argument("--burst", type=int, default=None)
     parser.add_argument("--account", default="user@example.com")
@@ -2073,6 +2079,7 @@ def main(argv: list[str] | None = None) -> int:
         latency=args.latency,
         access_token_lifetime=args.access_token_lifetime,
     )
+    emu.part_latency = args.part_latency
     emu._bind_port = args.port
     emu.start()
     done = threading.Event()
