@@ -19,7 +19,7 @@ import pytest
 from smsbak.errors import AuthError, DailyLimitExceeded
 from smsbak.gmail.auth import load_token
 from smsbak.gmail.client import Confirmed, GmailMailbox, Outgoing, Rejected
-from smsbak.gmail.pacing import TokenBucket
+from smsbak.gmail.pacing import JITTER_RESERVE, TokenBucket, quota_bucket
 from smsbak.gmail.transport import connect
 from tests.conftest import write_token
 from tests.fakes.gmail_emulator import GmailEmulator
@@ -227,3 +227,43 @@ def test_big_batches_answered_slowly_overlap_too(tmp_path: Path, emulator: Gmail
     assert elapsed >= 0.5  # the emulator did hold each answer back
     assert sorted(recorder.confirmed) == stored_ids(emulator)
     assert len(emulator.insert_log) == 200
+
+
+def test_a_failing_callback_still_hands_over_the_other_batch_in_flight(
+    tmp_path: Path, slow_emulator: GmailEmulator
+) -> None:
+    recorder = Recorder()
+    box = open_mailbox(tmp_path, slow_emulator, recorder)
+    calls: list[int] = []
+
+    def on_confirmed(parts: Sequence[Confirmed]) -> None:
+        calls.append(len(parts))
+        if len(calls) == 1:
+            raise RuntimeError("the state database is gone")
+        recorder.on_confirmed(parts)
+
+    with pytest.raises(RuntimeError, match="state database"):
+        box.upload(
+            (Outgoing(key=f"<p{n}@test>", raw=raw(n)) for n in range(500)),
+            "INBOX",
+            on_confirmed=on_confirmed,
+            on_rejected=recorder.on_rejected,
+        )
+    assert slow_emulator.batch_requests == 2  # nothing sent after the failure
+    assert calls == [50, 50]  # the second batch's answer was still handed over
+    assert len(recorder.confirmed) == 50
+    assert len(slow_emulator.messages()) == 100
+
+
+def test_batches_hold_what_the_bucket_can_pay_so_gmails_reserve_is_never_spent(
+    tmp_path: Path, emulator: GmailEmulator
+) -> None:
+    bucket = quota_bucket(15_000, 1250)
+    assert bucket.rate == 250.0  # the full quota, no margin
+    assert bucket.capacity == 1250 - JITTER_RESERVE == 1200
+    recorder = Recorder()
+    box = open_mailbox(tmp_path, emulator, recorder)
+    box.bucket = quota_bucket(15_000_000, 1250)  # the test quota, the real burst
+    upload(box, recorder, 100)
+    assert emulator.batch_requests == 3  # 48 + 48 + 4: no batch costs more than 1,200
+    assert len(recorder.confirmed) == 100

@@ -488,49 +488,75 @@ class GmailMailbox:
         last_sent = 0.0
         limit = max(1, self.max_in_flight)
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="smsbak-batch") as pool:
-            while True:
-                may_send = settle.fatal is None and settle.pause is None
-                if may_send and pending is None and len(in_flight) < limit and not should_stop():
-                    pending = self._next_batch(retry_queue, source) or None
-                timeout: float | None = None
-                if pending is not None and may_send and len(in_flight) < limit:
-                    units = cost * len(pending)
-                    delay = 0.0
-                    if in_flight:
-                        waiting = time.monotonic() - last_sent
-                        delay = max(self.bucket.delay(units), OVERLAP_AFTER - waiting)
-                    if delay <= 0.0:
-                        self.stats.waited_for_quota += self.bucket.acquire(units)
-                        http = idle_https.pop() if idle_https else self._new_http()
-                        requests = [make_request(item) for item in pending]
-                        self.stats.batches += 1
-                        self.stats.requests += len(requests)
-                        future = pool.submit(self._send_batch, requests, http)
-                        last_sent = time.monotonic()
-                        in_flight[future] = (pending, http)
-                        pending = None
-                        continue
-                    timeout = delay  # collect answers while the bucket fills
-                if not in_flight:
-                    if settle.fatal is not None:
-                        raise settle.fatal
-                    if settle.pause is not None:
-                        pause, settle.pause = settle.pause, None
-                        self._wait(pause)
-                        continue
-                    return
-                done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
-                for future in done:
-                    batch, http = in_flight.pop(future)
-                    idle_https.append(http)
-                    settle.batch(batch, future)
+            try:
+                while True:
+                    may_send = settle.fatal is None and settle.pause is None
+                    if (
+                        may_send
+                        and pending is None
+                        and len(in_flight) < limit
+                        and not should_stop()
+                    ):
+                        pending = self._next_batch(retry_queue, source, cost) or None
+                    timeout: float | None = None
+                    if pending is not None and may_send and len(in_flight) < limit:
+                        units = cost * len(pending)
+                        delay = 0.0
+                        if in_flight:
+                            waiting = time.monotonic() - last_sent
+                            delay = max(self.bucket.delay(units), OVERLAP_AFTER - waiting)
+                        if delay <= 0.0:
+                            self.stats.waited_for_quota += self.bucket.acquire(units)
+                            http = idle_https.pop() if idle_https else self._new_http()
+                            requests = [make_request(item) for item in pending]
+                            self.stats.batches += 1
+                            self.stats.requests += len(requests)
+                            future = pool.submit(self._send_batch, requests, http)
+                            last_sent = time.monotonic()
+                            in_flight[future] = (pending, http)
+                            pending = None
+                            continue
+                        timeout = delay  # collect answers while the bucket fills
+                    if not in_flight:
+                        if settle.fatal is not None:
+                            raise settle.fatal
+                        if settle.pause is not None:
+                            pause, settle.pause = settle.pause, None
+                            self._wait(pause)
+                            continue
+                        return
+                    done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        batch, http = in_flight.pop(future)
+                        idle_https.append(http)
+                        settle.batch(batch, future)
+            except BaseException:
+                # Something failed here (a large upload, a callback, Ctrl-C): what is in
+                # flight may be stored already, so hand its answers over before leaving.
+                self._drain(in_flight, settle)
+                raise
 
-    def _next_batch(self, retry_queue: deque[T], source: Iterator[T]) -> list[T]:
-        """Failed parts first, then new items, up to one batch."""
+    @staticmethod
+    def _drain(in_flight: dict[Any, tuple[list[T], Any]], settle: _Settlement[T]) -> None:
+        """Wait for every batch in flight and hand over its answers, come what may."""
+        for future, (batch, _http) in list(in_flight.items()):
+            try:
+                future.result()
+                settle.batch(batch, future)
+            except Exception as error:  # the first failure is the one being raised
+                log.debug("answer of a batch in flight lost while stopping: %r", error)
+        in_flight.clear()
+
+    def _next_batch(self, retry_queue: deque[T], source: Iterator[T], cost: int) -> list[T]:
+        """Failed parts first, then new items, up to one batch the bucket can pay at once.
+
+        A batch costing more than the bucket holds would be sent short of quota.
+        """
+        size = max(1, min(self.batch_size, int(self.bucket.capacity // cost)))
         batch: list[T] = []
-        while retry_queue and len(batch) < self.batch_size:
+        while retry_queue and len(batch) < size:
             batch.append(retry_queue.popleft())
-        batch.extend(islice(source, self.batch_size - len(batch)))
+        batch.extend(islice(source, size - len(batch)))
         return batch
 
     def _new_http(self) -> Any:
