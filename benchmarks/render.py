@@ -111,7 +111,7 @@ def section(doc: dict[str, Any]) -> str:
         body += f"\n\n**Command:** `{doc.get('command', '')}`"
     if "**Machine:**" not in details and machine:
         body += f"\n\n**Machine:** {machine}"
-    block = "\n".join(head) + body
+    block = "\n".join(head) + "\n" + body
     return f"<!-- bench:{name} -->\n{block.strip()}\n<!-- /bench:{name} -->"
 
 

@@ -225,7 +225,7 @@ def report(runs: list[dict[str, Any]], seqs: list[dict[str, Any]], target_count:
         "",
         "**What:** wall time of one `smsbak backup` process uploading "
         f"{count} new SMS into an empty mailbox, once per latency ({latencies}): the "
-        "emulator delays every HTTP request (a batch of 50 is one request) by that much "
+        "emulator delays every HTTP request (a batch is one request) by that much "
         f"and meters Gmail's real per-user quota: {REAL_QUOTA_PER_MINUTE:,} units/minute "
         f"(250 units/s), a burst of {REAL_BURST_UNITS:,} units (one batch of 50 inserts at "
         "25 units). smsbak runs on its defaults (no `quota_units_per_minute` in "

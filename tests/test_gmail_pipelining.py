@@ -267,3 +267,18 @@ def test_batches_hold_what_the_bucket_can_pay_so_gmails_reserve_is_never_spent(
     upload(box, recorder, 100)
     assert emulator.batch_requests == 3  # 48 + 48 + 4: no batch costs more than 1,200
     assert len(recorder.confirmed) == 100
+
+
+def test_a_smaller_batch_waits_rather_than_overtake_a_bigger_one_in_flight(
+    tmp_path: Path, slow_emulator: GmailEmulator
+) -> None:
+    """Gmail meters a batch when it works through it: a small one sent second could be
+    metered first and spend the quota the big one was paced against (429s)."""
+    recorder = Recorder()
+    box = open_mailbox(tmp_path, slow_emulator, recorder)
+    slow_emulator.part_latency = 0.01  # 50 parts: 0.5 s, 20 parts: 0.2 s
+    upload(box, recorder, 70)
+    assert slow_emulator.batch_requests == 2
+    assert slow_emulator.most_batches_in_flight == 1
+    assert slow_emulator.insert_log == [f"<p{n}@test>" for n in range(70)]
+    assert len(recorder.confirmed) == 70

@@ -18,6 +18,7 @@ import http.client
 import io
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -465,7 +466,8 @@ class GmailMailbox:
         once the last batch sent has waited ``OVERLAP_AFTER`` the next one goes as
         soon as the token bucket allows rather than after the answer. A quick
         answer is simply awaited: on a fast link batches then reach Gmail strictly
-        one after another, oldest first, as they always did. Each batch in flight
+        one after another, oldest first, as they always did. Nor does a smaller
+        batch (the last one) overtake a bigger one in flight. Each batch in flight
         has its own Http (httplib2 is not thread-safe); only the HTTP exchange runs
         in a worker thread. Everything else (building requests, the bucket, the
         callbacks, the retry queue) stays in the calling thread, so the caller's
@@ -505,6 +507,12 @@ class GmailMailbox:
                         if in_flight:
                             waiting = time.monotonic() - last_sent
                             delay = max(self.bucket.delay(units), OVERLAP_AFTER - waiting)
+                            biggest = max(len(sent) for sent, _ in in_flight.values())
+                            if len(pending) < biggest:
+                                # A smaller batch may be answered, and metered by Gmail,
+                                # before a bigger one sent earlier, spending quota that
+                                # one was paced against: it waits for their answers.
+                                delay = math.inf
                         if delay <= 0.0:
                             self.stats.waited_for_quota += self.bucket.acquire(units)
                             http = idle_https.pop() if idle_https else self._new_http()
@@ -516,7 +524,8 @@ class GmailMailbox:
                             in_flight[future] = (pending, http)
                             pending = None
                             continue
-                        timeout = delay  # collect answers while the bucket fills
+                        if delay < math.inf:
+                            timeout = delay  # collect answers while the bucket fills
                     if not in_flight:
                         if settle.fatal is not None:
                             raise settle.fatal
