@@ -309,6 +309,7 @@ def report(runs: list[dict[str, Any]], seqs: list[dict[str, Any]], target_count:
 def summary_rows(runs: list[dict[str, Any]], seqs: list[dict[str, Any]]) -> list[dict[str, str]]:
     rows = []
     for run in runs:
+        slow = bool(run.get("part_latency"))
         ratio = float(run["ratio"])
         floor = paced_floor(int(run["count"]), answer_wait(run))
         ok = ratio >= TARGET and run["stored"] == run["count"]
@@ -319,10 +320,10 @@ def summary_rows(runs: list[dict[str, Any]], seqs: list[dict[str, Any]]) -> list
                 f"best possible {float(run['best']):.1f} s, **ratio {ratio:.3f}** (smsbak's "
                 f"own floor {floor:.1f} s, ratio to it "
                 f"{floor / float(run['seconds']):.3f}); {run['quota_rejections']} 429s",
-                "target": f"ratio >= {TARGET}",
+                "target": f"ratio >= {TARGET}" if not slow else "- (a model, not the target)",
                 "verdict": f"{'pass' if ok else 'FAIL'} (by {ratio - TARGET:+.3f})"
-                if not run.get("code")
-                else f"for comparison only ({ratio - TARGET:+.3f} from the target)",
+                if not (run.get("code") or slow)
+                else "recorded, for comparison",
             }
         )
     for seq in seqs:
@@ -413,9 +414,13 @@ def main() -> int:
             details=text,
             numbers={"runs": runs, "sequential": seqs},
             summary=summary_rows(runs, seqs),
-            limit={"what": "ratio best/measured, at every latency", "op": ">=", "value": TARGET},
+            limit=None
+            if args.part_latency
+            else {"what": "ratio best/measured, at every latency", "op": ">=", "value": TARGET},
             ratio=worst,
-            verdict="pass"
+            verdict="recorded"
+            if args.part_latency
+            else "pass"
             if worst >= TARGET and all(r["stored"] == r["count"] for r in own)
             else "FAIL",
             machine=facts,
