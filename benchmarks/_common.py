@@ -10,11 +10,9 @@ come from the emulator and the fake's call log, times and memory from the OS.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -31,17 +29,14 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.conftest import ACCOUNT, BACKUP_SCOPES  # noqa: E402
+from tests.conftest import Bed as TestBed  # noqa: E402
+from tests.conftest import write_token as _write_test_token  # noqa: E402
 from tests.fakes.gmail_emulator import GmailEmulator  # noqa: E402
 from tests.fakes.phone import FakePhone  # noqa: E402
 
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
-ACCOUNT = "user@example.com"
-BACKUP_SCOPES = [
-    "https://www.googleapis.com/auth/gmail.insert",
-    "https://www.googleapis.com/auth/gmail.labels",
-    "openid",
-    "https://www.googleapis.com/auth/userinfo.email",
-]
+RESULTS = REPO / "benchmarks" / "results"
 # What `smsbak auth --restore` asks for (saved as token-restore.json).
 RESTORE_SCOPES = [
     "https://www.googleapis.com/auth/gmail.readonly",
@@ -61,22 +56,6 @@ SCALED_BURST_UNITS = 1_250_000
 # Phone messages start here (2025-01-01 00:00 UTC), one every MESSAGE_SPACING_MS.
 BASE_MS = 1_735_689_600_000
 MESSAGE_SPACING_MS = 10 * 60_000
-
-HEADER = """# smsbak benchmarks
-
-Performance measurements of `smsbak`, made by the scripts in `benchmarks/`
-(plain Python: `python benchmarks/NAME.py`; `--no-write` prints without
-touching this file). Each script rewrites only its own section below, between
-`<!-- bench:NAME -->` markers, so the numbers here are always the last full run.
-
-All runs drive the real CLI (`python -m smsbak ...`) as a subprocess, with the
-fake Termux:API tools of `tests/fakes/` on `PATH` and the Gmail emulator
-(`tests/fakes/gmail_emulator.py`) on 127.0.0.1, as the end-to-end tests do.
-Counts are taken from the emulator and the fake tools' call log, times and memory
-from the operating system; nothing is parsed from smsbak's own output. The
-emulator runs inside the benchmark process and shares the CPUs with smsbak.
-"""
-
 
 # --------------------------------------------------------------------------- machine
 
@@ -131,22 +110,76 @@ def machine_line() -> str:
 # --------------------------------------------------------------------------- BENCHMARKS.md
 
 
+def write_result(
+    name: str,
+    *,
+    title: str,
+    command: str,
+    details: str,
+    numbers: dict[str, Any] | None = None,
+    summary: Sequence[dict[str, str]] = (),
+    limit: dict[str, Any] | None = None,
+    ratio: float | None = None,
+    verdict: str = "recorded",
+    machine: dict[str, str] | None = None,
+    script: str | None = None,
+) -> Path:
+    """Write ``benchmarks/results/NAME.json`` (the data), then re-render BENCHMARKS.md.
+
+    ``numbers``: what was measured, as plain JSON values; ``limit``: the target, e.g.
+    ``{"what": "ratio best/measured", "op": ">=", "value": 0.95}``; ``summary``: rows of
+    the summary table (``benchmark``, ``measured``, ``target``, ``verdict``);
+    ``details``: the section's Markdown body (tables, notes), rendered as it is.
+    See benchmarks/README.md.
+    """
+    facts = machine or machine_facts()
+    doc = {
+        "name": name,
+        "title": title,
+        "script": f"benchmarks/{name}.py",
+        "command": command,
+        "machine": facts,
+        "commit": facts.get("smsbak commit", "unknown"),
+        "date": facts.get("date", ""),
+        "carried_over": None,
+        "numbers": numbers or {},
+        "limit": limit,
+        "ratio": ratio,
+        "verdict": verdict,
+        "summary": list(summary),
+        "details": details.rstrip() + "\n",
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    if script:
+        doc["script"] = script
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    from render import render  # benchmarks/ is on sys.path when a benchmark runs
+
+    render()
+    return path
+
+
 def update_section(name: str, body: str) -> None:
-    """Replace (or append) the ``<!-- bench:name -->`` section of BENCHMARKS.md."""
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    BENCHMARKS_MD.touch(exist_ok=True)
-    with open(BENCHMARKS_MD, "r+", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # benchmarks may finish at the same time
-        text = handle.read() or HEADER
-        pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-        if pattern.search(text):
-            text = pattern.sub(lambda _: block, text, count=1)
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
-        handle.seek(0)
-        handle.write(text if text.endswith("\n") else text + "\n")
-        handle.truncate()
+    """For benchmarks not yet converted: their section as data with no numbers.
+
+    The body becomes the ``details`` of ``results/NAME.json`` (title from its first
+    heading); its summary row points to the section until the benchmark records
+    its numbers itself (write_result).
+    """
+    first = body.strip().splitlines()[0] if body.strip() else name
+    title = first.lstrip("#").strip() or name
+    row = {
+        "benchmark": title,
+        "measured": "see its section (numbers not recorded as data yet)",
+        "target": "see its section",
+        "verdict": "recorded",
+    }
+    write_result(
+        name, title=title, command=f"python benchmarks/{name}.py", details=body, summary=[row]
+    )
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -169,52 +202,30 @@ def write_token(
     scopes: Sequence[str] = tuple(BACKUP_SCOPES),
     name: str = "token.json",
 ) -> str:
-    """A token.json as `smsbak auth` leaves it, granted by the emulator (as tests/conftest).
+    """A token.json as `smsbak auth` leaves it: the test bed's own (tests/conftest.py).
 
     ``scopes=RESTORE_SCOPES, name="token-restore.json"``: as `smsbak auth --restore`.
     """
-    refresh_token = emulator.grant(list(scopes))
-    secrets = emulator.client_secrets()["installed"]
-    token = {
-        "token": None,
-        "refresh_token": refresh_token,
-        "token_uri": emulator.token_uri,
-        "client_id": secrets["client_id"],
-        "client_secret": secrets["client_secret"],
-        "scopes": list(scopes),
-        "account": ACCOUNT,
-    }
-    home.mkdir(parents=True, exist_ok=True)
-    path = home / name
-    path.write_text(json.dumps(token))
-    path.chmod(0o600)
-    return refresh_token
+    return _write_test_token(home, emulator, list(scopes), name=name)
 
 
 @dataclass
-class Bed:
-    root: Path
-    home: Path
-    phone: FakePhone
-    emulator: GmailEmulator
+class Bed(TestBed):
+    """The end-to-end tests' bed (tests/conftest.py), with a scratch root and no proxy."""
 
-    def env(self) -> dict[str, str]:
-        env = self.phone.env()
-        env["SMSBAK_HOME"] = str(self.home)
-        env["SMSBAK_GMAIL_API"] = self.emulator.url
-        env.pop("TZ", None)
+    root: Path = Path()
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = super().env(**extra)
         for variable in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
             env.pop(variable, None)
         env["NO_PROXY"] = "127.0.0.1,localhost"
         env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
         return env
 
-    def configure(self, **settings: object) -> None:
-        lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
-        (self.home / "config.toml").write_text("".join(line + "\n" for line in lines))
-
-    def stored(self) -> int:
-        return len(self.emulator.messages("SMS"))
+    def stored(self, label: str = "SMS") -> int:  # type: ignore[override]
+        """How many messages the emulator holds under ``label`` (a count, for reports)."""
+        return len(self.emulator.messages(label))
 
 
 @contextlib.contextmanager
@@ -238,8 +249,8 @@ def bed(
         root = Path(tmp)
         home = root / "home"
         phone = FakePhone(root / "phone")
-        write_token(home, emulator)
-        yield Bed(root=root, home=home, phone=phone, emulator=emulator)
+        refresh_token = write_token(home, emulator)
+        yield Bed(home=home, phone=phone, emulator=emulator, refresh_token=refresh_token, root=root)
 
 
 def fill_phone(phone: FakePhone, count: int, *, spacing_ms: int = MESSAGE_SPACING_MS) -> None:
@@ -515,8 +526,10 @@ def proc_snapshot(pid: int) -> ProcSnapshot:
 
 
 @contextlib.contextmanager
-def committed_snapshot(*modules: str) -> Iterator[dict[str, str]]:
+def committed_snapshot(*modules: str, revision: str = "HEAD") -> Iterator[dict[str, str]]:
     """Run smsbak from a snapshot of the committed tree (``git archive HEAD smsbak``).
+
+    ``revision``: another commit instead (to compare with the code before a change).
 
     Others edit smsbak/ while benchmarks run, and smsbak is installed editable, so
     each ``python -m smsbak`` would import whatever the working tree holds at its
@@ -527,7 +540,7 @@ def committed_snapshot(*modules: str) -> Iterator[dict[str, str]]:
     checked; yields ``{"commit", "path"}``. (daemon_idle.py has its own copy.)
     """
     commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        ["git", "-C", str(REPO), "rev-parse", "--short", revision],
         capture_output=True, text=True, timeout=30, check=True,
     ).stdout.strip()  # fmt: skip
     archive = subprocess.run(

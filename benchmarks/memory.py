@@ -37,8 +37,8 @@ from _common import (
     smsbak_child_pid,
     smsbak_command,
     table,
-    update_section,
     verdict,
+    write_result,
 )
 
 TARGET_MB = 150.0
@@ -193,7 +193,27 @@ def main() -> int:
     )
     print(text)
     if not args.no_write:
-        update_section("memory", text)
+        write_result(
+            "memory",
+            title="Peak memory of a large first backup",
+            command=f"python benchmarks/memory.py --messages {count} --reference {reference}",
+            details=text,
+            numbers={**summary, "peak_rss_mb": peak_mb, "growth_kb_per_message": slope_kb},
+            summary=[
+                {
+                    "benchmark": f"peak RSS, first backup of {count:,} SMS",
+                    "measured": f"**{peak_mb:.1f} MB** ({peak_kib / 1024:.1f} MiB), "
+                    f"{result.seconds:.1f} s, {stored:,} stored; {slope_kb:.2f} kB more "
+                    "per message",
+                    "target": f"<= {TARGET_MB:.0f} MB",
+                    "verdict": f"{'pass' if ok else 'FAIL'} ({peak_mb / TARGET_MB:.0%} of "
+                    "the limit)",
+                }
+            ],
+            limit={"what": "peak RSS in MB", "op": "<=", "value": TARGET_MB},
+            ratio=peak_mb / TARGET_MB,
+            verdict="pass" if ok else "FAIL",
+        )
     return 0
 
 

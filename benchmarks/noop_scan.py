@@ -32,8 +32,8 @@ from _common import (
     run_timed,
     smsbak_command,
     table,
-    update_section,
     verdict,
+    write_result,
 )
 
 from tests.fakes.phone import BIN_DIR
@@ -49,9 +49,7 @@ def measure(size: int, runs: int) -> dict[str, object]:
     ) as b:
         # The Termux:API path the target is about: reader "termux" (no rish/su probe) and
         # no call log, so the calls counted are exactly the SMS scan's.
-        b.configure(
-            quota_units_per_minute=SCALED_QUOTA_PER_MINUTE, reader="termux", call_log=False
-        )
+        b.configure(quota_units_per_minute=SCALED_QUOTA_PER_MINUTE, reader="termux", call_log=False)
         fill_phone(b.phone, size)
         phone_mb = b.phone.path.stat().st_size / 1e6
         print(f"{size}: first backup (phone.json {phone_mb:.1f} MB) ...", flush=True)
@@ -139,7 +137,7 @@ def report(results: list[dict[str, object]], runs: int) -> str:
             "week, more than the 24-hour look-back), and which Termux tools each run "
             "called (from the fake tools' call log). Before timing, one full backup uploads "
             "everything (emulator quota scaled up 1000x, no latency; config.toml "
-            "`quota_units_per_minute = 15000000`, `reader = \"termux\"`, "
+            '`quota_units_per_minute = 15000000`, `reader = "termux"`, '
             "`call_log = false`).",
             "",
             "**Command:** "
@@ -190,7 +188,37 @@ def main() -> int:
     text = report(results, args.runs)
     print(text)
     if not args.no_write:
-        update_section("noop_scan", text)
+        small, large = results[0], results[-1]
+        ratio = float(large["median"]) / float(small["median"])  # type: ignore[arg-type]
+        one_call = all(
+            c.get("termux-sms-list") == 1
+            for r in results
+            for c in r["calls"]  # type: ignore[attr-defined]
+        )
+        ok = ratio <= RATIO_TARGET and one_call
+        network = sum(int(r["network_requests"]) for r in results)  # type: ignore[call-overload]
+        write_result(
+            "noop_scan",
+            title="No-op backup on a small and a large phone",
+            command=f"python benchmarks/noop_scan.py --sizes {args.sizes} --runs {args.runs}",
+            details=text,
+            numbers={"runs": args.runs, "sizes": results},
+            summary=[
+                {
+                    "benchmark": f"no-op backup, {small['size']:,} vs {large['size']:,} SMS "
+                    f'(median of {args.runs}; `reader = "termux"`, `call_log = false`)',
+                    "measured": f"{float(small['median']):.3f} s vs "  # type: ignore[arg-type]
+                    f"{float(large['median']):.3f} s, **ratio {ratio:.2f}**; "  # type: ignore[arg-type]
+                    f"one termux-sms-list per run: {'yes' if one_call else 'NO'}; "
+                    f"{network} Gmail requests",
+                    "target": f"ratio <= {RATIO_TARGET}, one termux-sms-list call",
+                    "verdict": "pass" if ok else "FAIL",
+                }
+            ],
+            limit={"what": "no-op wall time, large / small", "op": "<=", "value": RATIO_TARGET},
+            ratio=ratio,
+            verdict="pass" if ok else "FAIL",
+        )
     return 0
 
 

@@ -31,8 +31,8 @@ from _common import (
     run_timed,
     smsbak_command,
     table,
-    update_section,
     verdict,
+    write_result,
 )
 
 HEAVY = (
@@ -191,7 +191,34 @@ def main() -> int:
     )
     print(text)
     if not args.no_write:
-        update_section("startup", text)
+        ok = clean and network == 0 and termux == 0
+        write_result(
+            "startup",
+            title="Start-up of `--help` and `status`",
+            command=f"python benchmarks/startup.py --runs {args.runs}",
+            details=text,
+            numbers={
+                "runs": args.runs,
+                "median_seconds": medians,
+                "times": times,
+                "googleapiclient_imported": not clean,
+                "gmail_requests": network,
+                "termux_calls": termux,
+            },
+            summary=[
+                {
+                    "benchmark": f"start-up: `--help` / `status` (median of {args.runs})",
+                    "measured": f"{1000 * medians['smsbak --help']:.0f} ms / "
+                    f"{1000 * medians['smsbak status']:.0f} ms (bare interpreter "
+                    f"{1000 * floor:.0f} ms); googleapiclient imported by "
+                    f"{'neither' if clean else 'one of them'}",
+                    "target": "googleapiclient not imported",
+                    "verdict": "pass" if ok else "FAIL",
+                }
+            ],
+            limit={"what": "googleapiclient imported", "op": "==", "value": False},
+            verdict="pass" if ok else "FAIL",
+        )
     return 0
 
 

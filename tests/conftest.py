@@ -40,8 +40,18 @@ def emulator() -> Iterator[GmailEmulator]:
         yield emu
 
 
-def write_token(home: Path, emulator: GmailEmulator, scopes: list[str] | None = None) -> str:
-    """A token.json as `smsbak auth` leaves it, granted by the emulator."""
+def write_token(
+    home: Path,
+    emulator: GmailEmulator,
+    scopes: list[str] | None = None,
+    *,
+    name: str = "token.json",
+) -> str:
+    """A token.json as `smsbak auth` leaves it, granted by the emulator.
+
+    The benchmarks use it too; ``name="token-restore.json"`` with the restore scopes
+    is what `smsbak auth --restore` leaves.
+    """
     granted = scopes or BACKUP_SCOPES
     refresh_token = emulator.grant(granted)
     secrets = emulator.client_secrets()["installed"]
@@ -55,7 +65,7 @@ def write_token(home: Path, emulator: GmailEmulator, scopes: list[str] | None = 
         "account": ACCOUNT,
     }
     home.mkdir(parents=True, exist_ok=True)
-    path = home / "token.json"
+    path = home / name
     path.write_text(json.dumps(token))
     path.chmod(0o600)
     return refresh_token

@@ -4,10 +4,12 @@
 ``gmail:ACCOUNT``; Gmail merges a second copy of a Message-ID itself, and counts a
 label's messages even with the insert-only backup login).
 
-Uploads are ``messages.insert`` with ``raw`` bodies, 50 to a batch request.
-Each part is answered separately: parts Gmail confirmed are handed to the
-caller at once (to be recorded), failed parts are retried alone, after a delay
-that grows exponentially with jitter and honours any retry time Gmail gives.
+Uploads are ``messages.insert`` with ``raw`` bodies, 50 to a batch request, and
+up to two batch requests on their way at once as the quota allows (on a slow
+link the next batch goes while the last one is answered). Each part is answered
+separately: parts Gmail confirmed are handed to the caller at once (to be
+recorded), failed parts are retried alone, after a delay that grows
+exponentially with jitter and honours any retry time Gmail gives.
 A batch that fails as a whole (connection dropped, outer 5xx) confirmed
 nothing, so all its parts go again; Gmail merges any that had in fact arrived
 by their Message-ID.
@@ -20,6 +22,7 @@ import http.client
 import io
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from itertools import islice
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from smsbak.errors import AuthError, DailyLimitExceeded, GmailError
 from smsbak.gmail.auth import REAUTH_HINT
@@ -45,6 +48,15 @@ Gmail refuses JSON bodies over about 1 MB."""
 UPLOAD_CHUNK = 4 * 1024 * 1024
 MAX_BACKOFF = 64.0
 LONGEST_WAIT = 900.0
+MAX_IN_FLIGHT = 2
+"""Batch requests on their way at once. Two hide one answer's wait behind the next
+batch, which is all a few hundred ms per request needs; Gmail answers 429 "too many
+concurrent requests" to a user who opens many more, so it stays small."""
+OVERLAP_AFTER = 0.25
+"""Seconds the last batch sent waits for its answer before the next may go too. An
+answer quicker than that costs little to wait for and keeps the batches arriving
+in order (oldest first, so an interrupted first backup leaves no gap in Gmail);
+a slower one means a slow link, where waiting would cost a round trip per batch."""
 BACKUP_LOGIN = "smsbak auth --client-secrets FILE"
 RESTORE_LOGIN = "smsbak auth --restore --client-secrets FILE"
 """Restore reads with its own login (token-restore.json): a failing one is made again so."""
@@ -215,6 +227,8 @@ class GmailMailbox:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.stats = UploadStats()
+        self.max_in_flight = MAX_IN_FLIGHT
+        """At most this many batch requests on their way at once (1: one after another)."""
 
     def _call(self, request: Any, *, conflict_ok: bool = False) -> Any:
         """One ordinary call, with the same retry policy as batch parts.
@@ -348,7 +362,9 @@ class GmailMailbox:
         """Insert every item; report each answer once; raise only on run-ending failures.
 
         ``on_confirmed`` is called once per batch response with the parts Gmail
-        accepted, before anything else is sent, so the caller can commit them.
+        accepted, in the calling thread, as soon as that answer is in, so the
+        caller can commit them; another batch (of other items) may be on its way
+        meanwhile. Both callbacks always run in the thread that called ``upload``.
         """
         messages = self.service.users().messages()
 
@@ -483,66 +499,126 @@ class GmailMailbox:
         on_rejected: Callable[[T, str], None],
         should_stop: Callable[[], bool],
     ) -> None:
-        """Paced batches with per-part retries; a part that succeeded is never sent again."""
-        source = iter(items)  # consumed lazily: only one batch is built at a time
+        """Paced batches, up to ``max_in_flight`` on their way at once; per-part retries.
+
+        On a slow link a batch spends most of its life waiting for the answer, so
+        once the last batch sent has waited ``OVERLAP_AFTER`` the next one goes as
+        soon as the token bucket allows rather than after the answer. A quick
+        answer is simply awaited: on a fast link batches then reach Gmail strictly
+        one after another, oldest first, as they always did. Nor does a smaller
+        batch (the last one) overtake a bigger one in flight. Each batch in flight
+        has its own Http (httplib2 is not thread-safe); only the HTTP exchange runs
+        in a worker thread. Everything else (building requests, the bucket, the
+        callbacks, the retry queue) stays in the calling thread, so the caller's
+        callbacks never see another thread.
+
+        A part is in at most one batch at a time and leaves the retry queue only
+        to be sent, so a part Gmail confirmed is never sent again. A pause for a
+        retry, and a run-ending failure, wait until nothing is in flight: every
+        answer that arrived is handed over (and recorded) before sleeping or raising.
+        """
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+        source = iter(items)  # consumed lazily: a batch is built only when it can go
         retry_queue: deque[T] = deque()
         attempts: dict[str, int] = {}
-        while not should_stop():
-            batch: list[T] = []
-            while retry_queue and len(batch) < self.batch_size:
-                batch.append(retry_queue.popleft())
-            batch.extend(islice(source, self.batch_size - len(batch)))
-            if not batch:
-                return
-            self.stats.waited_for_quota += self.bucket.acquire(cost * len(batch))
-            answers = self._send_batch([make_request(item) for item in batch])
-            succeeded = [
-                (item, answer)
-                for item, answer in zip(batch, answers, strict=True)
-                if not isinstance(answer, PartFailure)
-            ]
-            if succeeded:
-                on_answers(succeeded)
-            retry: list[T] = []
-            fatal: PartFailure | None = None
-            longest_hint: float | None = None
-            for item, answer in zip(batch, answers, strict=True):
-                if not isinstance(answer, PartFailure):
-                    continue
-                label = f"{answer.status} {answer.reason}".strip()
-                self.stats.failures[label] = self.stats.failures.get(label, 0) + 1
-                if (
-                    answer.reason == "dailyLimitExceeded"
-                    or answer.status == 401
-                    or (answer.status == 403 and answer.reason == "insufficientPermissions")
-                ):
-                    fatal = fatal or answer
-                    continue
-                if not is_retryable(answer):
-                    on_rejected(item, f"{label}: {answer.message}")
-                    continue
-                attempt = attempts[key(item)] = attempts.get(key(item), 0) + 1
-                if attempt >= self.max_attempts:
-                    raise GmailError(
-                        f"Gmail kept failing ({label}) after {self.max_attempts} attempts; "
-                        "everything confirmed so far is recorded",
-                        "check the network and run the command again later",
-                    )
-                if answer.status == 429 or answer.reason in RETRYABLE_REASONS:
-                    self.bucket.drain()
-                if answer.retry_after is not None:
-                    longest_hint = max(longest_hint or 0.0, answer.retry_after)
-                retry.append(item)
-            if fatal is not None:
-                _raise_for_fatal(fatal, self.login)
-            if retry:
-                self.stats.retried_parts += len(retry)
-                worst = max(attempts[key(item)] for item in retry)
-                self._wait(backoff_delay(worst, longest_hint, self.rng))
-                retry_queue.extend(retry)
+        in_flight: dict[Future[list[Any]], tuple[list[T], Any]] = {}
+        idle_https: list[Any] = []
+        settle = _Settlement[T](self, key, on_answers, on_rejected, attempts, retry_queue)
+        pending: list[T] | None = None
+        last_sent = 0.0
+        limit = max(1, self.max_in_flight)
+        with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="smsbak-batch") as pool:
+            try:
+                while True:
+                    may_send = settle.fatal is None and settle.pause is None
+                    if (
+                        may_send
+                        and pending is None
+                        and len(in_flight) < limit
+                        and not should_stop()
+                    ):
+                        pending = self._next_batch(retry_queue, source, cost) or None
+                    timeout: float | None = None
+                    if pending is not None and may_send and len(in_flight) < limit:
+                        units = cost * len(pending)
+                        delay = 0.0
+                        if in_flight:
+                            waiting = time.monotonic() - last_sent
+                            delay = max(self.bucket.delay(units), OVERLAP_AFTER - waiting)
+                            biggest = max(len(sent) for sent, _ in in_flight.values())
+                            if len(pending) < biggest:
+                                # A smaller batch may be answered, and metered by Gmail,
+                                # before a bigger one sent earlier, spending quota that
+                                # one was paced against: it waits for their answers.
+                                delay = math.inf
+                        if delay <= 0.0:
+                            self.stats.waited_for_quota += self.bucket.acquire(units)
+                            http = idle_https.pop() if idle_https else self._new_http()
+                            requests = [make_request(item) for item in pending]
+                            self.stats.batches += 1
+                            self.stats.requests += len(requests)
+                            future = pool.submit(self._send_batch, requests, http)
+                            last_sent = time.monotonic()
+                            in_flight[future] = (pending, http)
+                            pending = None
+                            continue
+                        if delay < math.inf:
+                            timeout = delay  # collect answers while the bucket fills
+                    if not in_flight:
+                        if settle.fatal is not None:
+                            raise settle.fatal
+                        if settle.pause is not None:
+                            pause, settle.pause = settle.pause, None
+                            self._wait(pause)
+                            continue
+                        return
+                    done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        batch, http = in_flight.pop(future)
+                        idle_https.append(http)
+                        settle.batch(batch, future)
+            except BaseException:
+                # Something failed here (a large upload, a callback, Ctrl-C): what is in
+                # flight may be stored already, so hand its answers over before leaving.
+                self._drain(in_flight, settle)
+                raise
 
-    def _send_batch(self, requests: Sequence[Any]) -> list[Any]:
-        """One batch request; per part either the response body or a PartFailure."""
+    @staticmethod
+    def _drain(in_flight: dict[Any, tuple[list[T], Any]], settle: _Settlement[T]) -> None:
+        """Wait for every batch in flight and hand over its answers, come what may."""
+        for future, (batch, _http) in list(in_flight.items()):
+            try:
+                future.result()
+                settle.batch(batch, future)
+            except Exception as error:  # the first failure is the one being raised
+                log.debug("answer of a batch in flight lost while stopping: %r", error)
+        in_flight.clear()
+
+    def _next_batch(self, retry_queue: deque[T], source: Iterator[T], cost: int) -> list[T]:
+        """Failed parts first, then new items, up to one batch the bucket can pay at once.
+
+        A batch costing more than the bucket holds would be sent short of quota.
+        """
+        size = max(1, min(self.batch_size, int(self.bucket.capacity // cost)))
+        batch: list[T] = []
+        while retry_queue and len(batch) < size:
+            batch.append(retry_queue.popleft())
+        batch.extend(islice(source, size - len(batch)))
+        return batch
+
+    def _new_http(self) -> Any:
+        """An Http of its own for one batch in flight, sharing the mailbox's login."""
+        from smsbak.gmail.transport import sibling_http
+
+        return sibling_http(self.service._http)
+
+    def _send_batch(self, requests: Sequence[Any], http: Any = None) -> list[Any]:
+        """One batch request; per part either the response body or a PartFailure.
+
+        Runs in a worker thread when batches are pipelined: it touches nothing of
+        the mailbox but ``http`` (its own) and the login (refreshed under a lock).
+        """
         from googleapiclient.errors import HttpError
         from googleapiclient.http import BatchHttpRequest
 
@@ -559,10 +635,8 @@ class GmailMailbox:
         batch = BatchHttpRequest(callback=collect, batch_uri=self.batch_uri)
         for index, request in enumerate(requests):
             batch.add(request, request_id=str(index))
-        self.stats.batches += 1
-        self.stats.requests += len(requests)
         try:
-            _translate_auth(batch.execute, self.login)
+            _translate_auth(lambda: batch.execute(http=http), self.login)
         except HttpError as error:
             whole = failure_from_http_error(error)
             _raise_for_fatal(whole, self.login)
@@ -579,6 +653,96 @@ class GmailMailbox:
             answers.get(str(index), PartFailure(0, "missing", "no answer for this part"))
             for index in range(len(requests))
         ]
+
+
+class _Settlement(Generic[T]):
+    """What the answers of the batches so far decided: run-ending failure, pause, retries.
+
+    Used by ``GmailMailbox._batched`` in the calling thread only.
+    """
+
+    def __init__(
+        self,
+        mailbox: GmailMailbox,
+        key: Callable[[T], str],
+        on_answers: Callable[[Sequence[tuple[T, Any]]], None],
+        on_rejected: Callable[[T, str], None],
+        attempts: dict[str, int],
+        retry_queue: deque[T],
+    ) -> None:
+        self.mailbox = mailbox
+        self.key = key
+        self.on_answers = on_answers
+        self.on_rejected = on_rejected
+        self.attempts = attempts
+        self.retry_queue = retry_queue
+        self.fatal: BaseException | None = None
+        """The first run-ending failure; raised once nothing is in flight."""
+        self.pause: float | None = None
+        """Seconds to wait before the next batch, once nothing is in flight."""
+
+    def batch(self, batch: list[T], answered: Any) -> None:
+        """Hand over one batch's answers: confirmed, rejected, to retry, or run-ending."""
+        box = self.mailbox
+        try:
+            answers: list[Any] = answered.result()
+        except Exception as error:  # raised in the worker: AuthError, GmailError, a bug
+            self.fatal = self.fatal or error
+            return
+        succeeded = [
+            (item, answer)
+            for item, answer in zip(batch, answers, strict=True)
+            if not isinstance(answer, PartFailure)
+        ]
+        if succeeded:
+            self.on_answers(succeeded)
+        retry: list[T] = []
+        longest_hint: float | None = None
+        for item, answer in zip(batch, answers, strict=True):
+            if not isinstance(answer, PartFailure):
+                continue
+            label = f"{answer.status} {answer.reason}".strip()
+            box.stats.failures[label] = box.stats.failures.get(label, 0) + 1
+            if (
+                answer.reason == "dailyLimitExceeded"
+                or answer.status == 401
+                or (answer.status == 403 and answer.reason == "insufficientPermissions")
+            ):
+                self.fatal = self.fatal or _fatal_error(answer, box.login)
+                continue
+            if not is_retryable(answer):
+                self.on_rejected(item, f"{label}: {answer.message}")
+                continue
+            attempt = self.attempts[self.key(item)] = self.attempts.get(self.key(item), 0) + 1
+            if attempt >= box.max_attempts:
+                self.fatal = self.fatal or GmailError(
+                    f"Gmail kept failing ({label}) after {box.max_attempts} attempts; "
+                    "everything confirmed so far is recorded",
+                    "check the network and run the command again later",
+                )
+                continue
+            if answer.status == 429 or answer.reason in RETRYABLE_REASONS:
+                box.bucket.drain()
+            if answer.retry_after is not None:
+                longest_hint = max(longest_hint or 0.0, answer.retry_after)
+            retry.append(item)
+        if retry:
+            box.stats.retried_parts += len(retry)
+            worst = max(self.attempts[self.key(item)] for item in retry)
+            delay = backoff_delay(worst, longest_hint, box.rng)
+            self.pause = max(self.pause or 0.0, delay)
+            self.retry_queue.extend(retry)
+
+
+def _fatal_error(failure: PartFailure, login: str) -> BaseException:
+    """The run-ending error ``_raise_for_fatal`` raises for ``failure``, as a value."""
+    try:
+        _raise_for_fatal(failure, login)
+    except GmailError as error:
+        return error
+    except AuthError as error:
+        return error
+    return GmailError(f"Gmail refused: {failure.status} {failure.reason} {failure.message}")
 
 
 def _padded(text: str) -> str:

@@ -48,18 +48,37 @@ class TokenBucket:
         self._tokens -= units
         return waited
 
+    def delay(self, units: float) -> float:
+        """Seconds until ``units`` could be taken, without taking them (0 if now).
+
+        Lets a caller with answers to wait for spend the time collecting them
+        instead of sleeping blind in ``acquire``.
+        """
+        units = min(units, self.capacity)
+        self._refill()
+        return max(0.0, (units - self._tokens) / self.rate)
+
     def drain(self) -> None:
         """The server said we are over: assume its bucket is empty and start again."""
         self._refill()
         self._tokens = min(self._tokens, 0.0)
 
 
-PACING_MARGIN = 0.97
-"""Requests reach Gmail with jitter: a batch that arrives a little sooner after the
-previous one than it left would find the server's bucket a few units short and earn
-a 429 and a one-second wait. Pacing 3% under the quota avoids that for less."""
+JITTER_RESERVE = 2 * INSERT_COST
+"""Units of Gmail's burst the client never spends (0.2 s of quota at 250 units/s).
+
+Requests reach Gmail with jitter: a batch that arrives a little sooner after the
+previous one than it left would find the server's bucket a few units short and
+earn a 429 and a wait of a second or more. Keeping a standing reserve in the
+server's bucket absorbs up to 0.2 s of that at the full rate; pacing 3% under
+the quota, as before, absorbed 0.15 s per batch and cost 3% of every backup."""
 
 
 def quota_bucket(units_per_minute: float, burst_units: float) -> TokenBucket:
-    """The client-side bucket for one run: Gmail's shape, a little slower."""
-    return TokenBucket(units_per_minute * PACING_MARGIN, capacity=burst_units)
+    """The client-side bucket for one run: Gmail's rate, its burst less a reserve.
+
+    A batch then holds at most what the bucket can pay at once (48 inserts of 25
+    units in 1,200), so every batch leaves the reserve in Gmail's own bucket.
+    """
+    reserve = min(JITTER_RESERVE, burst_units / 5)
+    return TokenBucket(units_per_minute, capacity=burst_units - reserve)

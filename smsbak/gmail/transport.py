@@ -9,6 +9,8 @@ chosen base URL, and batches get an explicit batch URI.
 
 from __future__ import annotations
 
+import copy
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -67,3 +69,46 @@ def connect(credentials: Any, api_base: str = "", timeout: float = HTTP_TIMEOUT)
         client_options={"api_endpoint": base} if api_base else None,
     )
     return GmailConnection(service=service, batch_uri=f"{base}/batch/gmail/v1")
+
+
+def serialise_refresh(authorized: Any) -> None:
+    """Let threads that share ``authorized``'s login refresh it one at a time.
+
+    Batches in flight at once each have their own Http but one login (one
+    ``Credentials`` object). google-auth, httplib2 and googleapiclient all refresh
+    through ``credentials.refresh``, with no lock: two threads finding the token
+    expired would both refresh and race to write token and expiry. Wrapped here,
+    the second waits, sees the first one's fresh token and does not refresh again.
+    """
+    credentials = authorized.credentials
+    if getattr(credentials, "_smsbak_refresh_lock", None) is not None:
+        return
+    lock = threading.Lock()
+    refresh = credentials.refresh
+
+    def serial_refresh(request: Any) -> None:
+        seen = credentials.token
+        with lock:
+            if credentials.token != seen and credentials.valid:
+                return  # another thread refreshed while this one waited
+            refresh(request)
+
+    credentials._smsbak_refresh_lock = lock
+    credentials.refresh = serial_refresh
+
+
+def sibling_http(authorized: Any) -> Any:
+    """A new AuthorizedHttp with ``authorized``'s login and settings, its own connections.
+
+    httplib2's Http is not thread-safe (it keeps one connection per host), so each
+    batch in flight needs one of these. A copy of an Http keeps its settings (the
+    redirection to an emulator, timeout, TLS, redirect codes) and starts with no
+    connections (httplib2's ``__setstate__``).
+    """
+    import google_auth_httplib2
+
+    serialise_refresh(authorized)
+    inner = copy.copy(authorized.http)
+    inner.connections = {}
+    inner.authorizations = []
+    return google_auth_httplib2.AuthorizedHttp(authorized.credentials, http=inner)

@@ -576,6 +576,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._write(ApiError(413, "Request Entity Too Large").response())
             return
+        is_batch = self.path.split("?", 1)[0].startswith("/batch")
+        if is_batch:
+            emu._batch_arrived()
+        try:
+            self._answer(emu, body)
+        finally:
+            if is_batch:
+                emu._batch_left()
+
+    def _answer(self, emu: GmailEmulator, body: bytes) -> None:
         if emu.latency > 0:
             time.sleep(emu.latency)
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -642,6 +652,8 @@ class GmailEmulator:
         self.quota_units_per_minute = quota_units_per_minute
         self.burst_units = burst_units if burst_units is not None else BATCH_LIMIT * 25
         self.latency = latency
+        self.part_latency = 0.0
+        """Extra seconds per call inside a batch before it is answered (0: none)."""
         self.access_token_lifetime = access_token_lifetime
         self.daily_limit_exceeded = False
         # When True, messages.import without neverMarkSpam=true lands in SPAM (not INBOX).
@@ -698,6 +710,12 @@ class GmailEmulator:
         self.batch_requests = 0
         self.quota_rejections = 0
         self.dropped_responses = 0
+        self.batches_in_flight = 0
+        """Batch requests received and not yet answered (or dropped), right now."""
+        self.most_batches_in_flight = 0
+        """The most batch requests that were in the emulator at one time."""
+        self.token_refreshes = 0
+        """Access tokens minted by the token endpoint for a refresh token."""
         self.calls: Counter[str] = Counter()
         self.errors: list[str] = []
         self._confirmed: Counter[str] = Counter()
@@ -905,6 +923,7 @@ class GmailEmulator:
                 "batch_requests": self.batch_requests,
                 "quota_rejections": self.quota_rejections,
                 "dropped_responses": self.dropped_responses,
+                "most_batches_in_flight": self.most_batches_in_flight,
                 "calls": dict(self.calls),
                 "resent_after_confirmed": list(self._resent),
                 "resent_count": self._resent_count,
@@ -1001,6 +1020,15 @@ class GmailEmulator:
                 return None
             self.dropped_responses += 1
             return self._drops.popleft()
+
+    def _batch_arrived(self) -> None:
+        with self._lock:
+            self.batches_in_flight += 1
+            self.most_batches_in_flight = max(self.most_batches_in_flight, self.batches_in_flight)
+
+    def _batch_left(self) -> None:
+        with self._lock:
+            self.batches_in_flight -= 1
 
     def _confirm(self, msgids: list[str], delta: int) -> None:
         if not msgids:
@@ -1199,6 +1227,8 @@ class GmailEmulator:
                     400, "invalid_scope", "The requested scope is not granted to this token."
                 )
             scopes = wanted
+        with self._lock:
+            self.token_refreshes += 1
         access = self._mint_access(grant, frozenset(scopes))
         doc: JSON = {
             "access_token": access.token,
@@ -1336,6 +1366,9 @@ class GmailEmulator:
         except ApiError as exc:
             return exc.response()
 
+        if self.part_latency > 0:
+            # Gmail works through a batch's calls before it answers: a big batch is slow.
+            time.sleep(self.part_latency * len(parts))
         out_boundary = "batch_" + secrets.token_hex(12)
         chunks: list[bytes] = []
         resp = _Response(200, content_type=f"multipart/mixed; boundary={out_boundary}")
@@ -2039,6 +2072,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Local Gmail REST API emulator")
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--part-latency", type=float, default=0.0)
     parser.add_argument("--quota-per-minute", type=int, default=15000)
     parser.add_argument("--burst", type=int, default=None)
     parser.add_argument("--account", default="user@example.com")
@@ -2054,6 +2088,7 @@ def main(argv: list[str] | None = None) -> int:
         latency=args.latency,
         access_token_lifetime=args.access_token_lifetime,
     )
+    emu.part_latency = args.part_latency
     emu._bind_port = args.port
     emu.start()
     done = threading.Event()
