@@ -62,8 +62,6 @@ def read_status(paths: Paths, settings: Settings) -> Status:
             running=running,
             last_restore=store.last_run("restore", place=place),
             destination=identity,
-            other_places={
-                p: n for p, n in store.places().items() if p not in (place, calls_place)
-            },
+            other_places={p: n for p, n in store.places().items() if p not in (place, calls_place)},
             calls_backed_up=store.count("call", calls_place),
         )

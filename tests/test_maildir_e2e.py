@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-from smsbak.errors import ExitCode
 from smsbak.mime import decode_call, decode_sms
 from smsbak.model import Box, Call, CallType, Sms
 from smsbak.store import place_key
@@ -240,9 +239,7 @@ def test_calls_go_into_the_call_log_folder_incrementally(mbed: Bed, root: Path) 
     assert len(stored_calls(root)) == 4
 
 
-def test_a_call_label_outside_ascii_is_a_folder_dovecot_names_right(
-    mbed: Bed, root: Path
-) -> None:
+def test_a_call_label_outside_ascii_is_a_folder_dovecot_names_right(mbed: Bed, root: Path) -> None:
     configure(mbed, root, call_label="Журнал звонков")
     mbed.phone.add_call(number="+4930", date=BASE, type=CallType.INCOMING, duration=5)
     assert mbed.smsbak("backup").returncode == 0
@@ -253,9 +250,7 @@ def test_a_call_label_outside_ascii_is_a_folder_dovecot_names_right(
 # --- status, doctor, daemon -------------------------------------------------------------
 
 
-def test_status_and_doctor_name_the_maildir_and_ask_for_no_login(
-    mbed: Bed, root: Path
-) -> None:
+def test_status_and_doctor_name_the_maildir_and_ask_for_no_login(mbed: Bed, root: Path) -> None:
     tricky_corpus(mbed.phone)
     mbed.phone.add_call(number="+4930", date=BASE, type=CallType.INCOMING, duration=5)
     assert mbed.smsbak("backup").returncode == 0
@@ -280,21 +275,25 @@ def test_status_and_doctor_name_the_maildir_and_ask_for_no_login(
 
 
 def test_doctor_names_a_maildir_it_cannot_write(mbed: Bed, root: Path, tmp_path: Path) -> None:
-    if os.geteuid() == 0:
+    mbed.phone.add_sms(address="+491", body="x", date=BASE)
+    fresh = mbed.smsbak("doctor")
+    assert "[OK  ] Maildir: " in fresh.stdout and "the first backup creates it" in fresh.stdout
+    if os.geteuid() == 0:  # root writes anywhere: only a file in the way stops it
         blocker = tmp_path / "a-file"
         blocker.write_text("not a directory")
         configure(mbed, blocker / "Maildir")
     else:
         root.mkdir()
         root.chmod(0o500)
-    mbed.phone.add_sms(address="+491", body="x", date=BASE)
     doctor = mbed.smsbak("doctor")
-    assert doctor.returncode != 0
-    line = next(x for x in doctor.stdout.splitlines() if "Destination:" in x)
-    assert not line.startswith("[OK  ]"), doctor.stdout
+    assert doctor.returncode != 0, doctor.stdout
+    line = next(x for x in doctor.stdout.splitlines() if x.startswith("[FAIL] Maildir:"))
+    assert "a-file" in line or "cannot be written" in line
+    assert "maildir:PATH" in doctor.stdout  # the fix names the setting
     backup = mbed.smsbak("backup")
-    assert backup.returncode not in (0, ExitCode.USAGE), backup.stderr
+    assert backup.returncode != 0
     assert "Maildir" in backup.stderr and "Fix:" in backup.stderr
+    assert not (tmp_path / "a-file").is_dir()
 
 
 @pytest.fixture
@@ -373,15 +372,15 @@ def test_restore_into_the_phone_and_the_next_backup_writes_nothing(
     assert not bed.phone.sms_send_called()
 
 
-def machine_without_a_phone(bed: Bed, tmp_path: Path) -> dict[str, str]:
-    """A laptop: no Termux tools on PATH, only this Python."""
+def machine_without_a_phone(tmp_path: Path) -> str:
+    """A laptop's PATH: no Termux tools, only this Python and a shell."""
     bare = tmp_path / "bare-bin"
     bare.mkdir(exist_ok=True)
     for tool in ("sh", "env"):
         found = shutil.which(tool)
         if found:
             (bare / tool).symlink_to(found)
-    return {"PATH": f"{Path(sys.executable).parent}:{bare}"}
+    return f"{Path(sys.executable).parent}:{bare}"
 
 
 @pytest.mark.parametrize("kind", ["xml", "smsie"])
@@ -393,15 +392,15 @@ def test_restore_into_files_on_a_machine_without_a_phone(
 
     bed, original = reset
     path = tmp_path / ("out.zip" if kind == "smsie" else "out.xml")
-    env = machine_without_a_phone(bed, tmp_path)
+    bare_path = machine_without_a_phone(tmp_path)
     calls_before = len(bed.phone.calls())
-    result = bed.smsbak("restore", "--to", f"{kind}:{path}", **env)
+    result = bed.smsbak("restore", "--to", f"{kind}:{path}", PATH=bare_path)
     assert result.returncode == 0, result.stderr
     assert "16 messages restored" in result.stdout
     assert len(bed.phone.calls()) == calls_before, "the laptop has no phone to ask"
     reader = read_smsie_zip if kind == "smsie" else read_sms_xml
     restored = [
-        (s.address, s.body, s.date_ms // 1000, int(s.box), True if s.box is not Box.INBOX else s.read)
+        (s.address, s.body, s.date_ms // 1000, int(s.box), s.box is not Box.INBOX or s.read)
         for s in reader(path)
     ]
     assert sorted(restored) == original
@@ -411,9 +410,7 @@ def test_restore_into_files_on_a_machine_without_a_phone(
 # --- switching destination --------------------------------------------------------------
 
 
-def test_gmail_then_maildir_then_gmail_each_gets_everything_once(
-    bed: Bed, root: Path
-) -> None:
+def test_gmail_then_maildir_then_gmail_each_gets_everything_once(bed: Bed, root: Path) -> None:
     bed.configure(quota_units_per_minute=QUOTA, call_log=False)
     with bed.phone.batch():
         for i in range(12):
