@@ -19,6 +19,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from smsbak.adopt import before_first_backup, needs_adoption
 from smsbak.backup import (
     KIND_CALL,
     KIND_MMS,
@@ -60,7 +61,8 @@ from smsbak.ports import Destination
 from smsbak.report import RestoreReport
 from smsbak.restore import RestoreEngine, RestoreOptions, RestoreTarget
 from smsbak.restore_targets import FileTarget, TargetChoice, default_archive_path
-from smsbak.store import SUCCESS, StateStore, place_key
+from smsbak.store import SUCCESS, RunCounts, StateStore, place_key
+from smsbak.verify import Ledger, VerifyReport, count_repaired, forget_missing, verify_place
 
 if TYPE_CHECKING:
     from smsbak.html_target import HtmlTarget as HtmlTargetType
@@ -246,6 +248,7 @@ def run_backup(
 ) -> BackupReport:
     """One locked backup run from the phone into the configured destination."""
     destination = None if options.dry_run else open_destination(paths, settings)
+    readers: list[Destination] = []
     try:
         identity = (
             destination.identity
@@ -264,6 +267,34 @@ def run_backup(
                 assert destination is not None, "a dry run uploads nothing"
                 return destination, account_address(identity)
 
+            def prepare(stream: Stream) -> Callable[[BackupReport], object] | None:
+                """Adoption before the first backup into a place. The first stream (SMS)
+                checks the call log's label too, so an insert-only login stops the run
+                before anything at all is uploaded."""
+                if destination is None:
+                    return None  # a dry run records nothing, so it adopts nothing
+                labels = [stream.label]
+                if stream.kind == KIND_SMS and settings.call_log:
+                    labels.append(settings.call_label)
+
+                def run(report: BackupReport) -> None:
+                    for label in dict.fromkeys(labels):
+                        before_first_backup(
+                            store,
+                            place_key(identity, label),
+                            label,
+                            report,
+                            destination=destination,
+                            reader=lambda: adoption_reader(paths, settings, destination, readers),
+                            upload_anyway=options.upload_anyway,
+                            progress=progress,
+                            should_stop=should_stop,
+                        )
+                        if report.stopped:
+                            return
+
+                return run
+
             def engine(stream: Stream) -> BackupEngine:
                 return BackupEngine(
                     source=source,
@@ -278,9 +309,16 @@ def run_backup(
                     destination_name=(
                         destination.description if destination else "the destination"
                     ),
+                    prepare_place=prepare(stream),
                 )
 
             report = engine(SmsStream(settings.label)).run(options)
+            if options.dry_run and needs_adoption(store, place_key(identity, settings.label)):
+                report.warnings.append(
+                    f"this would be the first backup into {settings.label!r}: the real one "
+                    "first reads what the label already holds and uploads only what is "
+                    "missing, which these counts cannot know yet"
+                )
             try:
                 if source.capabilities.mms and not report.stopped:
                     report.mms = engine(MmsStream(settings.label)).run(options)
@@ -295,8 +333,31 @@ def run_backup(
             _remember_zone(store, termux, report)
             return report
     finally:
+        for reader in readers:
+            reader.close()
         if destination is not None:
             destination.close()
+
+
+def adoption_reader(
+    paths: Paths, settings: Settings, destination: Destination, opened: list[Destination]
+) -> Destination | None:
+    """The login that can read what ``destination``'s folders hold, for adoption.
+
+    IMAP and Maildir read with the login they write with. Gmail's backup login only
+    inserts: its read login (`smsbak auth --restore`) is used when it exists and is for
+    the same account; otherwise None (the folder is then only counted). Opened
+    readers go into ``opened`` for the caller to close.
+    """
+    if destination.capabilities.readable:
+        return destination
+    if settings.destination != "gmail" or not paths.restore_token_file.exists():
+        return None
+    reading = opened[0] if opened else open_destination(paths, settings, for_restore=True)
+    if not opened:
+        opened.append(reading)
+    # A read login for another account (restoring an old one) says nothing about this one.
+    return reading if reading.identity == destination.identity else None
 
 
 PHONE_ZONE_KEY = "phone_zone"
@@ -596,3 +657,91 @@ def open_in_browser(page: Path, timeout: float) -> str:
             "no browser could be started here", f"open {page.as_uri()} in a browser yourself"
         )
     return "browser"
+
+
+@dataclass
+class VerifyRun:
+    """What `smsbak verify` found per folder, and the backup a repair ran."""
+
+    reports: list[VerifyReport]
+    repair: BackupReport | None = None
+
+
+def verify_labels(settings: Settings) -> list[str]:
+    labels = [settings.label]
+    if settings.call_log and settings.call_label.casefold() != settings.label.casefold():
+        labels.append(settings.call_label)
+    return labels
+
+
+def run_verify(
+    paths: Paths,
+    settings: Settings,
+    *,
+    repair: bool = False,
+    progress: Callable[[Progress], None] = lambda _: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> VerifyRun:
+    """Compare the state with the destination; with ``repair`` upload what is missing.
+
+    Reads with the login that can read (Gmail: the restore login; IMAP and Maildir:
+    their own). A repair forgets the missing ones at their place and runs a full
+    backup, which reads the phone and uploads them exactly once; what the phone no
+    longer has stays missing and is reported.
+    """
+    reader = open_destination(paths, settings, for_restore=True)
+    ledgers: list[Ledger] = []
+    try:
+        identity = reader.identity
+        if settings.destination == "gmail":
+            backed_up_to = destination_identity(paths, settings)
+            if backed_up_to != identity:
+                raise UsageError(
+                    f"the read login (token-restore.json) is for {identity.partition(':')[2]}, "
+                    f"but backups go to {backed_up_to.partition(':')[2] or 'no account yet'}",
+                    "log in for reading with the backup's account: "
+                    "`smsbak auth --restore --client-secrets FILE`",
+                )
+        run = VerifyRun(reports=[])
+        with RunLock(paths.lock_file), open_store(paths, settings) as store:
+            store.close_interrupted_runs()
+            for label in verify_labels(settings):
+                place = place_key(identity, label)
+                ledger = Ledger()
+                ledgers.append(ledger)
+                run_id = store.start_run("verify", place)
+                try:
+                    report = verify_place(
+                        reader, label, store, place, ledger,
+                        progress=progress, should_stop=should_stop,
+                    )  # fmt: skip
+                except BaseException as error:
+                    store.finish_run(run_id, "failed", RunCounts(), str(error)[:500])
+                    raise
+                store.finish_run(
+                    run_id,
+                    "ok" if report.whole else "partial",
+                    RunCounts(scanned=report.fetched, failed=report.missing_total),
+                    None if report.whole else f"{report.missing_total} missing",
+                )
+                run.reports.append(report)
+            to_repair = [
+                (report, ledger)
+                for report, ledger in zip(run.reports, ledgers, strict=True)
+                if report.missing_total and report.complete
+            ]
+            if not repair or not to_repair:
+                return run
+            for report, ledger in to_repair:
+                forget_missing(store, report.place, ledger)
+        run.repair = run_backup(
+            paths, settings, BackupOptions(full=True), progress=progress, should_stop=should_stop
+        )
+        with RunLock(paths.lock_file), open_store(paths, settings) as store:
+            for report, ledger in to_repair:
+                count_repaired(store, report.place, ledger, report)
+        return run
+    finally:
+        for ledger in ledgers:
+            ledger.close()
+        reader.close()

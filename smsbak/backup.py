@@ -10,6 +10,7 @@ Destination.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -28,6 +29,7 @@ from smsbak.mime import (
     encode_call,
     encode_mms,
     encode_sms,
+    mms_message_id,
 )
 from smsbak.model import AddressKind, Mms, mms_content_digest
 from smsbak.ports import (
@@ -85,6 +87,9 @@ BackupReport = StreamReport
 class BackupOptions:
     full: bool = False
     dry_run: bool = False
+    upload_anyway: bool = False
+    """Go ahead with a first backup into a folder that holds messages smsbak cannot read
+    to adopt (Gmail without the read login); the wiring's ``prepare_place`` reads it."""
 
 
 Item = PhoneSms | PhoneCall | PhoneMms
@@ -335,6 +340,19 @@ PHONE_READERS = {"termux": "termux", "shizuku": "privileged", "root": "privilege
 """Source identities as the READ_WITH fact names them (Shizuku and root see the same rows)."""
 
 
+def sbp_mms_message_id(mms: Mms) -> str:
+    """The Message-ID SMS Backup+ 1.5.11 gave this MMS: the MD5 of the date in seconds
+    times 1000, the first address that is not insert-address-token, and m_type
+    (shared/reference/sms-backup-plus-format.md), so an adopted SMS Backup+ MMS is
+    known without its fingerprint."""
+    address = next((a for a, _ in mms.addresses if a != INSERT_ADDRESS_TOKEN), "")
+    m_type = "" if mms.message_type is None else str(mms.message_type)
+    text = f"{mms.date_ms // 1000 * 1000}{address}{m_type}"
+    return (
+        f"<{hashlib.md5(text.encode('utf-8', 'surrogatepass')).hexdigest()}@sms-backup-plus.local>"
+    )
+
+
 _REAL_NUMBER = re.compile(r"\+?\d{3,}")
 
 
@@ -418,6 +436,7 @@ class BackupEngine:
         clock: Callable[[], float] = time.monotonic,
         stream: Stream | None = None,
         destination_name: str = "the destination",
+        prepare_place: Callable[[BackupReport], object] | None = None,
     ) -> None:
         self.stream: Stream = stream or SmsStream(settings.label)
         self.source = source
@@ -431,6 +450,9 @@ class BackupEngine:
         self.should_stop = should_stop
         self.clock = clock
         self.destination_name = destination_name
+        self.prepare_place = prepare_place
+        """Called before the scan of every real run (smsbak.adopt: before the first
+        backup into a place, adopt what it already holds); it may set ``stopped``."""
         self._confirmed: set[str] = set()
         self._refused: set[str] = set()
         self._newest_scanned: int | None = None
@@ -450,7 +472,10 @@ class BackupEngine:
         run_id = self.store.start_run(self.stream.command, self.place)
         pending: list[Item] | None = None
         try:
-            pending = self._scan_and_plan(options, report)
+            if self.prepare_place is not None:
+                self.prepare_place(report)
+            # An adoption cut short must not be followed by uploads it would have spared.
+            pending = [] if report.stopped else self._scan_and_plan(options, report)
             if pending:
                 self._upload(pending, report)
             report.result = (
@@ -579,6 +604,8 @@ class BackupEngine:
                 "smsbak can read (unknown type or date) and were left out"
             )
         known = self.store.known(found, self.place)
+        if self.stream.kind == KIND_MMS:
+            known |= self._known_by_message_id(found, known)
         report.already = len(known)
         refused = set() if options.full else self.store.refused(found, self.place)
         report.refused_before = len(refused)
@@ -588,6 +615,19 @@ class BackupEngine:
         if options.dry_run:
             report.planned = [m.sms for m in pending if isinstance(m, PhoneSms)]
         return pending
+
+    def _known_by_message_id(self, found: dict[str, Item], known: set[str]) -> set[str]:
+        """MMS recorded from their email (adoption, verify, restore) are keyed by the
+        email's fingerprint, which is not the phone's: smsbak's email lacks the SMIL
+        part, SMS Backup+'s the part names. Their Message-IDs can be derived from the
+        phone's record (smsbak's without SMIL, SMS Backup+'s from date, address and
+        m_type), so they tell the MMS is there."""
+        ids: dict[str, str] = {}
+        for fp, item in found.items():
+            if fp not in known and isinstance(item, PhoneMms) and item.mms is not None:
+                ids[mms_message_id(item.mms)] = fp
+                ids.setdefault(sbp_mms_message_id(item.mms), fp)
+        return {ids[mid] for mid in self.store.known_message_ids(ids, self.place)}
 
     # --- uploading ------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from smsbak import __version__
-from smsbak.errors import AuthError, ExitCode, PermissionDenied, SmsbakError
+from smsbak.errors import AuthError, ExitCode, PermissionDenied, SmsbakError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,7 +33,8 @@ Exit codes:
   {ExitCode.GMAIL}  Gmail or network failure (incl. the daily limit); retry later
   {ExitCode.STATE}  the state database cannot be used
   {ExitCode.BUSY}  another smsbak run is in progress
-  {ExitCode.CHECKS_FAILED}  `smsbak doctor` found something that needs fixing
+  {ExitCode.CHECKS_FAILED}  `smsbak doctor` found something to fix, or `smsbak verify`
+     found messages missing at the destination
 
 \b
 Files live under $SMSBAK_HOME when set, else ~/.config/smsbak (settings,
@@ -95,7 +96,6 @@ def main(ctx: click.Context, verbose: bool) -> None:
     "--client-secrets",
     "client_secrets",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
     help="The OAuth client JSON of your own Google Cloud 'Desktop app' client.",
 )
 @click.option(
@@ -111,9 +111,32 @@ def main(ctx: click.Context, verbose: bool) -> None:
     is_flag=True,
     help="Log in for `smsbak restore` (read access), kept apart from the backup login.",
 )
+@click.option("--imap", is_flag=True, help="Set up an IMAP mailbox with an app password instead.")
+@click.option("--host", help="IMAP server (asked for when missing), e.g. imap.gmail.com.")
+@click.option("--user", help="IMAP login, usually your email address (asked for when missing).")
+@click.option(
+    "--security",
+    type=click.Choice(["tls", "starttls", "plain"]),
+    default="tls",
+    show_default=True,
+    help="IMAP transport; plain only to 127.0.0.1/localhost.",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="IMAP port (0: 993/143).")
+@click.option("--ca-file", "ca_file", default="", help="PEM file of a private CA (self-hosted).")
 @click.pass_obj
 @reports_errors
-def auth(obj: Context, client_secrets: Path, timeout: float, for_restore: bool) -> None:
+def auth(
+    obj: Context,
+    client_secrets: Path | None,
+    timeout: float,
+    for_restore: bool,
+    imap: bool,
+    host: str | None,
+    user: str | None,
+    security: str,
+    port: int,
+    ca_file: str,
+) -> None:
     """Log in to Gmail and save the token (owner-only) for backups.
 
     Asks only for permission to add messages and manage labels (gmail.insert,
@@ -124,11 +147,26 @@ def auth(obj: Context, client_secrets: Path, timeout: float, for_restore: bool) 
     the address is printed as well. Using a browser on another device? Log in
     there and paste the address it ends on (http://localhost:...) here.
 
+    `--imap` sets up any IMAP mailbox instead (Gmail, iCloud, Fastmail, Yahoo,
+    GMX, your own server): it asks for the app password (hidden; or reads one
+    line from stdin when that is not a terminal), logs in to check it, stores it
+    owner-only and writes destination = "imap" and the imap_* settings into
+    config.toml. An app password opens the whole mailbox.
+
     \b
     Examples:
       smsbak auth --client-secrets ~/storage/downloads/client_secret.json
       smsbak auth --restore --client-secrets ~/storage/downloads/client_secret.json
+      smsbak auth --imap --host imap.gmail.com --user me@gmail.com
     """
+    if imap:
+        _auth_imap(obj, host, user, security, port, ca_file)
+        return
+    if client_secrets is None:
+        raise UsageError(
+            "missing --client-secrets FILE",
+            "pass your Google Cloud OAuth client JSON, or use `smsbak auth --imap`",
+        )
     from smsbak.gmail.auth import BACKUP_SCOPES, RESTORE_SCOPES, run_login
 
     token_file = obj.paths.restore_token_file if for_restore else obj.paths.token_file
@@ -141,6 +179,46 @@ def auth(obj: Context, client_secrets: Path, timeout: float, for_restore: bool) 
         timeout=timeout,
     )
     click.echo(f"Logged in as {stored.account}. Token saved to {token_file}.")
+
+
+def _auth_imap(
+    obj: Context, host: str | None, user: str | None, security: str, port: int, ca_file: str
+) -> None:
+    from smsbak.destinations.imap import PASSWORD_ENV
+    from smsbak.destinations.imap_setup import (
+        WHOLE_MAILBOX_WARNING,
+        set_up_imap,
+        suggested_host,
+    )
+
+    interactive = sys.stdin.isatty()
+    if not user:
+        if not interactive:
+            raise UsageError("missing --user", "pass --user you@example.com")
+        user = click.prompt("IMAP user (email address)")
+    if not host:
+        guess = suggested_host(user)
+        if not interactive:
+            if guess is None:
+                raise UsageError("missing --host", "pass --host imap.example.com")
+            host = guess
+        else:
+            host = click.prompt("IMAP server", default=guess)
+    assert host is not None and user is not None
+    path = obj.paths.config_dir / "imap-password"
+    click.echo(WHOLE_MAILBOX_WARNING.format(path=path))
+    if os.environ.get(PASSWORD_ENV):
+        password = os.environ[PASSWORD_ENV]
+    elif interactive:
+        password = click.prompt(f"App password for {user}", hide_input=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    setup = set_up_imap(
+        obj.paths, host=host, user=user, password=password,
+        security=security, port=port, ca_file=ca_file,
+    )  # fmt: skip
+    click.echo(f"Logged in to {setup.identity}. Password saved to {setup.password_file}.")
+    click.echo(f'Settings written to {setup.config_file} (destination = "imap").')
 
 
 class _StopFlag:
@@ -180,9 +258,15 @@ class _StopFlag:
     is_flag=True,
     help="Show an Android notification when a problem needs you (for scheduled jobs).",
 )
+@click.option(
+    "--upload-anyway",
+    is_flag=True,
+    help="First backup into a label that holds messages this login cannot read to adopt "
+    "(Gmail without `smsbak auth --restore`): upload anyway.",
+)
 @click.pass_obj
 @reports_errors
-def backup(obj: Context, full: bool, dry_run: bool, notify: bool) -> None:
+def backup(obj: Context, full: bool, dry_run: bool, notify: bool, upload_anyway: bool) -> None:
     """Upload the SMS that are not in Gmail yet, oldest first.
 
     Reads the newest messages until it reaches those older than the newest one
@@ -210,7 +294,7 @@ def backup(obj: Context, full: bool, dry_run: bool, notify: bool) -> None:
             report = run_backup(
                 obj.paths,
                 settings,
-                BackupOptions(full=full, dry_run=dry_run),
+                BackupOptions(full=full, dry_run=dry_run, upload_anyway=upload_anyway),
                 progress=printer,
                 should_stop=stop,
             )
@@ -231,6 +315,9 @@ def backup(obj: Context, full: bool, dry_run: bool, notify: bool) -> None:
         from smsbak.notify import Notifier
 
         Notifier(settings.notifications).clear_alert()
+    for part in report.streams:
+        for note in part.notes:
+            click.echo(f"{note}.")
     for warning in report.warnings:
         click.echo(f"Warning: {warning}", err=True)
     for warning in report.calls.warnings if report.calls is not None else []:
@@ -261,6 +348,50 @@ def status(obj: Context, as_json: bool) -> None:
 
     current = read_status(obj.paths, obj.settings())
     click.echo(status_json(current) if as_json else status_text(current))
+
+
+@main.command()
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Upload again what is missing (reads the phone; a full backup).",
+)
+@click.pass_obj
+@reports_errors
+def verify(obj: Context, repair: bool) -> None:
+    """Check that the destination still holds everything the state says is backed up.
+
+    Reads the labels (Gmail: needs the read login of `smsbak auth --restore`; IMAP
+    and Maildir read with their own) and lists what is missing by kind, date and
+    a short id. Messages there that the state does not know are recorded. With
+    --repair the missing ones are uploaded again from the phone, exactly once;
+    those the phone no longer has are named. Exit 0 when the backup is whole,
+    8 when something is missing and was not repaired.
+
+    \b
+    Examples:
+      smsbak verify            # compare, change nothing at the destination
+      smsbak verify --repair   # and upload again what is missing
+    """
+    from smsbak.app import run_verify, setup_file_logging
+    from smsbak.render import ProgressPrinter, verify_lines
+    from smsbak.verify import verify_exit_code
+
+    settings = obj.settings()
+    setup_file_logging(obj.paths, obj.verbose)
+    printer = ProgressPrinter(sys.stderr, sys.stderr.isatty())
+    try:
+        with _StopFlag() as stop:
+            result = run_verify(
+                obj.paths, settings, repair=repair, progress=printer, should_stop=stop
+            )
+    finally:
+        printer.close()
+    for line in verify_lines(result.reports, result.repair):
+        click.echo(line)
+    code = verify_exit_code(result.reports)
+    if code:
+        sys.exit(code)
 
 
 def _date_ms(value: str | None, option: str) -> int | None:

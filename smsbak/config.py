@@ -66,12 +66,28 @@ class Settings:
     """Gmail label for calls (SMS Backup+ used the same default)."""
     notifications: bool = True
     """Show smsbak's status and problems as Android notifications (termux-notification)."""
+    imap_host: str = ""
+    """IMAP server name (imap.gmail.com, imap.mail.me.com, imap.fastmail.com ...)."""
+    imap_port: int = 0
+    """IMAP port; 0 = the usual one for imap_security: 993 for "tls", 143 otherwise."""
+    imap_user: str = ""
+    """IMAP login name, usually the email address."""
+    imap_security: str = "tls"
+    """"tls" (implicit TLS, port 993), "starttls" (port 143, upgraded before the login)
+    or "plain" (only to this machine: 127.0.0.1/localhost)."""
+    imap_ca_file: str = ""
+    """PEM file of a private CA that signed a self-hosted server's certificate; empty =
+    the system's trusted CAs."""
+    imap_connections: int = 4
+    """Parallel IMAP connections for uploads (the provider's limit is shared with your
+    other mail apps: Gmail allows about 10 to 15 per account)."""
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Where each value came from: "default", the config file's path, or an env variable."""
 
 
 ENV_OVERRIDES = {"gmail_api": "SMSBAK_GMAIL_API", "destination": "SMSBAK_DESTINATION"}
 DESTINATION_KINDS = ("gmail", "imap", "maildir")
+IMAP_MAX_CONNECTIONS = 15  # Gmail's documented ceiling per account; more only gets refused
 
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
@@ -165,6 +181,37 @@ def _api_url(value: Any) -> str | None:
     return None
 
 
+def _host(value: Any) -> str | None:
+    if not isinstance(value, str) or any(c.isspace() or ord(c) < 32 for c in value):
+        return "must be a host name without spaces"
+    return None
+
+
+def _port(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        return "must be a port number from 1 to 65535 (0 = the default for imap_security)"
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if not isinstance(value, str) or any(ord(c) < 32 for c in value):
+        return "must be a string without control characters"
+    return None
+
+
+def _imap_security(value: Any) -> str | None:
+    if value not in ("tls", "starttls", "plain"):
+        return 'must be "tls", "starttls" or "plain"'
+    return None
+
+
+def _imap_connections(value: Any) -> str | None:
+    problem = _positive_int(value)
+    if problem is None and value > IMAP_MAX_CONNECTIONS:
+        return f"must be at most {IMAP_MAX_CONNECTIONS} (providers refuse more per account)"
+    return problem
+
+
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "destination": _destination,
     "label": _label,
@@ -183,6 +230,12 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "call_log": _boolean,
     "reader": _reader,
     "call_label": _label,
+    "imap_host": _host,
+    "imap_port": _port,
+    "imap_user": _text,
+    "imap_security": _imap_security,
+    "imap_ca_file": _text,
+    "imap_connections": _imap_connections,
 }
 
 
@@ -245,6 +298,17 @@ def load_settings(paths: Paths, environ: Mapping[str, str] | None = None) -> Set
         problem = VALIDATORS[key](value)
         if problem:
             problems.append(f"{key} = {value!r} ({sources[key]}): {problem}")
+    if (
+        not problems
+        and values.get("imap_security") == "plain"
+        and values.get("imap_host")
+        and not is_loopback_host(str(values["imap_host"]).lower())
+    ):
+        problems.append(
+            f'imap_security = "plain" ({sources["imap_security"]}): refused for '
+            f"{values['imap_host']!r}: the password and messages would travel unencrypted; "
+            'use "tls" or "starttls" ("plain" only to 127.0.0.1/localhost)'
+        )
     if problems:
         raise UsageError(
             "invalid settings:\n  " + "\n  ".join(problems),

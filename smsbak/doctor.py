@@ -37,6 +37,7 @@ REQUIRED_MODULES = {
     "apscheduler": "apscheduler",
     "click": "click",
     "phonenumbers": "phonenumbers",
+    "imapclient": "imapclient",
     "cryptography": "python-cryptography (pkg install python-cryptography)",
 }
 
@@ -58,7 +59,7 @@ class Doctor:
         self._termux_silent = False  # after one timeout, do not wait again per check
 
     def run(self) -> list[Check]:
-        checks: list[Callable[[], Check]] = [
+        checks: list[Callable[[], Check | list[Check]]] = [
             self.termux_api,
             self.reader,
             self.contacts,
@@ -69,16 +70,28 @@ class Doctor:
         ]
         if self.settings.destination == "gmail":
             checks += [self.token, self.gmail]
+        if self.settings.destination == "imap":
+            checks += [self.imap]
         if self.settings.destination.startswith("maildir:"):
             checks.append(self.maildir)
         checks += [self.background, self.last_backup]
-        results = []
+        results: list[Check] = []
         for check in checks:
             try:
-                results.append(check())
+                outcome = check()
+                results.extend(outcome if isinstance(outcome, list) else [outcome])
             except Exception as error:  # a check must never hide the others
                 results.append(Check(check.__name__, FAIL, f"check crashed: {error!r}"))
         return results
+
+    def imap(self) -> list[Check]:
+        """Login, folders and capabilities of the IMAP destination."""
+        from smsbak.destinations.imap_setup import doctor_checks
+
+        return [
+            Check(c.name, c.result, c.detail, c.fix)
+            for c in doctor_checks(self.paths, self.settings)
+        ]
 
     def termux_api(self) -> Check:
         try:

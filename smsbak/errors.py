@@ -96,3 +96,9 @@ class BusyError(SmsbakError):
     """Another smsbak run holds the lock."""
 
     exit_code = ExitCode.BUSY
+
+
+class AdoptionNeeded(UsageError):
+    """The first backup into a folder that already holds messages smsbak did not put
+    there, with a login that cannot read them (Gmail's insert-only one): uploading now
+    could show each of them twice, so the person chooses (exit 2, like a usage error)."""

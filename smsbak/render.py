@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
@@ -15,8 +16,15 @@ from smsbak.store import Run, place_parts
 if TYPE_CHECKING:
     from smsbak.backup import BackupReport, Progress
     from smsbak.report import RestoreReport
+    from smsbak.verify import VerifyReport
 
-PHASES = {"upload": "Uploading", "fetch": "Reading the archive", "write": "Restoring"}
+PHASES = {
+    "upload": "Uploading",
+    "fetch": "Reading the archive",
+    "write": "Restoring",
+    "adopt": "Reading what the label holds",
+    "verify": "Checking the label",
+}
 MIN_RATE_SECONDS = 1.0
 """A rate (and an ETA) is shown only once a phase has run this long."""
 
@@ -260,4 +268,69 @@ def restore_summary(report: RestoreReport) -> list[str]:
     if report.next_steps:
         lines.append("Next:")
         lines += [f"  {index}. {step}" for index, step in enumerate(report.next_steps, 1)]
+    return lines
+
+
+_KIND_NAMES = {"sms": "SMS", "mms": "MMS", "call": "call"}
+
+
+def _kinds(counts: Counter[str]) -> str:
+    return ", ".join(
+        f"{n} {_KIND_NAMES.get(kind, kind)}" for kind, n in sorted(counts.items()) if n
+    )
+
+
+def verify_lines(reports: Sequence[VerifyReport], repair: BackupReport | None) -> list[str]:
+    """Per label: what is there, what is missing (kind, date, short id: never a text or
+    a number), what was recorded or repaired, and whether the backup is whole."""
+    lines: list[str] = []
+    for report in reports:
+        head = f"{report.label!r} in {report.where}:"
+        if report.folder_absent:
+            head += " the label does not exist."
+        else:
+            head += f" {report.fetched} emails read, {report.present} of {report.recorded} "
+            head += "recorded messages there."
+        lines.append(head)
+        if report.recorded_now:
+            lines.append(
+                f"  recorded now (there, but unknown to the state): {_kinds(report.recorded_now)}"
+            )
+        lines += [f"  skipped {n}: {reason}" for reason, n in sorted(report.skipped.items())]
+        if report.stopped:
+            lines.append("  stopped before the whole label was read: nothing was compared")
+        if report.not_fetched:
+            lines.append(
+                f"  {report.not_fetched} emails could not be read: nothing was compared "
+                "(run `smsbak verify` again later)"
+            )
+        if report.missing_total:
+            lines.append(f"  MISSING: {_kinds(report.missing)}")
+            for item in report.listed_missing:
+                when = datetime.fromtimestamp(item.date_ms / 1000, UTC).strftime(
+                    "%Y-%m-%d %H:%M UTC"
+                )
+                lines.append(
+                    f"    {_KIND_NAMES.get(item.kind, item.kind):4} {when}  {item.short_id}"
+                )
+            more = report.missing_total - len(report.listed_missing)
+            if more > 0:
+                lines.append(f"    ... and {more} more")
+        if report.repair_ran:
+            lines.append(f"  repaired: {report.repaired} uploaded again")
+            if report.unrepaired:
+                lines.append(
+                    f"  not repaired: {_kinds(report.unrepaired)} (the phone no longer has them)"
+                )
+    if repair is not None:
+        lines.append(
+            f"The repair ran a full backup: {sum(s.uploaded for s in repair.streams)} "
+            "uploaded in all."
+        )
+    if all(report.whole for report in reports):
+        lines.append("The backup is whole.")
+    elif any(r.missing_total and not r.repair_ran for r in reports):
+        lines.append("The backup is NOT whole: `smsbak verify --repair` uploads what is missing.")
+    else:
+        lines.append("The backup is NOT whole.")
     return lines

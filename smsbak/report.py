@@ -34,6 +34,8 @@ class StreamReport:
     dry_run: bool = False
     planned: list[Sms] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What the run did besides uploading, for people (adopting a folder's messages)."""
     stopped: bool = False
     seconds: float = 0.0
     result: str = "ok"

@@ -353,6 +353,48 @@ class StateStore:
         ).fetchone()
         return int(row[0])
 
+    def known_message_ids(self, message_ids: Iterable[str], place: str) -> set[str]:
+        """Which of these Message-IDs a message recorded at ``place`` was stored with.
+
+        Adoption and verify match an email by it as well as by fingerprint: an MMS
+        email carries no SMIL part, so its decoded fingerprint is not the phone's."""
+        wanted = [mid for mid in message_ids if mid]
+        found: set[str] = set()
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT message_id FROM messages WHERE place = ? AND message_id IN ({marks})",
+                [place, *chunk],
+            )
+            found.update(str(row[0]) for row in rows)
+        return found
+
+    def uploaded_rows(self, place: str, chunk: int = _CHUNK) -> Iterator[list[Uploaded]]:
+        """Everything recorded at ``place``, in fingerprint order, ``chunk`` rows at a
+        time: verify walks a whole place without holding it (each chunk is its own
+        query, so the store can be written between chunks)."""
+        after = ""
+        while True:
+            rows = self._db.execute(
+                "SELECT fingerprint, kind, date_ms, gmail_id, message_id FROM messages "
+                "WHERE place = ? AND fingerprint > ? ORDER BY fingerprint LIMIT ?",
+                (place, after, chunk),
+            ).fetchall()
+            if not rows:
+                return
+            yield [Uploaded(str(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4])) for r in rows]
+            after = str(rows[-1][0])
+
+    def forget(self, fingerprints: Sequence[str], place: str) -> None:
+        """These are no longer at ``place`` (verify found them missing): not backed up
+        there any more, so the next upload into it sends them again."""
+        with self._transaction() as db:
+            db.executemany(
+                "DELETE FROM messages WHERE place = ? AND fingerprint = ?",
+                [(place, fp) for fp in fingerprints],
+            )
+
     def holds_records(self, place: str) -> bool:
         """Has anything ever been recorded at ``place`` (backed up, refused, in flight)?"""
         for table in ("messages", "refused", "in_flight"):
