@@ -411,6 +411,17 @@ def test_restore_into_files_on_a_machine_without_a_phone(
     assert path.stat().st_mode & 0o077 == 0
 
 
+def test_restore_from_a_maildir_that_is_not_there_names_the_path(
+    mbed: Bed, root: Path, tmp_path: Path
+) -> None:
+    result = mbed.smsbak("restore", "--to", f"xml:{tmp_path / 'out.xml'}")
+    assert result.returncode == 2, result.stderr
+    assert f"no label (folder) 'SMS' in the Maildir {root}" in result.stderr
+    assert "Maildir path" in result.stderr and "logged in" not in result.stderr
+    assert not root.exists(), "a restore created the Maildir it reads"
+    assert not (tmp_path / "out.xml").exists()
+
+
 # --- switching destination --------------------------------------------------------------
 
 
