@@ -219,6 +219,22 @@ def test_sigkill_at_a_random_point_then_a_run_completes_exactly_once(
     assert status["messages_backed_up"] == total
 
 
+@pytest.mark.parametrize("index_too", [False, True], ids=["state lost", "state and index lost"])
+def test_a_lost_state_database_doubles_nothing(mbed: Bed, root: Path, index_too: bool) -> None:
+    """The Maildir is found by Message-ID again (from its index, or from the files' own
+    headers when the index is gone too), so a new state database records, not rewrites."""
+    tricky_corpus(mbed.phone)
+    assert mbed.smsbak("backup").returncode == 0
+    files = set(message_files(root))
+    (mbed.home / "state.sqlite3").unlink()
+    if index_too:
+        (root / ".SMS" / "smsbak-index").unlink()
+    result = mbed.smsbak("backup")
+    assert result.returncode == 0, result.stderr
+    assert set(message_files(root)) == files, "a message was written a second time"
+    assert_exactly_once(mbed, root)
+
+
 def test_calls_go_into_the_call_log_folder_incrementally(mbed: Bed, root: Path) -> None:
     calls = [
         Call("+4917012345", BASE, 267, CallType.INCOMING),
