@@ -1,4 +1,5 @@
-"""smsbak: back up Android SMS from Termux into Gmail, and bring them back."""
+"""smsbak: back up Android SMS, MMS and calls from Termux into Gmail, IMAP or a Maildir,
+and bring them back."""
 
 __version__ = "0.1.0"
 

@@ -53,6 +53,7 @@ from smsbak.notify import Notifier
 from smsbak.paths import Paths, ensure_private_dir, make_private
 from smsbak.phone.call_writer import PhoneCallLog
 from smsbak.phone.contacts import ContactBook, numbers_match
+from smsbak.phone.mms_writer import STAGE_FOLDER, PhoneMessages, PhoneMmsWriter
 from smsbak.phone.privileged import PrivilegedShell
 from smsbak.phone.privileged_reader import choose_reader
 from smsbak.phone.termux import TermuxPhone, TermuxTools
@@ -502,6 +503,33 @@ def run_restore(
         archive.close()
 
 
+MMS_JOURNAL = "mms-restore-in-flight.json"
+"""The MMS a restore is writing right now: a killed run's next run removes them first."""
+
+
+def _phone_messages(
+    shell: PrivilegedShell, store: StateStore, now: datetime, journal: Path
+) -> PhoneMessages:
+    """SMS and MMS into the phone; MMS attachments pass through shared storage, and
+    where ``content write`` is missing the MMS go into an archive in Downloads."""
+    from smsbak.backup import OWN_NUMBERS, own_numbers_in
+
+    stored = store.get_meta(OWN_NUMBERS)
+    known = set(json.loads(stored)) if stored else set()
+
+    def fallback() -> FileTarget:
+        path, note = default_archive_path(Path.home(), now)
+        return FileTarget("smsie", path, read_phone=lambda: None, note=note)
+
+    writer = PhoneMmsWriter(
+        shell,
+        stage_dir=Path.home() / "storage" / "shared" / STAGE_FOLDER,
+        own_numbers=lambda messages: known | own_numbers_in(messages),
+        journal=journal,
+    )
+    return PhoneMessages(PhoneSmsStore(shell), writer, fallback=fallback)
+
+
 def _choose_target(
     paths: Paths,
     settings: Settings,
@@ -517,7 +545,9 @@ def _choose_target(
     if to is None or to.kind == "phone":
         shell = PrivilegedShell.detect(settings.termux_timeout)
         if shell is not None:
-            return PhoneCallLog(shell) if calls else PhoneSmsStore(shell)
+            if calls:
+                return PhoneCallLog(shell)
+            return _phone_messages(shell, store, now, paths.state_db.with_name(MMS_JOURNAL))
         if to is not None:
             raise PhoneError(
                 "restoring into the phone needs Shizuku (rish) or root (su), and neither answered",

@@ -30,7 +30,8 @@ Exit codes:
   {ExitCode.USAGE}  bad options, settings or input files
   {ExitCode.AUTH}  not logged in, login revoked or expired, missing permission
   {ExitCode.PHONE}  Termux:API missing, hanging, denied a permission, bad output
-  {ExitCode.GMAIL}  Gmail or network failure (incl. the daily limit); retry later
+  {ExitCode.GMAIL}  destination (Gmail, IMAP server, Maildir) or network failure, incl.
+     a daily limit; retry later
   {ExitCode.STATE}  the state database cannot be used
   {ExitCode.BUSY}  another smsbak run is in progress
   {ExitCode.CHECKS_FAILED}  `smsbak doctor` found something to fix, or `smsbak verify`
@@ -81,9 +82,11 @@ class Context:
 @click.option("-v", "--verbose", is_flag=True, help="Debug output on stderr (may show numbers).")
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
-    """Back up the phone's SMS into Gmail, in the SMS Backup+ format.
+    """Back up the phone's SMS, MMS and calls as emails in the SMS Backup+ format:
+    into Gmail, any IMAP mailbox, or a local Maildir; restore them after a reset.
 
-    Start with `smsbak auth --client-secrets FILE`, then `smsbak backup`.
+    Start with `smsbak auth --client-secrets FILE` (Gmail) or `smsbak auth --imap`
+    (IMAP), or set `destination = "maildir:PATH"`; then `smsbak backup`.
     """
     os.umask(0o077)  # every file smsbak creates is the owner's alone
     if verbose:

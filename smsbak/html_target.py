@@ -19,7 +19,6 @@ from smsbak.ports import TargetCapabilities
 class HtmlTarget:
     """Writes SMS, MMS and (with --calls) the call log into the archive at ``root``."""
 
-    accepts_mms = True
 
     def __init__(
         self,

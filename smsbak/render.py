@@ -261,6 +261,8 @@ def restore_summary(report: RestoreReport) -> list[str]:
     ]
     details += [(n, f"skipped: {reason}") for reason, n in sorted(report.skipped.items())]
     lines += [f"  {n:>6}  {what}" for n, what in details if n]
+    refusals = Counter(report.refused)  # why, so the person knows what to fix
+    lines += [f"          {n} x {reason}" for reason, n in sorted(refusals.items())]
     kind = "SMS or MMS" if report.noun == "messages" else report.noun
     lines.append(f"  {report.listed:>6}  emails under the label, {report.sms_found} of them {kind}")
     if report.dry_run:

@@ -69,7 +69,7 @@ class RecordKind:
 
     def refusal(self, record: Record) -> str | None:
         """Why a decoded record must not be written, or None."""
-        if isinstance(record, Sms) and record.box not in RESTORED_BOXES:
+        if isinstance(record, Sms | Mms) and record.box not in RESTORED_BOXES:
             return f"{record.box.name.lower()} message (only received and sent are restored)"
         return None
 

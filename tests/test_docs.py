@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import re
 import shutil
@@ -85,3 +86,44 @@ def test_shell_scripts_pass_shellcheck(script: str) -> None:
         ["shellcheck", str(ROOT / script)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout
+
+
+ARCHITECTURE = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+
+
+def test_every_path_in_architecture_md_exists() -> None:
+    """The map must name only files that are there (a glob must match at least one)."""
+    paths = set(re.findall(r"(?<![\w./-])((?:smsbak|tests|benchmarks)/[\w./*-]*\w)", ARCHITECTURE))
+    assert {"smsbak/ports.py", "tests/contracts/destination_contract.py"} <= paths
+    missing = [path for path in sorted(paths) if not any(ROOT.glob(path))]
+    assert not missing, f"ARCHITECTURE.md names paths that do not exist: {missing}"
+
+
+def test_every_dotted_name_in_architecture_md_resolves() -> None:
+    """``smsbak.app.open_destination`` and the like: a module, then attributes of it."""
+    names = set(re.findall(r"(?<![\w.])(smsbak(?:\.\w+)+)", ARCHITECTURE))
+    assert "smsbak.ports.Destination" in names
+    unresolved = []
+    for name in sorted(names):
+        parts = name.split(".")
+        for split in range(len(parts), 0, -1):
+            try:
+                target: object = importlib.import_module(".".join(parts[:split]))
+            except ModuleNotFoundError:
+                continue
+            break
+        try:
+            for attribute in parts[split:]:
+                target = getattr(target, attribute)
+        except AttributeError:
+            unresolved.append(name)
+    assert not unresolved, f"ARCHITECTURE.md names what does not exist: {unresolved}"
+
+
+def test_architecture_md_names_every_import_contract() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts = config["tool"]["importlinter"]["contracts"]
+    assert contracts
+    for contract in contracts:
+        assert contract["name"] in ARCHITECTURE, contract["name"]
+    assert "lint-imports" in ARCHITECTURE

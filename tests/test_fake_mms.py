@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import struct
 import subprocess
@@ -230,17 +231,17 @@ def test_mms_rows_addresses_and_parts_print_like_android(phone: FakePhone) -> No
     assert "android.database.sqlite.SQLiteException: no such column: nope" in provider_error(bad)
 
 
-def test_no_mms_and_writes_refused(phone: FakePhone) -> None:
+def test_no_mms_and_unknown_uris(phone: FakePhone) -> None:
     assert query(phone, "content://mms") == "No result found.\n"
     assert query(phone, "content://mms/part") == "No result found.\n"
-    phone.set_appop("allow")
-    insert = content(phone, "insert", "--uri", "content://mms", "--bind", "msg_box:i:1")
-    assert provider_error(insert).startswith("java.lang.UnsupportedOperationException: ")
     unknown = content(phone, "query", "--uri", "content://mms/1/frob")
     assert provider_error(unknown) == (
         "java.lang.IllegalArgumentException: Unknown URL content://mms/1/frob"
     )
-    assert "mms" not in json.loads(phone.path.read_text())  # nothing written
+    # Without the WRITE_SMS app-op an insert is silent and stores nothing.
+    insert = content(phone, "insert", "--uri", "content://mms", "--bind", "msg_box:i:1")
+    assert (insert.returncode, insert.stdout, insert.stderr) == (0, b"", b"")
+    assert not json.loads(phone.path.read_text()).get("mms")
 
 
 # --------------------------------------------------------------------------- read
@@ -372,3 +373,131 @@ def test_add_mms_ids_threads_and_files(phone: FakePhone) -> None:
     assert "mms" not in settings
     phone.reload()  # thread numbering survives a re-read: a new SMS gets a fresh thread
     assert phone.add_sms(address=CARL, body="c", date=1)["thread_id"] == group["thread_id"] + 1
+
+
+# --------------------------------------------------------------------------- writes
+# mms-provider.md: the WRITE_SMS app-op gates every MMS write, nothing prints, the
+# provider makes part files itself, Android 14 checks sub_id, shell/root read a
+# restricted view, threadID finds or makes the thread of a set of addresses.
+
+
+def insert(phone: FakePhone, uri: str, *binds: str, via: str = "rish") -> None:
+    args = ["insert", "--uri", uri]
+    for bind in binds:
+        args += ["--bind", bind]
+    result = content(phone, *args, via=via)
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b""), result
+
+
+def test_pdu_inserts_follow_the_app_op_and_the_provider_rules(phone: FakePhone) -> None:
+    insert(phone, "content://mms", "msg_box:i:1", "date:l:5")
+    assert phone.mms_rows == []  # app-op not allowed: silently nothing
+    phone.set_appop("allow")
+    insert(phone, "content://mms/sent", "_id:i:77", "read:i:0", "frob:s:x", "date:l:5")
+    insert(phone, "content://mms", "m_type:i:132", "read:i:0", via="su")
+    insert(phone, "content://mms", "address:s:+49170")  # no such pdu column: fails
+    sent, received = phone.mms_rows
+    assert (sent["_id"], sent["msg_box"], sent["read"], sent["date"]) == (1, 2, 1, 5)
+    assert "frob" not in sent and sent["creator"] == "com.android.shell"
+    assert (received["msg_box"], received["read"], received["creator"]) == (1, 0, "root")
+    assert abs(received["date"] - DATE_S) < 10**9 and received["date"] < 10**11  # seconds
+
+
+def test_android_14_checks_sub_id_on_inserts_and_queries(phone: FakePhone) -> None:
+    phone.set_appop("allow")
+    phone.set(subscriptions=[1])
+    insert(phone, "content://mms", "sub_id:i:5", "date:l:1")
+    assert phone.mms_rows == []  # a foreign subscription: refused
+    insert(phone, "content://mms", "sub_id:i:1", "date:l:2")
+    insert(phone, "content://mms", "sub_id:i:-1", "date:l:3")
+    phone.add_mms(date_s=4, box=INBOX, addresses=[(ANNA, PDU_FROM)], parts=[], sub_id=7)
+    assert query(phone, "content://mms", "--projection", "date:sub_id") == (
+        "Row: 0 date=3, sub_id=-1\nRow: 1 date=2, sub_id=1\n"
+    )  # the row of SIM 7 is invisible
+    insert(phone, "content://mms/3/addr", "address:s:x", "type:i:137")
+    assert phone.mms_rows[2]["addresses"][1:] == []  # nor can it be written to
+    phone.set(props={"ro.build.version.sdk": "33"})  # before Android 14: no filter
+    assert query(phone, "content://mms", "--projection", "date").count("Row: ") == 3
+
+
+def test_restricted_view_hides_drafts_outbox_and_notifications(phone: FakePhone) -> None:
+    for box in (INBOX, SENT, DRAFT, OUTBOX):
+        phone.add_mms(date_s=box, box=box, addresses=[(ANNA, PDU_FROM)], parts=[])
+    phone.add_mms(date_s=9, box=INBOX, m_type=130, addresses=[(ANNA, PDU_FROM)], parts=[])
+    assert query(phone, "content://mms", "--projection", "msg_box") == (
+        "Row: 0 msg_box=2\nRow: 1 msg_box=1\n"
+    )
+    sneaky = content(
+        phone, "query", "--uri", "content://mms", "--where", "_id IN (SELECT _id FROM pdu)"
+    )
+    assert "SELECT is not allowed" in provider_error(sneaky)
+
+
+def test_parts_get_provider_made_files_and_write_read_round_trip(phone: FakePhone) -> None:
+    phone.set_appop("allow")
+    insert(phone, "content://mms", "date:l:1")
+    insert(phone, "content://mms/part", "ct:s:text/plain", "text:s:lost")  # refused
+    insert(phone, "content://mms/1/part", "seq:i:0", "ct:s:text/plain", "text:s:a\\: b")
+    insert(phone, "content://mms/1/part", "seq:i:1", "ct:s:image/png", "cl:s:dir/photo.png")
+    insert(phone, "content://mms/1/part", "ct:s:image/png", f"_data:s:{PART_DIR}/PART_1")
+    insert(phone, "content://mms/1/addr", "address:s:+49170", "type:i:137", "charset:i:106")
+    out = query(phone, "content://mms/1/part", "--projection", "_id:seq:ct:_data:text")
+    lines = out.splitlines()
+    assert lines[0] == "Row: 0 _id=1, seq=0, ct=text/plain, _data=NULL, text=a: b"
+    assert re.fullmatch(
+        rf"Row: 1 _id=2, seq=1, ct=image/png, _data={PART_DIR}/PART_\d{{13}}_photo\.png, "
+        "text=NULL",
+        lines[1],
+    )
+    assert len(lines) == 2  # no part at content://mms/part, none with our own _data
+    assert query(phone, "content://mms/1/addr", "--projection", "address:type:msg_id") == (
+        "Row: 0 address=+49170, type=137, msg_id=1\n"
+    )
+    written = subprocess.run(
+        ["rish", "-c", "content write --uri content://mms/part/2"],
+        input=PNG,
+        env=env_of(phone),
+        capture_output=True,
+        check=False,
+    )
+    assert (written.returncode, written.stderr) == (0, b"")
+    assert read_part(phone, 2) == PNG
+    text_part = content(phone, "write", "--uri", "content://mms/part/1")
+    assert provider_error(text_part) == "java.io.FileNotFoundException: Column _data not found."
+    phone.set_appop("default")
+    denied = content(phone, "write", "--uri", "content://mms/part/2")
+    assert provider_error(denied) == "java.io.FileNotFoundException: App op not allowed"
+    phone.set(content_has_write=False)  # Android 6: no such subcommand
+    old = content(phone, "write", "--uri", "content://mms/part/2")
+    assert old.returncode == 0 and old.stdout.endswith(b"[ERROR] Unsupported operation: write\n")
+
+
+def test_deleting_an_mms_by_its_uri_removes_parts_addresses_and_files(
+    phone: FakePhone,
+) -> None:
+    sent, reply = group_mms(phone)
+    files = [Path(p["data_file"]) for p in sent["parts"] if "data_file" in p]
+    assert content(phone, "delete", "--uri", "content://mms/1").returncode == 0
+    assert len(phone.mms_rows) == 2  # no app-op: nothing deleted
+    phone.set_appop("allow")
+    assert content(phone, "delete", "--uri", "content://mms/1").returncode == 0
+    assert [m["_id"] for m in phone.mms_rows] == [reply["_id"]]
+    assert files and not any(f.exists() for f in files)
+    assert query(phone, "content://mms/1/addr") == "No result found.\n"
+
+
+def test_thread_id_finds_or_makes_the_thread_of_a_set_of_addresses(phone: FakePhone) -> None:
+    sms = phone.add_sms(address=ANNA, body="hi", date=1)
+
+    def thread(*addresses: str) -> str:
+        uri = "content://mms-sms/threadID?" + "&".join(
+            f"recipient={a.replace('+', '%2B')}" for a in addresses
+        )
+        return query(phone, uri)
+
+    assert thread(ANNA) == f"Row: 0 _id={sms['thread_id']}\n"  # the SMS conversation
+    group = thread(ANNA, BERT)
+    assert group == thread(BERT, ANNA, BERT) != thread(ANNA, BERT, CARL)
+    assert group == f"Row: 0 _id={sms['thread_id'] + 1}\n"
+    empty = content(phone, "query", "--uri", "content://mms-sms/threadID")
+    assert "Unable to find or allocate a thread ID" in provider_error(empty, "mms-sms")

@@ -109,7 +109,7 @@ def test_mms_identity_ignores_how_it_was_read(bed: Bed) -> None:
     assert bed.emulator.insert_calls == inserts
 
 
-def test_mms_come_back_into_both_archives_byte_identical_and_never_into_the_phone(
+def test_mms_come_back_into_both_archives_and_the_phone_byte_identical(
     bed: Bed, tmp_path: Path
 ) -> None:
     from smsbak.formats.mms import read_mms_from_smsie_zip, read_mms_xml
@@ -134,7 +134,11 @@ def test_mms_come_back_into_both_archives_byte_identical_and_never_into_the_phon
             "+4917011", "+4917022", "+4917033",
         }  # fmt: skip
     bed.phone.clear_messages()
-    into_phone = bed.smsbak("restore", "--to", "phone")
+    bed.phone.set(mms=[], threads=[])
+    (tmp_path / "user" / "storage" / "shared").mkdir(parents=True)
+    into_phone = bed.smsbak("restore", "--to", "phone", HOME=str(tmp_path / "user"))
     assert into_phone.returncode == 0, into_phone.stderr
-    assert "smsbak cannot write MMS into the phone" in into_phone.stdout
     assert [row["body"] for row in bed.phone.messages] == ["and an sms"]
+    (restored,) = bed.phone.mms_rows  # MMS go into the phone too now (tests/test_mms_restore)
+    image = next(p for p in restored["parts"] if p["ct"] == "image/png")
+    assert Path(image["data_file"]).read_bytes() == PNG

@@ -391,3 +391,125 @@ def _parse_row(line: str, projection: Sequence[str]) -> dict[str, str | None]:
             value, rest = rest, ""
         row[column] = None if value == "NULL" else value
     return row
+
+
+# ------------------------------------------------------------ exact batched queries
+
+HEX_VALUE = re.compile(r"NULL|[0-9A-F]*")
+"""What ``hex()`` of a text column prints: nothing to forge a row with."""
+
+
+def hex_of(column: str) -> str:
+    """``hex(col)`` in a projection: the text as the hex of its UTF-8 bytes."""
+    return f"hex({column})"
+
+
+def length_of(column: str) -> str:
+    """``length(col)``: NULL for NULL, so NULL and the empty text are told apart."""
+    return f"length({column})"
+
+
+@dataclass(frozen=True)
+class ExactQuery:
+    """One ``content query`` whose projection holds only integer columns and
+    :func:`hex_of` / :func:`length_of` of text columns."""
+
+    uri: str
+    projection: tuple[str, ...]
+    where: str | None = None
+    sort: str | None = None
+
+    def command(self) -> str:
+        options: list[str] = []
+        if self.where:
+            options += ["--where", self.where]
+        if self.sort:
+            options += ["--sort", self.sort]
+        return content_command(
+            "query", "--uri", self.uri, "--projection", ":".join(self.projection), *options
+        )
+
+
+def query_exact(
+    shell: PrivilegedShell,
+    queries: Sequence[ExactQuery],
+    what: str,
+    *,
+    before: Sequence[str] = (),
+) -> list[list[Row]]:
+    """Many queries in one shell start, each one ``content`` (Java) start, rows certain.
+
+    Free text reaches the output only as ``hex()`` of it, so no message can print a
+    line that looks like a row (what :func:`query_rows` pays a second query per call
+    to rule out). Every row is ``Row: N`` numbered from 0 with exactly the
+    projection's columns, every hex value hex digits: anything else is an error,
+    never a guess (an integer column holding odd text cannot add a column or a line
+    without that showing). In the rows returned a ``hex(col)`` value is decoded back
+    under the name ``col`` (None for NULL, or when ``length(col)`` says NULL).
+
+    ``before``: commands that print nothing (inserts) run first in the same shell
+    start, so what they wrote is confirmed without a start of its own.
+    """
+    if not queries and not before:
+        return []
+    commands = [*before, *(query.command() for query in queries)]
+    outputs = _run_queries(shell, commands, what)
+    if any(output.strip() for output in outputs[: len(before)]):
+        raise _unexpected("a command that prints nothing printed something")
+    outputs = outputs[len(before) :]
+    return [
+        _exact_rows(output, query.projection)
+        for output, query in zip(outputs, queries, strict=True)
+    ]
+
+
+_HEX_NAME = re.compile(r"hex\((\w+)\)")
+_LENGTH_NAME = re.compile(r"length\((\w+)\)")
+
+
+def _exact_rows(text: str, projection: Sequence[str]) -> list[Row]:
+    if not text.strip() or text.startswith("No result found"):
+        return []
+    rows: list[Row] = []
+    for index, line in enumerate(text.rstrip("\n").split("\n")):
+        head = f"Row: {index} "
+        if not line.startswith(head):
+            raise _unexpected(f"row {index} of an exact query does not start with {head!r}")
+        cells = line[len(head) :].split(", ")
+        if len(cells) != len(projection):
+            raise _unexpected(f"row {index} of an exact query has {len(cells)} values")
+        raw: dict[str, str | None] = {}
+        for column, cell in zip(projection, cells, strict=True):
+            name, equals, value = cell.partition("=")
+            hexed = column.startswith("hex(")
+            if name != column or not equals or (hexed and not HEX_VALUE.fullmatch(value)):
+                raise _unexpected(f"column {column!r} of an exact query")
+            raw[column] = None if value == "NULL" else value
+        rows.append(_decoded(raw))
+    return rows
+
+
+def _decoded(raw: dict[str, str | None]) -> Row:
+    row: Row = {}
+    lengths = {}
+    for column, value in raw.items():
+        length = _LENGTH_NAME.fullmatch(column)
+        if length:
+            lengths[length.group(1)] = value
+    for column, value in raw.items():
+        if _LENGTH_NAME.fullmatch(column):
+            continue
+        hexed = _HEX_NAME.fullmatch(column)
+        if hexed is None:
+            row[column] = value
+            continue
+        name = hexed.group(1)
+        if name in lengths and lengths[name] is None:
+            row[name] = None
+            continue
+        try:
+            text = bytes.fromhex(value or "").decode("utf-8", "replace")
+        except ValueError:
+            raise _unexpected(f"hex({name}) is not hex") from None
+        row[name] = text if text or name in lengths else None
+    return row

@@ -3,15 +3,18 @@ and the ``content`` / ``appops`` tools that only work under them, plus the ``id`
 they put first on PATH.  The scripts in ``bin`` (and ``privileged-bin/id``) call
 one ``main_*`` function of this module.
 
-Behaviour follows section 1 of /work/shared/reference/restore-formats.md; where it
-is silent the choice follows a reading of AOSP (Content.java, SmsProvider) and is
-marked "silent:".  Fixture keys are documented in phone.py.  Kept apart from
-``_termux_common`` so the Termux:API fakes do not compile this on every call.
+Behaviour follows section 1 of /work/shared/reference/restore-formats.md and, for
+MMS writes, threadID and the restricted view, /work/shared/reference/mms-provider.md;
+where they are silent the choice follows a reading of AOSP (Content.java,
+SmsProvider, MmsProvider) and is marked "silent:".  Fixture keys are documented in
+phone.py.  Kept apart from ``_termux_common`` so the Termux:API fakes do not compile
+this on every call.
 Stdlib only; sqlite3 is imported where needed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -383,6 +386,8 @@ def main_appops(argv: Sequence[str]) -> int:
             "(AppOpsService.java:2210)\n"
         )
         return 1
+    if command in ("set", "reset") and load_phone(tool).get("appops_frozen"):
+        return 0  # fake: the ROM answers but keeps the mode (the app-op is not granted)
     if command == "set":
         if len(rest) != 3:
             return usage_error("set needs <PACKAGE> <OP> <MODE>")
@@ -570,7 +575,7 @@ SMS_BOXES = {"inbox": 1, "sent": 2, "draft": 3, "outbox": 4, "failed": 5, "queue
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 _JAVA_INT_RE = re.compile(r"[+-]?[0-9]+\Z")
-_CONTENT_URI_RE = re.compile(r"content://([^/?#]*)(/[^?#]*)?\Z")
+_CONTENT_URI_RE = re.compile(r"content://([^/?#]*)(/[^?#]*)?(?:\?([^#]*))?\Z")
 
 
 class ContentArgError(Exception):
@@ -695,13 +700,14 @@ def parse_content_args(argv: Sequence[str], escaping: str) -> ContentCommand:
     if operation not in ("insert", "delete", "query", "update", "call", "read", "write", "gettype"):
         raise ContentArgError(f"Unsupported operation: {operation or 'null'}")
     command = ContentCommand(operation)
-    if operation not in ("insert", "delete", "query", "read"):
+    if operation not in ("insert", "delete", "query", "read", "write"):
         return command  # the fake does not model these
     allowed = {
         "insert": {"--uri", "--user", "--bind", "--extra"},
         "delete": {"--uri", "--user", "--bind", "--where", "--extra"},
         "query": {"--uri", "--user", "--projection", "--where", "--sort", "--extra"},
         "read": {"--uri", "--user"},
+        "write": {"--uri", "--user"},
     }[operation]
     while (argument := tokens.next()) is not None:
         if argument not in allowed:
@@ -739,12 +745,14 @@ class ContentTarget:
         box: int = 0,
         row_id: int | None = None,
         parent_id: int | None = None,
+        query: str | None = None,
     ):
         self.authority = authority
         self.table = table
         self.box = box
         self.row_id = row_id
         self.parent_id = parent_id
+        self.query = query
 
     @property
     def columns(self) -> tuple[tuple[str, str, Any], ...]:
@@ -781,11 +789,13 @@ def resolve_uri(uri: str) -> ContentTarget:
     match = _CONTENT_URI_RE.match(uri)
     authority = match.group(1) if match else "null"
     path = (match.group(2) or "").strip("/") if match else ""
+    if authority == "mms-sms" and path == "threadID":
+        return ContentTarget(authority, "threadID", query=match.group(3) if match else None)
     if match is None or authority not in ("sms", "call_log", "mms"):
         if authority == "mms-sms":
             raise ProviderError(
                 f"java.lang.UnsupportedOperationException: fake content tool: {authority} "
-                "is out of scope"
+                "is out of scope but for threadID"
             )
         raise ProviderError(
             f"java.lang.IllegalStateException: Could not find provider: {authority}"
@@ -975,6 +985,8 @@ def content_query(phone: Phone, target: ContentTarget, command: ContentCommand) 
         build_table(db, target, table_rows(phone, target))
         columns = ", ".join(command.projection) if command.projection else "*"
         conditions = target.conditions()
+        if target.table == "pdu":
+            conditions += pdu_visibility(phone)
         if command.where:
             conditions.append(f"({command.where})")
         sql = f"SELECT {columns} FROM {target.table}"
@@ -1202,9 +1214,281 @@ def content_read(phone: Phone, target: ContentTarget, uri: str) -> None:
         sys.stdout.buffer.flush()
 
 
+# ----------------------------------------------------------------- MMS writes
+# mms-provider.md: MmsProvider is gated by the WRITE_SMS app-op only (no default-app
+# check); shell and root read through the restricted view; Android 14+ checks sub_id.
+
+RESTRICTED_PDU = "msg_box IN (1, 2) AND (m_type IS NULL OR m_type != 130)"
+"""The view ``pdu_restricted`` that shell and root read: inbox and sent, no notifications."""
+TEXT_IN_COLUMN = ("text/plain", "application/smil")
+"""Part types whose content stays in ``text``; every other type gets a provider-made file."""
+ADDR_KEYS = ("address", "type", "charset", "contact_id")
+PART_KEYS = ("seq", "ct", "name", "chset", "cd", "fn", "cid", "cl", "ctt_s", "ctt_t", "text")
+
+
+def sdk_level(phone: Phone) -> int:
+    props = phone.get("props") or {}
+    value = str(props.get("ro.build.version.sdk", "34")) if isinstance(props, dict) else "34"
+    return int(value) if value.isdigit() else 34
+
+
+def user_subscriptions(phone: Phone) -> list[int] | None:
+    """The user's subscription ids (fixture ``subscriptions``) on Android 14+, else None.
+    silent: without the key every ``sub_id`` counts as the user's (no filtering)."""
+    subs = phone.get("subscriptions")
+    if sdk_level(phone) < 34 or not isinstance(subs, list):
+        return None
+    return [int(s) for s in subs if isinstance(s, int)]
+
+
+def pdu_visibility(phone: Phone) -> list[str]:
+    """What a shell/root query of ``content://mms`` sees: the restricted view, and on
+    Android 14+ only rows whose ``sub_id`` is -1 or one of the user's."""
+    conditions = [RESTRICTED_PDU]
+    subs = user_subscriptions(phone)
+    if subs is not None:
+        conditions.append(f"sub_id IN ({', '.join(str(s) for s in [*subs, -1])})")
+    return conditions
+
+
+def refuse_subqueries(command: ContentCommand) -> None:
+    """Restricted callers may not use the word SELECT (no subqueries past the view)."""
+    texts = [*(command.projection or []), command.where or "", command.sort or ""]
+    if any(re.search(r"\bselect\b", text, re.I) for text in texts):
+        raise ProviderError(
+            "java.lang.IllegalArgumentException: Restricted caller: SELECT is not allowed "
+            "in projection, selection or sort order"
+        )
+
+
+def strict_projection(phone: Phone, command: ContentCommand) -> None:
+    """Fixture ``content_strict_projection``: a provider with a strict projection map
+    (a vendor's, say) takes column names only, no expressions such as hex(col).
+    silent: AOSP's MmsProvider sets no projection map, so by default expressions pass."""
+    if not phone.get("content_strict_projection"):
+        return
+    for column in command.projection or ():
+        if not re.fullmatch(r"\w+", column):
+            raise ProviderError(f"java.lang.IllegalArgumentException: Invalid column {column}")
+
+
+def _visible_mms(phone: Phone, mms_id: int) -> Row | None:
+    """The pdu row ``mms_id`` if a part write or insert under it may touch it."""
+    for mms in phone.get("mms") or ():
+        if mms.get("_id") == mms_id:
+            subs = user_subscriptions(phone)
+            sub_id = mms.get("sub_id", -1)
+            if subs is not None and sub_id not in (*subs, -1):
+                return None
+            return mms
+    return None
+
+
+def _next_child_id(phone: Phone, key: str) -> int:
+    rows = mms_table_rows(phone, "addr" if key == "addresses" else "part")
+    return max((int(r["_id"]) for r in rows), default=0) + 1
+
+
+def mms_insert(phone: Phone, target: ContentTarget, values: dict[str, Any], uid: int) -> bool:
+    """MmsProvider.insert of a pdu row, a part or an address; whether a row was stored.
+
+    Every refusal is silent, as ``content insert`` prints nothing either way."""
+    if appop_mode(phone, SHELL_PACKAGE, "WRITE_SMS") != "allow":
+        return False  # the app-op: a dummy uri/0, nothing stored
+    if target.table == "pdu":
+        return _pdu_insert(phone, target, values, uid)
+    if target.parent_id is None:
+        return False  # content://mms/part and content://mms/addr refuse inserts
+    mms = _visible_mms(phone, target.parent_id)
+    if mms is None:
+        return False  # silent: no such message (or a foreign sub_id): null
+    if target.table == "addr":
+        row: Row = {"_id": _next_child_id(phone, "addresses")}
+        row.update((k, values[k]) for k in ADDR_KEYS if k in values)
+        mms.setdefault("addresses", []).append(row)
+        return True
+    if "_data" in values:
+        return False  # the provider refuses a caller-supplied _data
+    part: Row = {"_id": _next_child_id(phone, "parts")}
+    part.update((k, values[k]) for k in PART_KEYS if k in values)
+    part.setdefault("seq", 0)
+    if str(part.get("ct") or "") not in TEXT_IN_COLUMN:
+        location = str(part.get("cl") or "")
+        suffix = "_" + os.path.basename(location) if location else ""
+        millis = int(time.time() * 1000)
+        part["_data"] = f"{MMS_PART_DIR}/PART_{millis}{suffix}"
+        fixture_dir = os.path.dirname(os.path.abspath(os.environ[PHONE_ENV]))
+        folder = os.path.join(fixture_dir, "mms-parts")
+        os.makedirs(folder, exist_ok=True)
+        host = os.path.join(folder, f"PART_{part['_id']}")
+        open(host, "wb").close()  # the provider creates the (empty) file at once
+        part["data_file"] = host
+    mms.setdefault("parts", []).append(part)
+    return True
+
+
+def _pdu_insert(phone: Phone, target: ContentTarget, values: dict[str, Any], uid: int) -> bool:
+    if target.row_id is not None or target.parent_id is not None:
+        return False
+    if "address" in values:
+        return False  # [I] thread_id from an address: no such pdu column, the insert fails
+    known = {c for c, _, _ in PDU_COLUMNS} - {"_id"}
+    row: Row = {k: v for k, v in values.items() if k in known}  # _id, unknown keys dropped
+    subs = user_subscriptions(phone)
+    if subs is not None:
+        sub_id = row.get("sub_id", -1)
+        if sub_id not in (*subs, -1):
+            return False  # Android 14+: a foreign sub_id makes the insert return null
+    row["msg_box"] = target.box or row.get("msg_box") or 1
+    if row.get("date") is None:
+        row["date"] = int(time.time())  # seconds
+    if row["msg_box"] != 1:
+        row["read"] = 1
+    row["creator"] = "root" if uid == ROOT_UID else SHELL_PACKAGE
+    rows: list[Row] = phone.setdefault("mms", [])
+    row = {"_id": _next_id(rows), **row, "addresses": [], "parts": []}
+    rows.append(row)
+    return True
+
+
+def mms_delete(phone: Phone, target: ContentTarget, where: str | None) -> bool:
+    """Delete pdu rows (as the view shows them) with their parts, addresses and files."""
+    if appop_mode(phone, SHELL_PACKAGE, "WRITE_SMS") != "allow":
+        return False
+    if target.table != "pdu" or target.parent_id is not None:
+        raise ProviderError(
+            "java.lang.UnsupportedOperationException: fake content tool: only pdu rows are deleted"
+        )
+    doomed = _matching_pdu_ids(phone, target, where)
+    kept = []
+    for mms in phone.get("mms") or ():
+        if mms.get("_id") not in doomed:
+            kept.append(mms)
+            continue
+        for part in mms.get("parts") or ():
+            source = part_data_file(part)
+            if source:
+                with contextlib.suppress(OSError):
+                    os.remove(source)
+    phone["mms"] = kept
+    return bool(doomed)
+
+
+def _matching_pdu_ids(phone: Phone, target: ContentTarget, where: str | None) -> set[int]:
+    import sqlite3
+
+    db = sqlite3.connect(":memory:")
+    try:
+        build_table(db, target, mms_table_rows(phone, "pdu"))
+        conditions = target.conditions() + pdu_visibility(phone)
+        conditions += [f"({where})"] if where else []
+        sql = "SELECT _id FROM pdu WHERE " + " AND ".join(conditions)
+        try:
+            return {int(r[0]) for r in db.execute(sql)}
+        except sqlite3.Error as exc:
+            raise _sqlite_error(exc, sql.replace("SELECT _id FROM", "DELETE FROM")) from None
+    finally:
+        db.close()
+
+
+def content_write(phone: Phone, target: ContentTarget, uri: str) -> None:
+    """``content write``: ``openFile(uri, "w")``, stdin copied in until EOF.
+
+    Needs the WRITE_SMS app-op like every MMS write; only ``mms/part/<id>`` with a
+    provider-made ``_data`` opens.  ``content_write_fail_after`` (bytes) makes the
+    copy fail after that many bytes, the file left half written."""
+    if target.authority != "mms":
+        raise ProviderError(
+            f"java.io.FileNotFoundException: No files supported by provider at {uri}"
+        )
+    if appop_mode(phone, SHELL_PACKAGE, "WRITE_SMS") != "allow":
+        raise ProviderError("java.io.FileNotFoundException: App op not allowed")
+    if target.table != "part" or target.row_id is None:
+        raise ProviderError(
+            "java.lang.NullPointerException: Attempt to invoke virtual method "
+            "'java.io.FileDescriptor android.os.ParcelFileDescriptor.getFileDescriptor()' "
+            "on a null object reference"
+        )
+    found = None
+    for mms in phone.get("mms") or ():
+        for part in mms.get("parts") or ():
+            if part.get("_id") == target.row_id and _visible_mms(phone, mms["_id"]):
+                found = part
+    if found is None:
+        raise ProviderError(f"java.io.FileNotFoundException: No entry for {uri}")
+    source = part_data_file(found)
+    if part_data_path(found) is None or source is None:
+        raise ProviderError("java.io.FileNotFoundException: Column _data not found.")
+    limit = phone.get("content_write_fail_after")
+    written = 0
+    with open(source, "wb") as handle:
+        while chunk := sys.stdin.buffer.read(1 << 16):
+            if isinstance(limit, int) and written + len(chunk) > limit:
+                handle.write(chunk[: max(limit - written, 0)])
+                raise ProviderError(
+                    "java.io.IOException: write failed: ENOSPC (No space left on device)"
+                )
+            handle.write(chunk)
+            written += len(chunk)
+
+
+def thread_id_query(phone: Phone, target: ContentTarget) -> str:
+    """``content://mms-sms/threadID?recipient=A&recipient=B``: the thread of exactly that
+    set of addresses, created when missing (MmsSmsProvider.getThreadId).
+
+    silent: addresses compare as strings (Android compares phone numbers loosely)."""
+    from urllib.parse import unquote
+
+    recipients = []
+    for pair in (target.query or "").split("&"):
+        key, _, value = pair.partition("=")
+        if unquote(key) == "recipient" and value:
+            recipients.append(unquote(value))  # Uri decodes %XX; '+' stays '+'
+    if not recipients:
+        raise ProviderError(
+            "java.lang.IllegalArgumentException: Unable to find or allocate a thread ID."
+        )
+    wanted = sorted(set(recipients))
+    threads: list[Row] = phone.setdefault("threads", [])
+    for thread in threads:
+        if sorted(set(thread.get("recipients") or ())) == wanted:
+            return f"Row: 0 _id={thread['_id']}\n"
+    found = _thread_of_messages(phone, wanted)
+    if found is None:
+        found = 1 + max(
+            [int(t["_id"]) for t in threads]
+            + [int(m["thread_id"]) for m in phone.get("messages") or () if m.get("thread_id")]
+            + [int(m["thread_id"]) for m in phone.get("mms") or () if m.get("thread_id")],
+            default=0,
+        )
+    threads.append({"_id": found, "recipients": wanted})
+    save_phone(phone)
+    return f"Row: 0 _id={found}\n"
+
+
+def _thread_of_messages(phone: Phone, wanted: list[str]) -> int | None:
+    """A thread the fixture's messages already hold for this set (FakePhone's rule)."""
+    if len(wanted) == 1:
+        for sms in phone.get("messages") or ():
+            if sms.get("address") == wanted[0] and isinstance(sms.get("thread_id"), int):
+                return int(sms["thread_id"])
+    for mms in phone.get("mms") or ():
+        others = sorted(
+            {
+                str(a.get("address"))
+                for a in mms.get("addresses") or ()
+                if a.get("address") not in (None, "insert-address-token")
+            }
+        )
+        if others == wanted and isinstance(mms.get("thread_id"), int):
+            return int(mms["thread_id"])
+    return None
+
+
 def main_content(argv: Sequence[str]) -> int:
     """Android's ``content`` tool over the fixture (``messages``, ``calls``, and
-    read-only ``mms``: query of pdu/addr/part rows, ``read`` of part bytes).
+    ``mms``: query of pdu/addr/part rows, ``read``/``write`` of part bytes, inserts
+    of pdu, part and address rows, delete by a message's URI, the threadID lookup).
 
     Order as in Content.java: parse (errors: usage + ``[ERROR] ...`` on stdout,
     exit 0), then reach the provider: refused without rish/su, failing once
@@ -1220,6 +1504,8 @@ def main_content(argv: Sequence[str]) -> int:
     if escaping not in CONTENT_ESCAPINGS:
         fail(tool, f"fake content: content_escaping must be one of {CONTENT_ESCAPINGS}", 2)
     try:
+        if argv[:1] == ["write"] and phone.get("content_has_write") is False:
+            raise ContentArgError("Unsupported operation: write")  # Android 6 and older
         command = parse_content_args(argv, escaping)
     except ContentArgError as exc:
         write_stdout(f"{CONTENT_USAGE}\n[ERROR] {exc}\n")
@@ -1240,20 +1526,30 @@ def main_content(argv: Sequence[str]) -> int:
     try:
         check_fail_after(phone, authority)
         target = resolve_uri(command.uri)
+        if command.operation == "query" and target.table == "threadID":
+            with FixtureLock(tool):
+                phone = load_phone(tool)
+                write_stdout(thread_id_query(phone, target))
+            return 0
         if command.operation == "query":
+            if target.authority == "mms":
+                refuse_subqueries(command)
+                strict_projection(phone, command)
             write_stdout(content_query(phone, target, command))
             return 0
         if command.operation == "read":
             content_read(phone, target, command.uri)
             return 0
-        if target.authority == "mms":
-            raise ProviderError(  # restore-formats.md: writing MMS this way is impractical
-                "java.lang.UnsupportedOperationException: fake content tool: writing MMS "
-                "is out of scope"
-            )
+        if command.operation == "write":
+            content_write(phone, target, command.uri)
+            return 0
         with FixtureLock(tool):
             phone = load_phone(tool)  # afresh, under the lock
             check_fail_after(phone, authority)  # parallel callers may have got there
+            if command.operation == "delete" and target.authority == "mms":
+                if mms_delete(phone, target, command.where):
+                    save_phone(phone)
+                return 0
             if command.operation == "delete":
                 if (
                     target.table == "sms"
@@ -1266,7 +1562,9 @@ def main_content(argv: Sequence[str]) -> int:
                 if doomed:
                     save_phone(phone)
                 return 0
-            if target.table == "sms":
+            if target.authority == "mms":
+                stored = mms_insert(phone, target, command.values, uid)
+            elif target.table == "sms":
                 stored = sms_insert(phone, target, command.values, uid)
             else:
                 stored = call_insert(phone, target, command.values)

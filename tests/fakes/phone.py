@@ -82,6 +82,28 @@ own ``_data`` key wins) and ``content read --uri content://mms/part/<_id>`` writ
 the file's bytes.  In a sent MMS the user's own address is the placeholder
 ``insert-address-token`` (type 137).  Build rows with :meth:`FakePhone.add_mms`.
 
+``content`` also writes MMS as mms-provider.md describes (all silent, as the real
+tool): ``insert`` into ``content://mms[/inbox|sent]`` (``_id`` and unknown keys
+dropped, ``date`` in seconds defaulting to now, non-inbox rows read, ``creator`` the
+caller; refused when the values carry ``address``), ``content://mms/<id>/part``
+(``text/plain`` and ``application/smil`` keep ``text``; any other type gets a
+provider-made ``_data`` ``app_parts/PART_<millis>[_<basename of cl>]`` and an empty
+host file ``mms-parts/PART_<_id>``; a caller's ``_data`` is refused;
+``content://mms/part`` refuses inserts) and ``content://mms/<id>/addr``; ``write
+--uri content://mms/part/<id>`` copies stdin into the part's file; ``delete --uri
+content://mms/<id>`` removes the message with its parts, files and addresses. All of
+it only while com.android.shell's WRITE_SMS app-op is "allow". ``query --uri
+content://mms-sms/threadID?recipient=A&recipient=B`` prints ``Row: 0 _id=N``, the
+thread of exactly that set (kept in ``threads``: ``[{"_id", "recipients"}]``; one
+address: its SMS thread), made when missing. Shell and root read ``content://mms``
+through the restricted view (``msg_box`` 1 and 2, no ``m_type`` 130; the word SELECT
+refused). More keys: ``subscriptions`` (list of the user's sub ids; with it, on SDK
+34+, a pdu insert with another ``sub_id`` than those or -1 is refused and such rows
+are invisible), ``content_has_write`` (false: Android 6, ``write`` is an unsupported
+operation), ``content_write_fail_after`` (bytes: ``write`` fails after that many,
+the file half written), ``appops_frozen`` (true: ``appops set`` answers but changes
+nothing, as when a ROM keeps the op denied), ``content_strict_projection`` (true: MMS
+queries take column names only, ``hex(col)`` is an invalid column).
 ``content`` runs only under rish/su (they export ``FAKE_UID`` 2000 / 0); it reads
 and writes ``messages`` and ``calls`` of this same file, so what it inserts is what
 termux-sms-list then lists.  The fakes replace the file atomically under a lock on
@@ -110,7 +132,7 @@ SMS_SEND_MARKER = "sms-send-CALLED"
 BROWSER_LOG = "fake-browser.log"
 
 SETTINGS_SUFFIX = ".settings.json"  # as in _termux_common: read by getprop
-BULK_FIELDS = frozenset({"messages", "contacts", "calls", "mms"})
+BULK_FIELDS = frozenset({"messages", "contacts", "calls", "mms", "threads"})
 
 MODES = ("ok", "permission", "hang", "garbage", "truncated", "empty", "exit1")
 GENERATIONS = ("new", "old")
@@ -133,11 +155,17 @@ FIELDS = frozenset(
         "su_call_cost",
         "rish_require_app_id",
         "appops",
+        "appops_frozen",
         "content_escaping",
         "content_fail_after",
         "content_inserts_done",
         "content_call_cost",
         "content_error_exit",
+        "content_has_write",
+        "content_strict_projection",
+        "content_write_fail_after",
+        "subscriptions",
+        "threads",
         "jobs",
         "job_scheduler_race",
         "wifi",
@@ -295,6 +323,8 @@ class FakePhone:
             if isinstance(mms.get("thread_id"), int):
                 self._threads.setdefault(_mms_thread_key(mms), mms["thread_id"])
                 self._next_thread = max(self._next_thread, mms["thread_id"] + 1)
+        for thread in self.data.get("threads") or []:  # made by content's threadID lookup
+            self._next_thread = max(self._next_thread, int(thread["_id"]) + 1)
 
     # ------------------------------------------------------------------ content
 
@@ -547,7 +577,7 @@ class FakePhone:
         if "job_scheduler_race" in fields and fields["job_scheduler_race"] not in JOB_RACES:
             raise ValueError(f"job_scheduler_race must be one of {JOB_RACES}")
         self.data.update(fields)
-        if {"messages", "calls"} & set(fields):
+        if {"messages", "calls", "mms", "threads"} & set(fields):
             self._reindex()
         self._changed()
 
