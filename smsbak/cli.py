@@ -491,7 +491,11 @@ def _date_ms(value: str | None, option: str) -> int | None:
     "read in a browser) (default: phone with Shizuku/root, else an SMS Import/Export "
     "archive in Downloads).",
 )
-@click.option("--label", help="Gmail label to restore from (default: the `label` setting, SMS).")
+@click.option(
+    "--label",
+    help="Label (folder, with IMAP or a Maildir) to restore from (default: the `label` "
+    "setting, SMS).",
+)
 @click.option("--since", metavar="DATE", help="Only messages from this date on (2024-01-31).")
 @click.option("--until", metavar="DATE", help="Only messages before this date.")
 @click.option(

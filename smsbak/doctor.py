@@ -8,9 +8,11 @@ state of the others. Results are "ok", "warn" (works, but worth a look) or
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from smsbak.config import Settings, parse_duration
 from smsbak.errors import PermissionDenied, PhoneError, SmsbakError
@@ -70,6 +72,8 @@ class Doctor:
             checks += [self.token, self.gmail]
         if self.settings.destination == "imap":
             checks += [self.imap]
+        if self.settings.destination.startswith("maildir:"):
+            checks.append(self.maildir)
         checks += [self.background, self.last_backup]
         results: list[Check] = []
         for check in checks:
@@ -203,6 +207,34 @@ class Doctor:
             f"{counts['call']} calls under {self.settings.call_label!r} backed up there"
         )
         return Check("Destination", OK, detail)
+
+    def maildir(self) -> Check:
+        """Can backups write the Maildir? Checked without writing anything: the first
+        backup creates what is missing, so a missing folder only needs a writable parent."""
+        from smsbak.destinations.maildir import INBOX, folder_dir_name
+
+        root = Path(self.settings.destination.partition(":")[2]).expanduser().resolve()
+        fix = (
+            'point destination = "maildir:PATH" at a folder you own, such as ~/Maildir, '
+            "or make it writable: chmod u+rwx PATH"
+        )
+        existing = root
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            return Check("Maildir", FAIL, f"{existing} is a file, in the way of {root}", fix)
+        writable = [existing]
+        if existing == root:
+            for label in (self.settings.label, self.settings.call_label):
+                name = folder_dir_name(label)
+                folder = root if name == INBOX else root / name
+                writable += [folder / sub for sub in ("cur", "new", "tmp") if folder.exists()]
+        for directory in writable:
+            if directory.exists() and not os.access(directory, os.W_OK | os.X_OK):
+                return Check("Maildir", FAIL, f"{directory} cannot be written", fix)
+        if existing != root:
+            return Check("Maildir", OK, f"{root} does not exist yet; the first backup creates it")
+        return Check("Maildir", OK, f"{root} can be written")
 
     def token(self) -> Check:
         try:

@@ -178,6 +178,7 @@ def status_data(status: Status) -> dict[str, Any]:
         "destination": status.destination,
         "label": status.label,
         "messages_backed_up": status.backed_up,
+        "calls_backed_up": status.calls_backed_up,
         "newest_backed_up": _when(status.newest_ms / 1000) if status.newest_ms else None,
         "running": status.running,
         "last_run": _run_data(status.last_run),
@@ -191,13 +192,24 @@ def status_data(status: Status) -> dict[str, Any]:
     }
 
 
+def _account_text(data: dict[str, Any]) -> str:
+    """Only Gmail needs `smsbak auth`: a Maildir (or an IMAP user that is no address)
+    has no account to log in to, and sending its user there would mislead."""
+    if data["account"]:
+        return str(data["account"])
+    if str(data["destination"]).startswith("gmail:"):
+        return "not logged in (run `smsbak auth`)"
+    return "-"
+
+
 def status_text(status: Status) -> str:
     data = status_data(status)
     lines = [
         f"Destination:        {data['destination'] or '-'}",
-        f"Account:            {data['account'] or 'not logged in (run `smsbak auth`)'}",
+        f"Account:            {_account_text(data)}",
         f"Label:              {data['label']}",
         f"Messages backed up: {data['messages_backed_up']}",
+        f"Calls backed up:    {data['calls_backed_up']}",
         f"Newest backed up:   {data['newest_backed_up'] or '-'}",
     ]
     run = data["last_run"]

@@ -241,8 +241,9 @@ class RestoreEngine:
         if folder is None:
             raise MissingFolder(
                 f"there is no label (folder) {options.label!r} in {self.archive.description}",
-                "check the label name (`--label`), the `destination` setting, and that you "
-                "logged in to the right account",
+                "check the label name (`--label`) and that the `destination` setting names "
+                "the place the backup went to (the Gmail account, IMAP server and user, or "
+                "Maildir path)",
             )
         ids = list(self.archive.list_ids(folder))
         report.listed = len(ids)

@@ -13,7 +13,7 @@ from smsbak.config import Settings
 from smsbak.errors import SmsbakError
 from smsbak.lock import RunLock
 from smsbak.paths import Paths
-from smsbak.store import SUCCESS, Run, place_key, place_parts
+from smsbak.store import SUCCESS, Run, place_key
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class Status:
     every count here is for it and the label."""
     other_places: dict[str, int] = field(default_factory=dict)
     """Other places with backed-up messages (another account, server or label)."""
+    calls_backed_up: int = 0
+    """Calls backed up under ``call_label`` of the same destination: part of the
+    configured destination, so never listed among the other places."""
 
 
 def read_status(paths: Paths, settings: Settings) -> Status:
@@ -47,6 +50,7 @@ def read_status(paths: Paths, settings: Settings) -> Status:
     if not paths.state_db.exists():
         return Status(account, settings.label, 0, None, None, None, running, destination=identity)
     place = place_key(identity, settings.label)
+    calls_place = place_key(identity, settings.call_label)
     with open_store(paths, settings) as store:
         return Status(
             account=account,
@@ -58,9 +62,6 @@ def read_status(paths: Paths, settings: Settings) -> Status:
             running=running,
             last_restore=store.last_run("restore", place=place),
             destination=identity,
-            other_places={
-                p: n
-                for p, n in store.places().items()
-                if place_parts(p)[0] != identity or place_parts(p)[1] != settings.label
-            },
+            other_places={p: n for p, n in store.places().items() if p not in (place, calls_place)},
+            calls_backed_up=store.count("call", calls_place),
         )
