@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Protocol
 
@@ -167,9 +167,16 @@ class _WholeRecordStream:
         return []
 
 
-def _record_json(record: Sms | Call, contact_name: str | None) -> str:
-    """ASCII JSON (lone surrogates from a reader stay escaped, SQLite takes any of it)."""
-    return json.dumps([asdict(record), contact_name], separators=(",", ":"))
+_SMS_FIELDS = tuple(f.name for f in fields(Sms))
+_CALL_FIELDS = tuple(f.name for f in fields(Call))
+
+
+def _record_json(record: Sms | Call, names: tuple[str, ...], contact_name: str | None) -> str:
+    """The record's fields in order, as ASCII JSON (lone surrogates from a reader stay
+    escaped, so SQLite takes any of it); the enums go as their numbers."""
+    return json.dumps(
+        [[getattr(record, name) for name in names], contact_name], separators=(",", ":")
+    )
 
 
 @dataclass(frozen=True)
@@ -199,12 +206,13 @@ class SmsStream(_WholeRecordStream):
 
     def dump(self, item: Item) -> str:
         assert isinstance(item, PhoneSms)
-        return _record_json(item.sms, item.contact_name)
+        return _record_json(item.sms, _SMS_FIELDS, item.contact_name)
 
     def load(self, text: str) -> Item:
-        fields, name = json.loads(text)
-        fields["box"] = Box(fields["box"])
-        return PhoneSms(Sms(**fields), name)
+        values, name = json.loads(text)
+        record = dict(zip(_SMS_FIELDS, values, strict=True))
+        record["box"] = Box(record["box"])
+        return PhoneSms(Sms(**record), name)
 
     def source(self, source: Source) -> str:
         return source.description
@@ -243,12 +251,13 @@ class CallStream(_WholeRecordStream):
 
     def dump(self, item: Item) -> str:
         assert isinstance(item, PhoneCall)
-        return _record_json(item.call, item.contact_name)
+        return _record_json(item.call, _CALL_FIELDS, item.contact_name)
 
     def load(self, text: str) -> Item:
-        fields, name = json.loads(text)
-        fields["type"] = CallType(fields["type"])
-        return PhoneCall(Call(**fields), name)
+        values, name = json.loads(text)
+        record = dict(zip(_CALL_FIELDS, values, strict=True))
+        record["type"] = CallType(record["type"])
+        return PhoneCall(Call(**record), name)
 
 
 @dataclass(frozen=True)
