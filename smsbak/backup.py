@@ -626,8 +626,8 @@ class BackupEngine:
                 if row.fingerprint not in alike:
                     first = spool.get(row.fingerprint)
                     assert first is not None
-                    alike[row.fingerprint] = [stream.load(first.payload)]
-                alike[row.fingerprint].append(stream.load(row.payload))
+                    alike[row.fingerprint] = [stream.load(first.text)]
+                alike[row.fingerprint].append(stream.load(row.text))
             for message in page.messages:
                 if self._newest_scanned is None or message.date_ms > self._newest_scanned:
                     self._newest_scanned = message.date_ms
@@ -643,7 +643,7 @@ class BackupEngine:
         del alike
         report.scanned = len(spool)
         stream.prepare(
-            (stream.load(row.payload) for row in spool.rows()),
+            (stream.load(row.text) for row in spool.rows()),
             self.store,
             save=not options.dry_run,
         )
@@ -661,7 +661,7 @@ class BackupEngine:
             report.planned = [
                 item.sms
                 for row in spool.planned()
-                if isinstance(item := stream.load(row.payload), PhoneSms)
+                if isinstance(item := stream.load(row.text), PhoneSms)
             ]
         return True
 
@@ -690,7 +690,7 @@ class BackupEngine:
 
         def pending() -> Iterator[Item]:
             """The plan, oldest first, read back from the spool as it is consumed."""
-            return (stream.load(row.payload) for row in spool.planned())
+            return (stream.load(row.text) for row in spool.planned())
 
         book = self._contact_names(pending(), report)
         zone = self.source.zone

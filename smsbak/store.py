@@ -527,10 +527,28 @@ _SPOOL_BATCH = 500
 
 @dataclass(frozen=True)
 class SpoolRow:
+    """One record a scan (or a restore's read) found.
+
+    ``identity`` breaks ties between records of one date in the plan's order;
+    ``payload`` is the record as its engine serialized it (text, or an email's bytes);
+    ``ref`` is where it came from, when that matters (a restore: the remote id).
+    """
+
     fingerprint: str
     date_ms: int
     identity: str
-    payload: str
+    payload: str | bytes
+    ref: str = ""
+
+    @property
+    def text(self) -> str:
+        assert isinstance(self.payload, str), "this spool keeps bytes"
+        return self.payload
+
+    @property
+    def data(self) -> bytes:
+        assert isinstance(self.payload, bytes), "this spool keeps text"
+        return self.payload
 
 
 class Spool:
@@ -562,8 +580,8 @@ class Spool:
             "DROP TABLE IF EXISTS temp.spool_plan",
             "CREATE TEMP TABLE spool ("
             " fingerprint TEXT PRIMARY KEY, date_ms INTEGER NOT NULL,"
-            " identity TEXT NOT NULL, payload TEXT NOT NULL,"
-            " settled INTEGER NOT NULL DEFAULT 0)",
+            " identity TEXT NOT NULL, payload NOT NULL, ref TEXT NOT NULL,"
+            " settled INTEGER NOT NULL DEFAULT 0, marked INTEGER NOT NULL DEFAULT 0)",
             "CREATE TEMP TABLE spool_plan (seq INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL)",
         )
 
@@ -597,9 +615,9 @@ class Spool:
                     present.add(row.fingerprint)
                     fresh.append(row)
             self._db.executemany(
-                "INSERT INTO temp.spool (fingerprint, date_ms, identity, payload) "
-                "VALUES (?, ?, ?, ?)",
-                [(r.fingerprint, r.date_ms, r.identity, r.payload) for r in fresh],
+                "INSERT INTO temp.spool (fingerprint, date_ms, identity, payload, ref) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(r.fingerprint, r.date_ms, r.identity, r.payload, r.ref) for r in fresh],
             )
         except sqlite3.Error as error:
             raise self._error(error) from error
@@ -622,10 +640,15 @@ class Spool:
 
     def get(self, fingerprint: str) -> SpoolRow | None:
         row = self._db.execute(
-            "SELECT fingerprint, date_ms, identity, payload FROM temp.spool WHERE fingerprint = ?",
+            "SELECT fingerprint, date_ms, identity, payload, ref FROM temp.spool "
+            "WHERE fingerprint = ?",
             (fingerprint,),
         ).fetchone()
-        return None if row is None else SpoolRow(str(row[0]), int(row[1]), str(row[2]), row[3])
+        return (
+            None
+            if row is None
+            else SpoolRow(str(row[0]), int(row[1]), str(row[2]), row[3], str(row[4]))
+        )
 
     def remove(self, fingerprint: str) -> None:
         self._run_with("DELETE FROM temp.spool WHERE fingerprint = ?", (fingerprint,))
@@ -644,14 +667,14 @@ class Spool:
         last = ""
         while True:
             batch = self._db.execute(
-                "SELECT fingerprint, date_ms, identity, payload FROM temp.spool "
+                "SELECT fingerprint, date_ms, identity, payload, ref FROM temp.spool "
                 "WHERE fingerprint > ? ORDER BY fingerprint LIMIT ?",
                 (last, _SPOOL_BATCH),
             ).fetchall()
             if not batch:
                 return
             for row in batch:
-                yield SpoolRow(str(row[0]), int(row[1]), str(row[2]), row[3])
+                yield SpoolRow(str(row[0]), int(row[1]), str(row[2]), row[3], str(row[4]))
             last = str(batch[-1][0])
 
     def count_at(self, table: str, place: str) -> int:
@@ -684,12 +707,17 @@ class Spool:
         self._planned = int(self._db.execute("SELECT COUNT(*) FROM temp.spool_plan").fetchone()[0])
         return self._planned
 
+    @property
+    def planned_count(self) -> int:
+        """How many rows the last plan holds."""
+        return self._planned
+
     def planned(self) -> Iterator[SpoolRow]:
         """The plan, oldest first, a batch at a time (safe to settle rows meanwhile)."""
         seq = 0
         while True:
             batch = self._db.execute(
-                "SELECT p.seq, s.fingerprint, s.date_ms, s.identity, s.payload "
+                "SELECT p.seq, s.fingerprint, s.date_ms, s.identity, s.payload, s.ref "
                 "FROM temp.spool_plan p JOIN temp.spool s ON s.fingerprint = p.fingerprint "
                 "WHERE p.seq > ? ORDER BY p.seq LIMIT ?",
                 (seq, _SPOOL_BATCH),
@@ -697,8 +725,54 @@ class Spool:
             if not batch:
                 return
             for row in batch:
-                yield SpoolRow(str(row[1]), int(row[2]), str(row[3]), row[4])
+                yield SpoolRow(str(row[1]), int(row[2]), str(row[3]), row[4], str(row[5]))
             seq = int(batch[-1][0])
+
+    def planned_at(self, start: int, stop: int) -> list[SpoolRow]:
+        """The plan's rows ``start`` to ``stop`` (0-based, end excluded)."""
+        rows = self._db.execute(
+            "SELECT s.fingerprint, s.date_ms, s.identity, s.payload, s.ref "
+            "FROM temp.spool_plan p JOIN temp.spool s ON s.fingerprint = p.fingerprint "
+            "WHERE p.seq > ? AND p.seq <= ? ORDER BY p.seq",
+            (start, stop),
+        ).fetchall()
+        return [SpoolRow(str(r[0]), int(r[1]), str(r[2]), r[3], str(r[4])) for r in rows]
+
+    def mark(self, fingerprints: Iterable[str]) -> int:
+        """Mark the kept rows among ``fingerprints`` (a restore: already on the target);
+        returns how many kept rows are marked now."""
+        wanted = list(fingerprints)
+        try:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                self._db.execute(
+                    f"UPDATE temp.spool SET marked = 1 WHERE fingerprint IN ({marks})", chunk
+                )
+        except sqlite3.Error as error:
+            raise self._error(error) from error
+        row = self._db.execute("SELECT COUNT(*) FROM temp.spool WHERE marked = 1").fetchone()
+        return int(row[0])
+
+    def plan_unmarked(self) -> int:
+        """Order the unmarked rows oldest first (ties by identity, then fingerprint)."""
+        self._run("DELETE FROM temp.spool_plan")
+        self._run(
+            "INSERT INTO temp.spool_plan (fingerprint) SELECT fingerprint FROM temp.spool "
+            "WHERE marked = 0 ORDER BY date_ms, identity, fingerprint"
+        )
+        self._planned = int(self._db.execute("SELECT COUNT(*) FROM temp.spool_plan").fetchone()[0])
+        return self._planned
+
+    def keep_newest(self, count: int) -> int:
+        """Drop all but the ``count`` newest rows; returns how many were dropped."""
+        before = len(self)
+        self._run_with(
+            "DELETE FROM temp.spool WHERE fingerprint NOT IN (SELECT fingerprint FROM "
+            "temp.spool ORDER BY date_ms DESC, fingerprint LIMIT ?)",
+            (count,),
+        )
+        return before - len(self)
 
     def settle(self, fingerprints: Sequence[str]) -> None:
         """Their outcome is known in this run (confirmed or refused)."""
