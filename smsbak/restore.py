@@ -264,7 +264,7 @@ class RestoreEngine:
             return None
         if now is None:
             return None
-        return sum(1 for row in spool.planned() if row.fingerprint in now)
+        return sum(1 for row in spool.planned(payload=False) if row.fingerprint in now)
 
     @staticmethod
     def _counts(report: RestoreReport) -> RunCounts:
@@ -344,7 +344,7 @@ class RestoreEngine:
         """Everything read, recorded at ``place`` a batch at a time (each row is true on
         its own: the email is in the archive there)."""
         batch: list[Uploaded] = []
-        for row in spool.rows():
+        for row in spool.rows(payload=False):
             kind, gmail_id, message_id = json.loads(row.ref)
             batch.append(Uploaded(row.fingerprint, kind, row.date_ms, gmail_id, message_id))
             if len(batch) >= _RECORD_BATCH:

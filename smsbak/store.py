@@ -662,20 +662,33 @@ class Spool:
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM temp.spool").fetchone()[0])
 
-    def rows(self) -> Iterator[SpoolRow]:
-        """Every kept row, in no particular order, a batch at a time."""
+    def rows(self, *, payload: bool = True) -> Iterator[SpoolRow]:
+        """Every kept row, in no particular order (without ``payload``: an empty one)."""
         last = ""
         while True:
             batch = self._db.execute(
-                "SELECT fingerprint, date_ms, identity, payload, ref FROM temp.spool "
+                "SELECT fingerprint, date_ms, identity, ref FROM temp.spool "
                 "WHERE fingerprint > ? ORDER BY fingerprint LIMIT ?",
                 (last, _SPOOL_BATCH),
             ).fetchall()
             if not batch:
                 return
-            for row in batch:
-                yield SpoolRow(str(row[0]), int(row[1]), str(row[2]), row[3], str(row[4]))
+            for fingerprint, date_ms, identity, ref in batch:
+                yield self._row(fingerprint, date_ms, identity, ref, payload=payload)
             last = str(batch[-1][0])
+
+    def _row(
+        self, fingerprint: str, date_ms: int, identity: str, ref: str, *, payload: bool
+    ) -> SpoolRow:
+        """A row with its payload read now, by itself: a batch of rows read at once could
+        be a batch of MMS with their pictures (a restore keeps whole emails)."""
+        data: str | bytes = ""
+        if payload:
+            found = self._db.execute(
+                "SELECT payload FROM temp.spool WHERE fingerprint = ?", (fingerprint,)
+            ).fetchone()
+            data = found[0] if found is not None else ""
+        return SpoolRow(str(fingerprint), int(date_ms), str(identity), data, str(ref))
 
     def count_at(self, table: str, place: str) -> int:
         """How many kept rows ``table`` ("messages" or "refused") holds at ``place``."""
@@ -712,20 +725,21 @@ class Spool:
         """How many rows the last plan holds."""
         return self._planned
 
-    def planned(self) -> Iterator[SpoolRow]:
-        """The plan, oldest first, a batch at a time (safe to settle rows meanwhile)."""
+    def planned(self, *, payload: bool = True) -> Iterator[SpoolRow]:
+        """The plan, oldest first (safe to settle rows meanwhile); memory holds a batch of
+        rows without their payloads, and one payload."""
         seq = 0
         while True:
             batch = self._db.execute(
-                "SELECT p.seq, s.fingerprint, s.date_ms, s.identity, s.payload, s.ref "
+                "SELECT p.seq, s.fingerprint, s.date_ms, s.identity, s.ref "
                 "FROM temp.spool_plan p JOIN temp.spool s ON s.fingerprint = p.fingerprint "
                 "WHERE p.seq > ? ORDER BY p.seq LIMIT ?",
                 (seq, _SPOOL_BATCH),
             ).fetchall()
             if not batch:
                 return
-            for row in batch:
-                yield SpoolRow(str(row[1]), int(row[2]), str(row[3]), row[4], str(row[5]))
+            for _, fingerprint, date_ms, identity, ref in batch:
+                yield self._row(fingerprint, date_ms, identity, ref, payload=payload)
             seq = int(batch[-1][0])
 
     def planned_at(self, start: int, stop: int) -> list[SpoolRow]:
