@@ -575,6 +575,7 @@ class Spool:
         self._db = db
         self._path = path
         self._planned = 0
+        self._kept = 0  # counted here: COUNT(*) after every page would rescan the table
         self._run(
             "DROP TABLE IF EXISTS temp.spool",
             "DROP TABLE IF EXISTS temp.spool_plan",
@@ -619,6 +620,7 @@ class Spool:
                 "VALUES (?, ?, ?, ?, ?)",
                 [(r.fingerprint, r.date_ms, r.identity, r.payload, r.ref) for r in fresh],
             )
+            self._kept += len(fresh)
         except sqlite3.Error as error:
             raise self._error(error) from error
         return again
@@ -651,16 +653,17 @@ class Spool:
         )
 
     def remove(self, fingerprint: str) -> None:
-        self._run_with("DELETE FROM temp.spool WHERE fingerprint = ?", (fingerprint,))
+        self._kept -= self._run_with("DELETE FROM temp.spool WHERE fingerprint = ?", (fingerprint,))
 
-    def _run_with(self, statement: str, params: Sequence[object]) -> None:
+    def _run_with(self, statement: str, params: Sequence[object]) -> int:
+        """Run one statement; returns how many rows it changed."""
         try:
-            self._db.execute(statement, params)
+            return self._db.execute(statement, params).rowcount
         except sqlite3.Error as error:
             raise self._error(error) from error
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM temp.spool").fetchone()[0])
+        return self._kept
 
     def rows(self, *, payload: bool = True) -> Iterator[SpoolRow]:
         """Every kept row, in no particular order (without ``payload``: an empty one)."""
@@ -780,13 +783,13 @@ class Spool:
 
     def keep_newest(self, count: int) -> int:
         """Drop all but the ``count`` newest rows; returns how many were dropped."""
-        before = len(self)
-        self._run_with(
+        dropped = self._run_with(
             "DELETE FROM temp.spool WHERE fingerprint NOT IN (SELECT fingerprint FROM "
             "temp.spool ORDER BY date_ms DESC, fingerprint LIMIT ?)",
             (count,),
         )
-        return before - len(self)
+        self._kept -= dropped
+        return dropped
 
     def settle(self, fingerprints: Sequence[str]) -> None:
         """Their outcome is known in this run (confirmed or refused)."""

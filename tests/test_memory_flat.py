@@ -27,7 +27,7 @@ from smsbak.model import Box, Sms
 from smsbak.ports import ContactNames, Outgoing, Page, PhoneSms, SmsPage, TargetCapabilities
 from smsbak.restore import RestoreEngine, RestoreOptions
 from smsbak.sources.memory import MemorySource
-from smsbak.store import StateStore, place_key
+from smsbak.store import SpoolRow, StateStore, place_key
 
 ACCOUNT = "me@example.com"
 SETTINGS = replace(Settings(), page_size=250)
@@ -261,3 +261,30 @@ def test_a_restore_ten_times_larger_peaks_within_a_bound_of_the_smaller(tmp_path
     # Held as decoded records, 2,700 more cost ~1 kB each; spooled, one fetch batch and
     # one written chunk (the ids listed are the one thing that grows: ~100 B each).
     assert large <= small * 1.25 + 512 * 1024, (small, large)
+
+
+def test_the_spool_counts_orders_marks_and_keeps_the_newest(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "state.sqlite3") as store:
+        spool = store.spool()
+        rows = [
+            SpoolRow(f"fp{n}", 1_000 - n % 3, f"id{n}", bytes([n]) * 3, f"r{n}") for n in range(6)
+        ]
+        assert spool.add(rows) == []
+        assert spool.add([replace(rows[2], payload=b"other")]) == [
+            replace(rows[2], payload=b"other")
+        ]
+        assert len(spool) == 6 and spool.get("fp2") == rows[2]  # the first one found stays
+        spool.remove("fp2")
+        spool.remove("fp2")  # gone already: the count stays right
+        assert len(spool) == 5
+        assert spool.mark(["fp0", "fp9"]) == 1
+        assert spool.plan_unmarked() == 4
+        planned = [r.fingerprint for r in spool.planned()]
+        assert planned == ["fp5", "fp1", "fp4", "fp3"]  # oldest first, ties by identity
+        assert spool.planned_at(1, 3) == [rows[1], rows[4]]
+        assert [r.payload for r in spool.planned(payload=False)] == ["", "", "", ""]
+        assert spool.keep_newest(2) == 3 and len(spool) == 2
+        assert {r.fingerprint for r in spool.rows()} == {"fp0", "fp3"}
+        spool.close()
+        again = store.spool()  # a new scan starts empty
+        assert len(again) == 0 and list(again.rows()) == []
