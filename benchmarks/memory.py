@@ -1,4 +1,4 @@
-"""Peak memory of `smsbak backup` uploading a large phone (50,000 SMS by default).
+"""Peak memory of a first `smsbak backup` at 20,000, 100,000 and 200,000 SMS.
 
 The emulator's quota is scaled up 1000x and has no latency, so the run is as
 fast as smsbak (and the emulator) can go. Memory is measured by the OS:
@@ -8,9 +8,10 @@ fast as smsbak (and the emulator) can go. Memory is measured by the OS:
 * ru_maxrss from wait4() of that fresh child, which on Linux is the largest of
   the process and any descendant it waited for (here the fake Termux tools).
 
-Target: <= 150 MB peak resident memory for smsbak.
+Target (issue 13): the largest phone peaks within 10% of the smallest, and at most
+100 MB resident memory for smsbak.
 
-    python benchmarks/memory.py [--messages 50000] [--no-write]
+    python benchmarks/memory.py [--sizes 20000,100000,200000] [--no-write]
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ from _common import (
     write_result,
 )
 
-TARGET_MB = 150.0
+TARGET_MB = 100.0
+FLAT_WITHIN = 0.10
+"""The largest phone's peak may exceed the smallest's by this much (issue 13)."""
 
 
 class RssTimeline:
@@ -103,46 +106,45 @@ def measure(count: int, *, timeline: bool) -> tuple[RunResult, int, int, RssTime
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument(
-        "--reference",
-        type=int,
-        default=5_000,
-        help="a smaller run, to measure how memory grows per message",
+        "--sizes",
+        default="20000,100000,200000",
+        help="SMS on the phone, one first backup each (comma-separated, ascending)",
     )
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     args = parser.parse_args()
-    if not 1 <= args.messages <= 200_000 or not 1 <= args.reference <= 200_000:
-        parser.error("--messages and --reference: 1..200000")
-    count = args.messages
-    reference = min(args.reference, count)
-    ref_result, *_ = measure(reference, timeline=False)
-    print(f"reference run of {reference}: VmHWM {ref_result.peak_rss_kib} KiB", flush=True)
-    result, stored, termux, timeline, phone_mb = measure(count, timeline=True)
-    peak_kib = result.peak_rss_kib or 0
-    peak_mb = peak_kib * 1024 / 1e6
-    tree_mb = (result.tree_maxrss_kib or 0) * 1024 / 1e6
-    ok = peak_mb <= TARGET_MB and stored == count
-    ref_mb = (ref_result.peak_rss_kib or 0) * 1024 / 1e6
-    slope_kb = (peak_mb - ref_mb) * 1000 / (count - reference) if count > reference else 0.0
-    at_target = int(count + (TARGET_MB - peak_mb) * 1000 / slope_kb) if slope_kb > 0 else None
-    # RSS when uploading started (first insert seen) and at the end, from the timeline.
-    first_upload = next((s for s in timeline.samples if s[2] > 0), None)
-    last = timeline.samples[-1] if timeline.samples else None
-    summary = {
-        "messages": count,
-        "stored": stored,
-        "seconds": result.seconds,
-        "peak_rss_kib": peak_kib,
-        "tree_maxrss_kib": result.tree_maxrss_kib,
-        "cpu_seconds": result.cpu_seconds,
-        "termux_sms_list_calls": termux,
-        "rss_at_first_insert_kib": first_upload[1] if first_upload else None,
-        "last_sample": last,
-        "samples": len(timeline.samples),
-        "reference": reference,
-        "reference_peak_kib": ref_result.peak_rss_kib,
-    }
+    try:
+        sizes = sorted({int(size) for size in args.sizes.split(",")})
+    except ValueError:
+        parser.error("--sizes: numbers separated by commas")
+    if not sizes or not all(1 <= size <= 200_000 for size in sizes):
+        parser.error("--sizes: 1..200000 each")
+    runs: list[tuple[int, RunResult, int, int, float]] = []
+    timeline = RssTimeline(None, enabled=False)
+    for size in sizes:
+        last = size == sizes[-1]
+        result, stored, termux, watch, phone_mb = measure(size, timeline=last)
+        if last:
+            timeline = watch
+        print(f"{size}: VmHWM {result.peak_rss_kib} KiB in {result.seconds:.0f} s", flush=True)
+        runs.append((size, result, stored, termux, phone_mb))
+    peaks = [(r.peak_rss_kib or 0) * 1024 / 1e6 for _, r, *_ in runs]
+    smallest, largest = peaks[0], peaks[-1]
+    flat = largest <= smallest * (1 + FLAT_WITHIN)
+    under = largest <= TARGET_MB
+    all_stored = all(stored == size for size, _, stored, *_ in runs)
+    summary = [
+        {
+            "messages": size,
+            "stored": stored,
+            "seconds": round(result.seconds, 1),
+            "peak_rss_kib": result.peak_rss_kib,
+            "tree_maxrss_kib": result.tree_maxrss_kib,
+            "cpu_seconds": result.cpu_seconds,
+            "termux_sms_list_calls": termux,
+        }
+        for size, result, stored, termux, _ in runs
+    ]
     print(json.dumps(summary), flush=True)
     points = []
     if timeline.samples:
@@ -152,43 +154,57 @@ def main() -> int:
             chosen.append(timeline.samples[-1])
         points = [f"{t:.0f} s: {rss / 1024:.0f} MiB ({n:,} inserted)" for t, rss, n in chosen]
     rows = [
-        ["SMS on the phone / stored in the emulator", f"{count:,} / {stored:,}"],
-        ["wall time", fmt_s(result.seconds)],
-        ["throughput (scaled quota, no latency)", f"{stored / result.seconds:.0f} messages/s"],
         [
-            "**peak RSS of smsbak (VmHWM)**",
-            f"**{peak_mb:.1f} MB** ({peak_kib / 1024:.1f} MiB); target <= {TARGET_MB:.0f} MB: "
-            f"{peak_mb / TARGET_MB:.0%} of it {verdict(ok)}",
-        ],
-        ["wait4 ru_maxrss (smsbak or a fake Termux tool, the larger)", f"{tree_mb:.1f} MB"],
-        ["CPU time, smsbak + its children (user+sys)", f"{result.cpu_seconds:.1f} s"],
-        ["termux-sms-list calls", termux],
-        [f"peak RSS of a {reference:,}-message run (reference)", f"{ref_mb:.1f} MB"],
-        ["growth per message uploaded (between the two runs)", f"{slope_kb:.2f} kB"],
-        [
-            "messages in one run at which 150 MB would be reached (linear extrapolation)",
-            "-" if at_target is None else f"~{at_target:,}",
-        ],
+            f"{size:,}",
+            f"{phone_mb:.1f} MB",
+            f"{stored:,}",
+            fmt_s(result.seconds),
+            f"**{peak:.1f} MB**",
+            f"{peak / smallest:.2f}x",
+            f"{(result.tree_maxrss_kib or 0) * 1024 / 1e6:.1f} MB",
+            termux,
+        ]
+        for (size, result, stored, termux, phone_mb), peak in zip(runs, peaks, strict=True)
     ]
     text = "\n".join(
         [
             "## Peak memory of a large first backup (`benchmarks/memory.py`)",
             "",
-            f"**What:** peak resident memory of one `smsbak backup` process uploading {count:,} "
-            f"SMS (phone.json {phone_mb:.1f} MB) into an empty mailbox; emulator quota scaled "
-            "up 1000x, no latency, config.toml `quota_units_per_minute = 15000000`. The peak "
-            "is the process's own VmHWM from /proc, polled every 20 ms; wait4's ru_maxrss "
-            "is shown too, but on Linux it also covers waited-for children (the fake Termux "
-            "tools, which load the whole fixture phone). The count comes from the emulator.",
+            "**What:** peak resident memory of one `smsbak backup` process uploading every SMS "
+            "of a fake phone into an empty mailbox, once per phone size; emulator quota "
+            "scaled up 1000x, no latency, config.toml `quota_units_per_minute = 15000000`. "
+            "The peak is the process's own VmHWM from /proc, polled every 20 ms; wait4's "
+            "ru_maxrss is shown too, but on Linux it also covers waited-for children (the "
+            "fake Termux tools, which load the whole fixture phone). The count comes from "
+            "the emulator. The scan spools what it finds in SQLite TEMP tables "
+            "(smsbak.store.Spool), so the process holds one page of messages, not the phone.",
             "",
-            f"**Command:** `python benchmarks/memory.py --messages {count} "
-            f"--reference {reference}`",
+            f"**Command:** `python benchmarks/memory.py --sizes {','.join(map(str, sizes))}`",
             "",
             f"**Machine:** {machine_line()}",
             "",
-            table(["measure", "value"], rows),
+            table(
+                [
+                    "SMS on the phone",
+                    "phone.json",
+                    "stored",
+                    "wall time",
+                    "peak RSS (VmHWM)",
+                    "vs smallest",
+                    "wait4 ru_maxrss",
+                    "termux-sms-list calls",
+                ],
+                rows,
+            ),
             "",
-            "RSS over the run (sampled every 0.25 s): " + "; ".join(points) + ".",
+            f"**Flat?** {sizes[-1]:,} SMS peak {largest:.1f} MB, {sizes[0]:,} SMS peak "
+            f"{smallest:.1f} MB: {largest / smallest:.2f}x for {sizes[-1] / sizes[0]:.0f}x the "
+            f"messages (target: within {FLAT_WITHIN:.0%}) {verdict(flat and all_stored)}; "
+            f"at most {TARGET_MB:.0f} MB {verdict(under)}.",
+            "",
+            f"RSS over the {sizes[-1]:,}-SMS run (sampled every 0.25 s): "
+            + "; ".join(points)
+            + ".",
         ]
     )
     print(text)
@@ -196,25 +212,32 @@ def main() -> int:
         write_result(
             "memory",
             title="Peak memory of a large first backup",
-            command=f"python benchmarks/memory.py --messages {count} --reference {reference}",
+            command=f"python benchmarks/memory.py --sizes {','.join(map(str, sizes))}",
             details=text,
-            numbers={**summary, "peak_rss_mb": peak_mb, "growth_kb_per_message": slope_kb},
+            numbers={
+                "sizes": list(sizes),
+                "peaks_mb": [round(p, 1) for p in peaks],
+                "ratio_largest_to_smallest": round(largest / smallest, 3),
+            },
             summary=[
                 {
-                    "benchmark": f"peak RSS, first backup of {count:,} SMS",
-                    "measured": f"**{peak_mb:.1f} MB** ({peak_kib / 1024:.1f} MiB), "
-                    f"{result.seconds:.1f} s, {stored:,} stored; {slope_kb:.2f} kB more "
-                    "per message",
-                    "target": f"<= {TARGET_MB:.0f} MB",
-                    "verdict": f"{'pass' if ok else 'FAIL'} ({peak_mb / TARGET_MB:.0%} of "
-                    "the limit)",
+                    "benchmark": "peak RSS, first backup of "
+                    + " / ".join(f"{s:,}" for s in sizes)
+                    + " SMS",
+                    "measured": " / ".join(f"**{p:.1f} MB**" for p in peaks)
+                    + f"; largest {largest / smallest:.2f}x the smallest",
+                    "target": f"<= {TARGET_MB:.0f} MB and within {FLAT_WITHIN:.0%}",
+                    "verdict": ("pass" if under else "FAIL")
+                    + f" (<= {TARGET_MB:.0f} MB), "
+                    + ("pass" if flat else "FAIL")
+                    + f" (within {FLAT_WITHIN:.0%})",
                 }
             ],
             limit={"what": "peak RSS in MB", "op": "<=", "value": TARGET_MB},
-            ratio=peak_mb / TARGET_MB,
-            verdict="pass" if ok else "FAIL",
+            ratio=largest / TARGET_MB,
+            verdict="pass" if flat and under and all_stored else "FAIL",
         )
-    return 0
+    return 0 if flat and under and all_stored else 1
 
 
 if __name__ == "__main__":

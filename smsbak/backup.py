@@ -16,7 +16,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Protocol
 
@@ -31,7 +31,7 @@ from smsbak.mime import (
     encode_sms,
     mms_message_id,
 )
-from smsbak.model import AddressKind, Mms, mms_content_digest
+from smsbak.model import AddressKind, Box, Call, CallType, Mms, Sms, mms_content_digest
 from smsbak.ports import (
     CallPage,
     Contact,
@@ -46,7 +46,7 @@ from smsbak.ports import (
     Source,
 )
 from smsbak.report import StreamReport
-from smsbak.store import StateStore, place_key
+from smsbak.store import Spool, SpoolRow, StateStore, place_key
 from smsbak.uploader import Pending, Refusal, upload_exactly_once
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,12 @@ class Stream(Protocol):
     def source(self, source: Source) -> str:
         """Where this kind of record is read, for messages."""
 
+    def dump(self, item: Item) -> str:
+        """The record as the scan's spool keeps it (see smsbak.store.Spool)."""
+
+    def load(self, text: str) -> Item:
+        """The record :meth:`dump` kept, as it was read."""
+
 
 class _WholeRecordStream:
     """What SMS and calls share: the fingerprint covers the whole record, the Termux
@@ -164,6 +170,18 @@ class _WholeRecordStream:
 
     def held_back(self) -> list[int]:
         return []
+
+
+_SMS_FIELDS = tuple(f.name for f in fields(Sms))
+_CALL_FIELDS = tuple(f.name for f in fields(Call))
+
+
+def _record_json(record: Sms | Call, names: tuple[str, ...], contact_name: str | None) -> str:
+    """The record's fields in order, as ASCII JSON (lone surrogates from a reader stay
+    escaped, so SQLite takes any of it); the enums go as their numbers."""
+    return json.dumps(
+        [[getattr(record, name) for name in names], contact_name], separators=(",", ":")
+    )
 
 
 @dataclass(frozen=True)
@@ -190,6 +208,16 @@ class SmsStream(_WholeRecordStream):
         assert isinstance(item, PhoneSms)
         name = item.contact_name or book.name_for(item.sms.address)
         return encode_sms(item.sms, account=account, contact_name=name, zone=zone, backup_time=when)
+
+    def dump(self, item: Item) -> str:
+        assert isinstance(item, PhoneSms)
+        return _record_json(item.sms, _SMS_FIELDS, item.contact_name)
+
+    def load(self, text: str) -> Item:
+        values, name = json.loads(text)
+        record = dict(zip(_SMS_FIELDS, values, strict=True))
+        record["box"] = Box(record["box"])
+        return PhoneSms(Sms(**record), name)
 
     def source(self, source: Source) -> str:
         return source.description
@@ -226,6 +254,16 @@ class CallStream(_WholeRecordStream):
         # The privileged readers, too, read the call log through Termux:API.
         return "Termux:API" if source.identity in PHONE_READERS else source.description
 
+    def dump(self, item: Item) -> str:
+        assert isinstance(item, PhoneCall)
+        return _record_json(item.call, _CALL_FIELDS, item.contact_name)
+
+    def load(self, text: str) -> Item:
+        values, name = json.loads(text)
+        record = dict(zip(_CALL_FIELDS, values, strict=True))
+        record["type"] = CallType(record["type"])
+        return PhoneCall(Call(**record), name)
+
 
 @dataclass(frozen=True)
 class MmsStream:
@@ -240,10 +278,15 @@ class MmsStream:
     own_numbers: set[str] = field(default_factory=set, compare=False)
     """The phone's own numbers (see own_numbers_in): left out of To, Subject and
     References, so the sent and received MMS of one group share one Gmail thread."""
+    held: dict[str, PhoneMms] = field(default_factory=dict, compare=False)
+    """The scan's MMS, by the token the spool keeps: a PhoneMms reads its attachments
+    through the source (``read_part``), which no text can carry. Without their bytes
+    they are small, and phones hold far fewer MMS than SMS."""
 
     def walk(self, source: Source, page_size: int) -> Iterator[MmsPage]:
         self.unreadable.clear()
         self.unread_dates.clear()
+        self.held.clear()
         if not source.capabilities.mms:
             return
         # The MMS of one second stay on one page: a scan that stops at a page then
@@ -318,6 +361,15 @@ class MmsStream:
             item.with_attachments(), account=account, contact_names=names, zone=zone,
             backup_time=when, own_numbers=sorted(self.own_numbers),
         )  # fmt: skip
+
+    def dump(self, item: Item) -> str:
+        assert isinstance(item, PhoneMms)
+        token = str(len(self.held))
+        self.held[token] = item
+        return token
+
+    def load(self, text: str) -> Item:
+        return self.held[text]
 
     def _unread(self, item: PhoneMms, problem: str) -> None:
         self.unreadable.append(
@@ -453,8 +505,7 @@ class BackupEngine:
         self.prepare_place = prepare_place
         """Called before the scan of every real run (smsbak.adopt: before the first
         backup into a place, adopt what it already holds); it may set ``stopped``."""
-        self._confirmed: set[str] = set()
-        self._refused: set[str] = set()
+        self._uploaded = 0
         self._newest_scanned: int | None = None
         self._scan_complete = False
 
@@ -464,20 +515,29 @@ class BackupEngine:
             dry_run=options.dry_run, destination=self.destination_name, place=self.place
         )
         started = self.clock()
-        if options.dry_run:
-            self._scan_and_plan(options, report)
-            report.seconds = self.clock() - started
-            return report
+        spool = self.store.spool()
+        try:
+            if options.dry_run:
+                self._scan_and_plan(options, report, spool)
+                report.seconds = self.clock() - started
+                return report
+            return self._run(options, report, spool, started)
+        finally:
+            spool.close()
+
+    def _run(
+        self, options: BackupOptions, report: BackupReport, spool: Spool, started: float
+    ) -> BackupReport:
         self.store.close_interrupted_runs()
         run_id = self.store.start_run(self.stream.command, self.place)
-        pending: list[Item] | None = None
+        planned = False
         try:
             if self.prepare_place is not None:
                 self.prepare_place(report)
             # An adoption cut short must not be followed by uploads it would have spared.
-            pending = [] if report.stopped else self._scan_and_plan(options, report)
-            if pending:
-                self._upload(pending, report)
+            planned = not report.stopped and self._scan_and_plan(options, report, spool)
+            if planned and report.to_upload:
+                self._upload(spool, report)
             report.result = (
                 "stopped" if report.stopped else ("partial" if report.rejected else "ok")
             )
@@ -491,8 +551,8 @@ class BackupEngine:
             raise
         finally:
             report.seconds = self.clock() - started
-            if pending is not None:
-                self._advance_watermark(report, pending)
+            if planned:
+                self._advance_watermark(spool)
         self.store.finish_run(
             run_id,
             report.result,
@@ -532,7 +592,7 @@ class BackupEngine:
     def _reader(self) -> str:
         return PHONE_READERS.get(self.source.identity, self.source.identity)
 
-    def _advance_watermark(self, report: BackupReport, pending: list[Item]) -> None:
+    def _advance_watermark(self, spool: Spool) -> None:
         """Move the watermark only as far as nothing is left behind.
 
         Uploads go oldest first, but a part that failed is retried after newer
@@ -547,9 +607,10 @@ class BackupEngine:
             return  # the unread older pages may hold unrecorded messages
         kind = self.stream.kind
         self.store.set_meta(READ_WITH.format(kind=kind), self._reader(), self.place)
-        done = self._confirmed | self._refused
-        left = [m.date_ms for m in pending if self.stream.fingerprint(m) not in done]
-        left += self.stream.held_back()
+        left = self.stream.held_back()
+        oldest = spool.oldest_unsettled()
+        if oldest is not None:
+            left.append(oldest)
         if left:
             watermark = min(left) - 1
         elif self._newest_scanned is not None:
@@ -560,78 +621,99 @@ class BackupEngine:
             WATERMARK.format(kind=kind), str(min(watermark, int(time.time() * 1000))), self.place
         )
 
-    def _scan_and_plan(self, options: BackupOptions, report: BackupReport) -> list[Item]:
-        """Read newest first until a page reaches below the cutoff; keep what is unrecorded.
+    def _row(self, item: Item) -> SpoolRow:
+        stream = self.stream
+        return SpoolRow(stream.fingerprint(item), item.date_ms, item.identity, stream.dump(item))
+
+    def _scan_and_plan(self, options: BackupOptions, report: BackupReport, spool: Spool) -> bool:
+        """Read newest first until a page reaches below the cutoff; plan what is unrecorded.
 
         Once a page's oldest message is older than (newest backed up - look-back),
         every later page is wholly older, so reading stops there. A run with
         nothing new costs one page read.
+
+        What the scan finds goes into ``spool``, not into memory: a first backup of a
+        phone with 200,000 SMS holds one page at a time. Returns False when the scan
+        was stopped (nothing planned).
         """
         cutoff = self._cutoff(options)
-        found: dict[str, Item] = {}
+        stream = self.stream
         alike: dict[str, list[Item]] = {}
-        self._confirmed, self._refused, self._newest_scanned = set(), set(), None
+        self._uploaded, self._newest_scanned = 0, None
         self._scan_complete = False
-        for page in self.stream.walk(self.source, self.settings.page_size):
+        for page in stream.walk(self.source, self.settings.page_size):
             if self.should_stop():
                 report.stopped = True
-                return []
+                return False
             report.pages += 1
             report.unusable_rows += page.unusable
+            for row in spool.add([self._row(m) for m in page.messages]):
+                if row.fingerprint not in alike:
+                    first = spool.get(row.fingerprint)
+                    assert first is not None
+                    alike[row.fingerprint] = [stream.load(first.text)]
+                alike[row.fingerprint].append(stream.load(row.text))
             for message in page.messages:
-                key = self.stream.fingerprint(message)
-                first = found.setdefault(key, message)
-                if first is not message:
-                    alike.setdefault(key, [first]).append(message)
                 if self._newest_scanned is None or message.date_ms > self._newest_scanned:
                     self._newest_scanned = message.date_ms
-            report.scanned = len(found)
+            report.scanned = len(spool)
             self.progress(Progress("scan", report.scanned))
             if cutoff is not None and page.messages and page.messages[-1].date_ms < cutoff:
                 break
         self._scan_complete = True
         for key, items in alike.items():
-            del found[key]
-            for item in self.stream.distinct(items):
-                found.setdefault(self.stream.fingerprint(item), item)
-        report.scanned = len(found)
-        self.stream.prepare(found.values(), self.store, save=not options.dry_run)
-        report.warnings += self.stream.problems()
+            spool.remove(key)
+            for item in stream.distinct(items):
+                spool.put(self._row(item))
+        del alike
+        report.scanned = len(spool)
+        stream.prepare(
+            (stream.load(row.text) for row in spool.rows()),
+            self.store,
+            save=not options.dry_run,
+        )
+        report.warnings += stream.problems()
         if report.unusable_rows:
             report.warnings.append(
-                f"{report.unusable_rows} rows from {self.stream.source(self.source)} "
-                f"were not {self.stream.noun} "
+                f"{report.unusable_rows} rows from {stream.source(self.source)} "
+                f"were not {stream.noun} "
                 "smsbak can read (unknown type or date) and were left out"
             )
-        known = self.store.known(found, self.place)
-        if self.stream.kind == KIND_MMS:
-            known |= self._known_by_message_id(found, known)
-        report.already = len(known)
-        refused = set() if options.full else self.store.refused(found, self.place)
-        report.refused_before = len(refused)
-        pending = [m for fp, m in found.items() if fp not in known and fp not in refused]
-        pending.sort(key=lambda m: (m.date_ms, m.identity))
-        report.to_upload = len(pending)
+        marked = self._mark_known_by_message_id(spool) if stream.kind == KIND_MMS else 0
+        report.already = spool.count_at("messages", self.place) + marked
+        report.refused_before = 0 if options.full else spool.count_at("refused", self.place)
+        report.to_upload = spool.plan(self.place, skip_refused=not options.full)
         if options.dry_run:
-            report.planned = [m.sms for m in pending if isinstance(m, PhoneSms)]
-        return pending
+            report.planned = [
+                item.sms
+                for row in spool.planned()
+                if isinstance(item := stream.load(row.text), PhoneSms)
+            ]
+        return True
 
-    def _known_by_message_id(self, found: dict[str, Item], known: set[str]) -> set[str]:
+    def _mark_known_by_message_id(self, spool: Spool) -> int:
         """MMS recorded from their email (adoption, verify, restore) are keyed by the
         email's fingerprint, which is not the phone's: smsbak's email lacks the SMIL
         part, SMS Backup+'s the part names. Their Message-IDs can be derived from the
         phone's record (smsbak's without SMIL, SMS Backup+'s from date, address and
-        m_type), so they tell the MMS is there."""
+        m_type), so they tell the MMS is there: such rows are marked, and the plan
+        leaves them out."""
+        rows = list(spool.rows())  # MMS: held in memory by the stream anyway
+        by_fingerprint = self.store.known([row.fingerprint for row in rows], self.place)
         ids: dict[str, str] = {}
-        for fp, item in found.items():
-            if fp not in known and isinstance(item, PhoneMms) and item.mms is not None:
-                ids[mms_message_id(item.mms)] = fp
-                ids.setdefault(sbp_mms_message_id(item.mms), fp)
-        return {ids[mid] for mid in self.store.known_message_ids(ids, self.place)}
+        for row in rows:
+            item = self.stream.load(row.text)
+            if row.fingerprint in by_fingerprint:
+                continue
+            if isinstance(item, PhoneMms) and item.mms is not None:
+                ids[mms_message_id(item.mms)] = row.fingerprint
+                ids.setdefault(sbp_mms_message_id(item.mms), row.fingerprint)
+        known = self.store.known_message_ids(ids, self.place)
+        return spool.mark({ids[mid] for mid in known})
 
     # --- uploading ------------------------------------------------------------------
 
-    def _contact_names(self, pending: Sequence[Item], report: BackupReport) -> ContactNames:
+    def _contact_names(self, pending: Iterable[Item], report: BackupReport) -> ContactNames:
         """Ask the address book once, and only when a record lacks a name."""
         if not any(self.stream.needs_contact_book(m) for m in pending):
             return NoContacts()
@@ -644,23 +726,27 @@ class BackupEngine:
             )
             return NoContacts()
 
-    def _upload(self, pending: list[Item], report: BackupReport) -> None:
+    def _upload(self, spool: Spool, report: BackupReport) -> None:
         if self.should_stop():
             report.stopped = True
             return
         destination, account = self.open_destination()
         folder = destination.ensure_folder(self.stream.label)
-        book = self._contact_names(pending, report)
-        zone = self.source.zone
         stream = self.stream
-        by_key = {stream.fingerprint(m): m for m in pending}
-        total = len(pending)
+
+        def pending() -> Iterator[Item]:
+            """The plan, oldest first, read back from the spool as it is consumed."""
+            return (stream.load(row.text) for row in spool.planned())
+
+        book = self._contact_names(pending(), report)
+        zone = self.source.zone
+        total = report.to_upload
         self.progress(Progress("upload", 0, total))
 
         def items() -> Iterator[Pending]:
             """Encoded one at a time, as the uploader asks for them."""
             backup_time = datetime.now(UTC)
-            for message in pending:
+            for message in pending():
                 try:
                     encoded = stream.encode(message, account, book, zone, backup_time)
                 except PhoneError as error:
@@ -690,17 +776,19 @@ class BackupEngine:
                 )
 
         def recorded(keys: Sequence[str]) -> None:
-            self._confirmed.update(keys)
+            spool.settle(keys)
+            self._uploaded += len(keys)
 
         def refused(refusal: Refusal) -> None:
-            item = by_key[refusal.fingerprint]
-            self._refused.add(refusal.fingerprint)
-            what = f"{stream.kind} {item.identity[:12]}"  # a row id or a hash, never text
+            spool.settle([refusal.fingerprint])
+            row = spool.get(refusal.fingerprint)
+            identity = row.identity if row is not None else refusal.fingerprint
+            what = f"{stream.kind} {identity[:12]}"  # a row id or a hash, never text
             log.warning("%s refused %s: %s", report.destination, what, refusal.reason)
             report.rejected.append(f"{what}: {refusal.reason}")
 
         def done(settled: int) -> None:
-            report.uploaded = len(self._confirmed)
+            report.uploaded = self._uploaded
             self.progress(Progress("upload", settled, total))
 
         outcome = upload_exactly_once(

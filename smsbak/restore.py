@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from smsbak.backup import KIND_CALL, KIND_MMS, KIND_SMS, Progress
 from smsbak.errors import MissingFolder, SmsbakError
@@ -24,7 +25,7 @@ from smsbak.mime import DecodeError, datatype_of, decode_call, decode_mms, decod
 from smsbak.model import Box, Call, Mms, Sms
 from smsbak.ports import Destination, TargetCapabilities
 from smsbak.report import RestoreReport
-from smsbak.store import RunCounts, StateStore, Uploaded, place_key
+from smsbak.store import RunCounts, Spool, SpoolRow, StateStore, Uploaded, place_key
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +104,42 @@ class RestoreOptions:
     place then does not upload them again; another place is not affected."""
 
 
-@dataclass(frozen=True)
-class _Found:
-    sms: Record
-    gmail_id: str
-    message_id: str
+_RECORD_BATCH = 500
+
+
+class _Planned(Sequence[Record]):
+    """The records to write, oldest first, decoded from the spool as the target reads
+    them: a target that writes in chunks (the phone) holds one chunk at a time."""
+
+    def __init__(self, spool: Spool, decode: Callable[[bytes], Record]) -> None:
+        self._spool = spool
+        self._decode = decode
+        self._length = spool.planned_count
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[Record]:
+        return (self._decode(row.data) for row in self._spool.planned())
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Record]: ...
+
+    def __getitem__(self, index: int | slice) -> Record | Sequence[Record]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._length)
+            if step == 1:
+                return [self._decode(r.data) for r in self._spool.planned_at(start, stop)]
+            return [self[i] for i in range(start, stop, step)]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError(index)
+        (row,) = self._spool.planned_at(index, index + 1)
+        return self._decode(row.data)
 
 
 def _message_id(raw: bytes) -> str:
@@ -170,30 +202,46 @@ class RestoreEngine:
             source=self.archive.description,
         )
         place = place_key(self.archive.identity, options.label)
-        found = self._read_archive(options, report)
+        spool = self.store.spool()
+        try:
+            return self._run(options, report, place, spool, started)
+        finally:
+            spool.close()
+
+    def _run(
+        self,
+        options: RestoreOptions,
+        report: RestoreReport,
+        place: str,
+        spool: Spool,
+        started: float,
+    ) -> RestoreReport:
+        """What was read waits in ``spool`` (the emails' bytes, decoded again as they are
+        written), so a restore holds one batch of records, not the whole archive."""
+        self._read_archive(options, report, spool)
         existing = self.target.existing_fingerprints()
         if existing is None:
             report.warnings.append(
                 "could not read what the phone already has; nothing was skipped as present"
             )
             existing = set()
-        pending = [f for f in found if f.sms.fingerprint not in existing]
-        report.already_on_phone = len(found) - len(pending)
-        pending.sort(key=lambda f: (f.sms.date_ms, f.sms.fingerprint))
-        report.to_write = len(pending)
+        report.already_on_phone = spool.mark(existing)
+        del existing
+        report.to_write = spool.plan_unmarked()
         if options.dry_run:
             report.seconds = self.clock() - started
             return report
         run_id = self.store.start_run("restore", place)
         if options.record_as_backed_up:
             # At this place already: the next backup into it must not upload them again.
-            self._record(found, options.what.kind, place)
+            self._record(spool, place)
+        pending = _Planned(spool, options.what.decode)
         try:
-            if pending:
+            if report.to_write:
                 try:
                     self._write(pending, report, options.what.kind)
                 except SmsbakError as error:
-                    _explain_partial(error, report, self._landed(pending))
+                    _explain_partial(error, report, self._landed(spool))
                     raise
             report.next_steps = self.target.next_steps()
         except BaseException as error:
@@ -208,15 +256,15 @@ class RestoreEngine:
         )
         return report
 
-    def _landed(self, pending: Sequence[_Found]) -> int | None:
-        """After a failed write: how many of ``pending`` the target now holds, if it says."""
+    def _landed(self, spool: Spool) -> int | None:
+        """After a failed write: how many planned records the target now holds, if it says."""
         try:
             now = self.target.existing_fingerprints()
         except SmsbakError:
             return None
         if now is None:
             return None
-        return sum(1 for f in pending if f.sms.fingerprint in now)
+        return sum(1 for row in spool.planned(payload=False) if row.fingerprint in now)
 
     @staticmethod
     def _counts(report: RestoreReport) -> RunCounts:
@@ -236,7 +284,7 @@ class RestoreEngine:
             options.what.address(sms), options.contact
         )
 
-    def _read_archive(self, options: RestoreOptions, report: RestoreReport) -> list[_Found]:
+    def _read_archive(self, options: RestoreOptions, report: RestoreReport, spool: Spool) -> None:
         folder = self.archive.find_folder(options.label)
         if folder is None:
             raise MissingFolder(
@@ -247,7 +295,6 @@ class RestoreEngine:
             )
         ids = list(self.archive.list_ids(folder))
         report.listed = len(ids)
-        chosen: dict[str, _Found] = {}
 
         def fetched(parts: Sequence[tuple[str, bytes]]) -> None:
             for gmail_id, raw in parts:
@@ -271,12 +318,16 @@ class RestoreEngine:
                 if not self._chosen(sms, options):
                     report.not_chosen += 1
                     continue
-                earlier = chosen.get(sms.fingerprint)
+                fingerprint = sms.fingerprint
+                earlier = spool.get(fingerprint)
                 if earlier is not None:
                     report.duplicates_in_archive += 1
-                    if not _more_exact(sms, earlier.sms):
+                    if not _more_exact(sms, options.what.decode(earlier.data)):
                         continue
-                chosen[sms.fingerprint] = _Found(sms, gmail_id, _message_id(raw))
+                    spool.remove(fingerprint)
+                kind = KIND_MMS if isinstance(sms, Mms) else options.what.kind
+                origin = json.dumps([kind, gmail_id, _message_id(raw)])
+                spool.put(SpoolRow(fingerprint, sms.date_ms, fingerprint, raw, origin))
             self.progress(Progress("fetch", report.fetched, report.listed))
 
         def rejected(gmail_id: str, reason: str) -> None:
@@ -286,28 +337,24 @@ class RestoreEngine:
         # Everything is read even with --limit: Gmail lists by its internal date,
         # which for old SMS Backup+ uploads need not be the message's date.
         self.archive.fetch_raw(ids, on_fetched=fetched, on_rejected=rejected)
-        found = sorted(chosen.values(), key=lambda f: f.sms.date_ms, reverse=True)
+        del ids
         if options.limit is not None:
-            report.left_by_limit = max(0, len(found) - options.limit)
-            found = found[: options.limit]
-        return found
+            report.left_by_limit = spool.keep_newest(options.limit)
 
-    def _record(self, found: Sequence[_Found], kind: str, place: str) -> None:
-        self.store.record_uploaded(
-            [
-                Uploaded(
-                    f.sms.fingerprint,
-                    KIND_MMS if isinstance(f.sms, Mms) else kind,
-                    f.sms.date_ms,
-                    f.gmail_id,
-                    f.message_id,
-                )
-                for f in found
-            ],
-            place,
-        )
+    def _record(self, spool: Spool, place: str) -> None:
+        """Everything read, recorded at ``place`` a batch at a time (each row is true on
+        its own: the email is in the archive there)."""
+        batch: list[Uploaded] = []
+        for row in spool.rows(payload=False):
+            kind, gmail_id, message_id = json.loads(row.ref)
+            batch.append(Uploaded(row.fingerprint, kind, row.date_ms, gmail_id, message_id))
+            if len(batch) >= _RECORD_BATCH:
+                self.store.record_uploaded(batch, place)
+                batch = []
+        if batch:
+            self.store.record_uploaded(batch, place)
 
-    def _write(self, pending: list[_Found], report: RestoreReport, kind: str) -> None:
+    def _write(self, pending: _Planned, report: RestoreReport, kind: str) -> None:
         total = len(pending)
         self.progress(Progress("write", 0, total))
 
@@ -321,6 +368,6 @@ class RestoreEngine:
 
         self.target.prepare()
         try:
-            self.target.write([f.sms for f in pending], on_written=written, on_rejected=refused)
+            self.target.write(pending, on_written=written, on_rejected=refused)
         finally:
             self.target.finish()

@@ -203,6 +203,9 @@ class StateStore:
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # The spool's TEMP tables go to a file (owner-only, unlinked at once), not
+            # to memory: a first backup of a big phone must stay small (see Spool).
+            self._db.execute("PRAGMA temp_store=FILE")
             self._migrate()
         except sqlite3.DatabaseError as error:
             raise StateError(
@@ -412,6 +415,10 @@ class StateStore:
         )
         return {str(place): int(n) for place, n in rows}
 
+    def spool(self) -> Spool:
+        """An empty spool for one scan (what an earlier scan left is dropped)."""
+        return Spool(self._db, self.path)
+
     # --- older versions' rows -------------------------------------------------------
 
     def has_legacy(self) -> bool:
@@ -552,3 +559,299 @@ class StateStore:
                     "ON CONFLICT (place, key) DO UPDATE SET value = excluded.value",
                     (place, key, value),
                 )
+
+
+# --- the spool: one scan's pending work, off the Python heap -------------------------
+
+_SPOOL_BATCH = 500
+"""Rows fetched from the spool per query: memory holds one such batch at a time."""
+
+
+@dataclass(frozen=True)
+class SpoolRow:
+    """One record a scan (or a restore's read) found.
+
+    ``identity`` breaks ties between records of one date in the plan's order;
+    ``payload`` is the record as its engine serialized it (text, or an email's bytes);
+    ``ref`` is where it came from, when that matters (a restore: the remote id).
+    """
+
+    fingerprint: str
+    date_ms: int
+    identity: str
+    payload: str | bytes
+    ref: str = ""
+
+    @property
+    def text(self) -> str:
+        assert isinstance(self.payload, str), "this spool keeps bytes"
+        return self.payload
+
+    @property
+    def data(self) -> bytes:
+        assert isinstance(self.payload, bytes), "this spool keeps text"
+        return self.payload
+
+
+class Spool:
+    """What one scan found, held in TEMP tables of the state database's connection.
+
+    A first backup of a big phone finds hundreds of thousands of records; held as
+    Python objects they cost about 1 kB each, and Android kills a big background
+    process first. Here they live in SQLite's temporary database instead: a file
+    SQLite creates owner-only and unlinks at once (or memory, if SQLite was built
+    to keep temporaries there), with a small page cache, so the process stays flat
+    in the size of the phone.
+
+    TEMP tables belong to this connection alone and vanish with it: a killed run
+    leaves nothing behind, the state file itself is never written by the spool, and
+    a dry run (which writes no state) can spool too. Each scan starts from an empty
+    spool (:meth:`StateStore.spool` drops what an earlier scan of this process left).
+
+    The plan (:meth:`plan`) is the order uploads go in: oldest first, rows not yet
+    confirmed or refused at the place. :meth:`settle` marks rows whose outcome is
+    known in this run, so :meth:`oldest_unsettled` gives the watermark its bound.
+    """
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db = db
+        self._path = path
+        self._planned = 0
+        self._kept = 0  # counted here: COUNT(*) after every page would rescan the table
+        self._run(
+            "DROP TABLE IF EXISTS temp.spool",
+            "DROP TABLE IF EXISTS temp.spool_plan",
+            "CREATE TEMP TABLE spool ("
+            " fingerprint TEXT PRIMARY KEY, date_ms INTEGER NOT NULL,"
+            " identity TEXT NOT NULL, payload NOT NULL, ref TEXT NOT NULL,"
+            " settled INTEGER NOT NULL DEFAULT 0, marked INTEGER NOT NULL DEFAULT 0)",
+            "CREATE TEMP TABLE spool_plan (seq INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL)",
+        )
+
+    def _run(self, *statements: str) -> None:
+        try:
+            for statement in statements:
+                self._db.execute(statement)
+        except sqlite3.Error as error:
+            raise self._error(error) from error
+
+    def _error(self, error: sqlite3.Error) -> StateError:
+        return StateError(
+            f"could not keep the scan's pending work next to {self._path}: {error}",
+            "check free space in the temporary directory (TMPDIR); nothing unconfirmed "
+            "was recorded, so running again is safe",
+        )
+
+    def add(self, rows: Sequence[SpoolRow]) -> list[SpoolRow]:
+        """Keep ``rows``; return those whose fingerprint was already kept (the first
+        one found stays, as the scan's dedupe always did)."""
+        if not rows:
+            return []
+        try:
+            present = self._present([r.fingerprint for r in rows])
+            again: list[SpoolRow] = []
+            fresh: list[SpoolRow] = []
+            for row in rows:
+                if row.fingerprint in present:
+                    again.append(row)
+                else:
+                    present.add(row.fingerprint)
+                    fresh.append(row)
+            self._db.executemany(
+                "INSERT INTO temp.spool (fingerprint, date_ms, identity, payload, ref) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(r.fingerprint, r.date_ms, r.identity, r.payload, r.ref) for r in fresh],
+            )
+            self._kept += len(fresh)
+        except sqlite3.Error as error:
+            raise self._error(error) from error
+        return again
+
+    def put(self, row: SpoolRow) -> None:
+        """Keep ``row`` unless its fingerprint is kept already."""
+        self.add([row])
+
+    def _present(self, fingerprints: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(fingerprints), _CHUNK):
+            chunk = fingerprints[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT fingerprint FROM temp.spool WHERE fingerprint IN ({marks})", chunk
+            )
+            found.update(str(row[0]) for row in rows)
+        return found
+
+    def get(self, fingerprint: str) -> SpoolRow | None:
+        row = self._db.execute(
+            "SELECT fingerprint, date_ms, identity, payload, ref FROM temp.spool "
+            "WHERE fingerprint = ?",
+            (fingerprint,),
+        ).fetchone()
+        return (
+            None
+            if row is None
+            else SpoolRow(str(row[0]), int(row[1]), str(row[2]), row[3], str(row[4]))
+        )
+
+    def remove(self, fingerprint: str) -> None:
+        self._kept -= self._run_with("DELETE FROM temp.spool WHERE fingerprint = ?", (fingerprint,))
+
+    def _run_with(self, statement: str, params: Sequence[object]) -> int:
+        """Run one statement; returns how many rows it changed."""
+        try:
+            return self._db.execute(statement, params).rowcount
+        except sqlite3.Error as error:
+            raise self._error(error) from error
+
+    def __len__(self) -> int:
+        return self._kept
+
+    def rows(self, *, payload: bool = True) -> Iterator[SpoolRow]:
+        """Every kept row, in no particular order (without ``payload``: an empty one)."""
+        last = ""
+        while True:
+            batch = self._db.execute(
+                "SELECT fingerprint, date_ms, identity, ref FROM temp.spool "
+                "WHERE fingerprint > ? ORDER BY fingerprint LIMIT ?",
+                (last, _SPOOL_BATCH),
+            ).fetchall()
+            if not batch:
+                return
+            for fingerprint, date_ms, identity, ref in batch:
+                yield self._row(fingerprint, date_ms, identity, ref, payload=payload)
+            last = str(batch[-1][0])
+
+    def _row(
+        self, fingerprint: str, date_ms: int, identity: str, ref: str, *, payload: bool
+    ) -> SpoolRow:
+        """A row with its payload read now, by itself: a batch of rows read at once could
+        be a batch of MMS with their pictures (a restore keeps whole emails)."""
+        data: str | bytes = ""
+        if payload:
+            found = self._db.execute(
+                "SELECT payload FROM temp.spool WHERE fingerprint = ?", (fingerprint,)
+            ).fetchone()
+            data = found[0] if found is not None else ""
+        return SpoolRow(str(fingerprint), int(date_ms), str(identity), data, str(ref))
+
+    def count_at(self, table: str, place: str) -> int:
+        """How many kept rows ``table`` ("messages" or "refused") holds at ``place``."""
+        assert table in ("messages", "refused")
+        row = self._db.execute(
+            f"SELECT COUNT(*) FROM temp.spool s WHERE EXISTS (SELECT 1 FROM main.{table} t "
+            "WHERE t.place = ? AND t.fingerprint = s.fingerprint)",
+            (place,),
+        ).fetchone()
+        return int(row[0])
+
+    def plan(self, place: str, *, skip_refused: bool) -> int:
+        """Order what is to upload: kept rows not confirmed at ``place`` (nor refused
+        there, with ``skip_refused``) and not marked (known there by another key: an
+        MMS recorded by its email's Message-ID), oldest first. Returns how many."""
+        refused = (
+            "AND NOT EXISTS (SELECT 1 FROM main.refused r "
+            "WHERE r.place = ?1 AND r.fingerprint = s.fingerprint) "
+            if skip_refused
+            else ""
+        )
+        self._run("DELETE FROM temp.spool_plan")
+        self._run_with(
+            "INSERT INTO temp.spool_plan (fingerprint) SELECT s.fingerprint FROM temp.spool s "
+            "WHERE NOT EXISTS (SELECT 1 FROM main.messages m "
+            "WHERE m.place = ?1 AND m.fingerprint = s.fingerprint) "
+            f"AND s.marked = 0 {refused}ORDER BY s.date_ms, s.identity, s.fingerprint",
+            (place,),
+        )
+        self._planned = int(self._db.execute("SELECT COUNT(*) FROM temp.spool_plan").fetchone()[0])
+        return self._planned
+
+    @property
+    def planned_count(self) -> int:
+        """How many rows the last plan holds."""
+        return self._planned
+
+    def planned(self, *, payload: bool = True) -> Iterator[SpoolRow]:
+        """The plan, oldest first (safe to settle rows meanwhile); memory holds a batch of
+        rows without their payloads, and one payload."""
+        seq = 0
+        while True:
+            batch = self._db.execute(
+                "SELECT p.seq, s.fingerprint, s.date_ms, s.identity, s.ref "
+                "FROM temp.spool_plan p JOIN temp.spool s ON s.fingerprint = p.fingerprint "
+                "WHERE p.seq > ? ORDER BY p.seq LIMIT ?",
+                (seq, _SPOOL_BATCH),
+            ).fetchall()
+            if not batch:
+                return
+            for _, fingerprint, date_ms, identity, ref in batch:
+                yield self._row(fingerprint, date_ms, identity, ref, payload=payload)
+            seq = int(batch[-1][0])
+
+    def planned_at(self, start: int, stop: int) -> list[SpoolRow]:
+        """The plan's rows ``start`` to ``stop`` (0-based, end excluded)."""
+        rows = self._db.execute(
+            "SELECT s.fingerprint, s.date_ms, s.identity, s.payload, s.ref "
+            "FROM temp.spool_plan p JOIN temp.spool s ON s.fingerprint = p.fingerprint "
+            "WHERE p.seq > ? AND p.seq <= ? ORDER BY p.seq",
+            (start, stop),
+        ).fetchall()
+        return [SpoolRow(str(r[0]), int(r[1]), str(r[2]), r[3], str(r[4])) for r in rows]
+
+    def mark(self, fingerprints: Iterable[str]) -> int:
+        """Mark the kept rows among ``fingerprints`` (a restore: already on the target);
+        returns how many kept rows are marked now."""
+        wanted = list(fingerprints)
+        try:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                self._db.execute(
+                    f"UPDATE temp.spool SET marked = 1 WHERE fingerprint IN ({marks})", chunk
+                )
+        except sqlite3.Error as error:
+            raise self._error(error) from error
+        row = self._db.execute("SELECT COUNT(*) FROM temp.spool WHERE marked = 1").fetchone()
+        return int(row[0])
+
+    def plan_unmarked(self) -> int:
+        """Order the unmarked rows oldest first (ties by identity, then fingerprint)."""
+        self._run("DELETE FROM temp.spool_plan")
+        self._run(
+            "INSERT INTO temp.spool_plan (fingerprint) SELECT fingerprint FROM temp.spool "
+            "WHERE marked = 0 ORDER BY date_ms, identity, fingerprint"
+        )
+        self._planned = int(self._db.execute("SELECT COUNT(*) FROM temp.spool_plan").fetchone()[0])
+        return self._planned
+
+    def keep_newest(self, count: int) -> int:
+        """Drop all but the ``count`` newest rows; returns how many were dropped."""
+        dropped = self._run_with(
+            "DELETE FROM temp.spool WHERE fingerprint NOT IN (SELECT fingerprint FROM "
+            "temp.spool ORDER BY date_ms DESC, fingerprint LIMIT ?)",
+            (count,),
+        )
+        self._kept -= dropped
+        return dropped
+
+    def settle(self, fingerprints: Sequence[str]) -> None:
+        """Their outcome is known in this run (confirmed or refused)."""
+        try:
+            self._db.executemany(
+                "UPDATE temp.spool SET settled = 1 WHERE fingerprint = ?",
+                [(fp,) for fp in fingerprints],
+            )
+        except sqlite3.Error as error:
+            raise self._error(error) from error
+
+    def oldest_unsettled(self) -> int | None:
+        """The date of the oldest planned row whose outcome this run did not learn."""
+        row = self._db.execute(
+            "SELECT MIN(s.date_ms) FROM temp.spool_plan p "
+            "JOIN temp.spool s ON s.fingerprint = p.fingerprint WHERE s.settled = 0"
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def close(self) -> None:
+        """Free the temporary space now rather than when the connection closes."""
+        self._run("DROP TABLE IF EXISTS temp.spool_plan", "DROP TABLE IF EXISTS temp.spool")

@@ -132,8 +132,9 @@ def test_sigkill_mid_run_then_rerun_stores_everything_once(
 def test_restore_after_a_factory_reset_reads_the_imap_folder_into_files(
     bed: Bed, dovecot: Dovecot, tmp_path: Path, kind: str
 ) -> None:
-    from smsbak.formats.smsie import read_smsie_zip
     from smsbak.formats.xml import read_sms_xml
+
+    from smsbak.formats.smsie import read_smsie_zip
 
     use_imap(bed, dovecot)
     tricky_corpus(bed.phone)

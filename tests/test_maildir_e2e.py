@@ -407,8 +407,9 @@ def machine_without_a_phone(tmp_path: Path) -> str:
 def test_restore_into_files_on_a_machine_without_a_phone(
     reset: tuple[Bed, list[tuple[object, ...]]], root: Path, tmp_path: Path, kind: str
 ) -> None:
-    from smsbak.formats.smsie import read_smsie_zip
     from smsbak.formats.xml import read_sms_xml
+
+    from smsbak.formats.smsie import read_smsie_zip
 
     bed, original = reset
     path = tmp_path / ("out.zip" if kind == "smsie" else "out.xml")
