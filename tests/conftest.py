@@ -133,6 +133,17 @@ def bed(tmp_path: Path, emulator: GmailEmulator) -> Iterator[Bed]:
 
 
 @pytest.fixture(autouse=True)
+def _umask_restored() -> Iterator[None]:
+    """smsbak's CLI sets umask 077 for every file it makes; run in-process (click's
+    runner) it would leave that on the test process, and files later tests write for
+    another user (Dovecot running as nobody) would become unreadable to it."""
+    before = os.umask(0o022)
+    os.umask(before)
+    yield
+    os.umask(before)
+
+
+@pytest.fixture(autouse=True)
 def _no_real_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing in the suite may reach Google: proxies off, no ambient credentials."""
     for variable in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):

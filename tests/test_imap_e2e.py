@@ -132,9 +132,9 @@ def test_sigkill_mid_run_then_rerun_stores_everything_once(
 def test_restore_after_a_factory_reset_reads_the_imap_folder_into_files(
     bed: Bed, dovecot: Dovecot, tmp_path: Path, kind: str
 ) -> None:
-    from smsbak.formats.xml import read_sms_xml
-
-    from smsbak.formats.smsie import read_smsie_zip
+    from smsbak.formats.sbr import read_messages_xml
+    from smsbak.formats.smsie import read_messages_zip
+    from tests.format_readers import sms_only
 
     use_imap(bed, dovecot)
     tricky_corpus(bed.phone)
@@ -147,8 +147,8 @@ def test_restore_after_a_factory_reset_reads_the_imap_folder_into_files(
     path = tmp_path / ("out.zip" if kind == "smsie" else "out.xml")
     result = run(bed, dovecot, "restore", "--to", f"{kind}:{path}")
     assert result.returncode == 0, result.stderr
-    reader = read_smsie_zip if kind == "smsie" else read_sms_xml
-    restored = sorted((s.address, s.body, s.date_ms // 1000) for s in reader(path))
+    reader = read_messages_zip if kind == "smsie" else read_messages_xml
+    restored = sorted((s.address, s.body, s.date_ms // 1000) for s in sms_only(reader(path)))
     assert restored == want
 
 

@@ -499,6 +499,7 @@ def _doveadm(root: Path, work: Path, *args: str) -> str:
         f"base_dir = {work}/run\nstate_dir = {work}/state\nlog_path = /dev/stderr\n"
         f"mail_location = maildir:{root}\nssl = no\n"
     )
+    config.chmod(0o644)  # read by `nobody`, whatever umask the test process has
     command = ["doveadm", "-c", str(config), *args]
     env = {"USER": "smsbak", "HOME": str(work), "PATH": os.environ.get("PATH", ""), "TZ": "UTC"}
     if os.geteuid() == 0:

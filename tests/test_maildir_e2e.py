@@ -407,9 +407,9 @@ def machine_without_a_phone(tmp_path: Path) -> str:
 def test_restore_into_files_on_a_machine_without_a_phone(
     reset: tuple[Bed, list[tuple[object, ...]]], root: Path, tmp_path: Path, kind: str
 ) -> None:
-    from smsbak.formats.xml import read_sms_xml
-
-    from smsbak.formats.smsie import read_smsie_zip
+    from smsbak.formats.sbr import read_messages_xml
+    from smsbak.formats.smsie import read_messages_zip
+    from tests.format_readers import sms_only
 
     bed, original = reset
     path = tmp_path / ("out.zip" if kind == "smsie" else "out.xml")
@@ -419,10 +419,10 @@ def test_restore_into_files_on_a_machine_without_a_phone(
     assert result.returncode == 0, result.stderr
     assert "16 messages restored" in result.stdout
     assert len(bed.phone.calls()) == calls_before, "the laptop has no phone to ask"
-    reader = read_smsie_zip if kind == "smsie" else read_sms_xml
+    reader = read_messages_zip if kind == "smsie" else read_messages_xml
     restored = [
         (s.address, s.body, s.date_ms // 1000, int(s.box), s.box is not Box.INBOX or s.read)
-        for s in reader(path)
+        for s in sms_only(reader(path))
     ]
     assert sorted(restored) == original
     assert path.stat().st_mode & 0o077 == 0

@@ -222,7 +222,8 @@ def test_an_ignored_pdu_insert_is_an_error_and_writes_nothing(
 def test_without_content_write_the_mms_go_into_a_file(
     backed_up: tuple[Bed, list[tuple[Any, ...]], str],
 ) -> None:
-    from smsbak.formats.mms import read_mms_from_smsie_zip
+    from smsbak.formats.smsie import read_messages_zip
+    from tests.format_readers import mms_only
 
     bed, _, home = backed_up
     bed.phone.set(content_has_write=False)
@@ -231,7 +232,7 @@ def test_without_content_write_the_mms_go_into_a_file(
     assert bed.phone.mms_rows == []
     assert [s["body"] for s in bed.phone.messages] == ["an SMS too"]
     (archive,) = (Path(home) / "storage" / "downloads").glob("*.zip")
-    assert len(list(read_mms_from_smsie_zip(archive))) == 5
+    assert len(list(mms_only(read_messages_zip(archive)))) == 5
     assert "SMS Import / Export" in result.stdout and archive.name in result.stdout
     assert "5 x MMS not written into the phone (this phone's `content` tool has no `write`" in (
         result.stdout
