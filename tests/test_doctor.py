@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from smsbak.errors import ExitCode
@@ -180,3 +181,85 @@ def test_a_missing_python_package_fails_with_its_fix(bed: Bed, tmp_path: Path) -
     assert result.returncode == ExitCode.CHECKS_FAILED
     assert "[FAIL] Python packages: missing: apscheduler" in result.stdout
     assert "run termux-setup.sh again" in result.stdout
+
+
+def path_without(bed: Bed, tool: str, tmp_path: Path) -> str:
+    """The test PATH with the fake ``tool`` gone (the other fakes linked in its place)."""
+    from tests.fakes.phone import BIN_DIR
+
+    shown = tmp_path / f"bin-without-{tool}"
+    shown.mkdir()
+    for fake in BIN_DIR.iterdir():
+        if fake.name != tool:
+            (shown / fake.name).symlink_to(fake)
+    parts = bed.env()["PATH"].split(os.pathsep)
+    return os.pathsep.join(str(shown) if part == str(BIN_DIR) else part for part in parts)
+
+
+def test_a_missing_getprop_is_an_explained_warning_not_a_crash(bed: Bed, tmp_path: Path) -> None:
+    backed_up(bed)
+    result = bed.smsbak("doctor", timeout=60, PATH=path_without(bed, "getprop", tmp_path))
+    assert "crashed" not in result.stdout and "PhoneError" not in result.stdout
+    assert "[WARN] Phone time zone: getprop is not installed; backups use the zone" in result.stdout
+    assert "Fix: getprop comes with Android" in result.stdout
+    assert result.returncode == 0, result.stdout  # a warning: backups still have a zone
+
+
+def test_a_zone_python_does_not_know_is_a_warning(bed: Bed) -> None:
+    backed_up(bed)
+    bed.phone.set(timezone="Mars/Olympus_Mons")
+    code, marks, out = doctor(bed)
+    assert marks["Phone time zone"] == "WARN"
+    assert "'Mars/Olympus_Mons' is not in Python's time zone data" in out
+    assert code == 0
+
+
+def test_every_unforeseen_failure_of_a_check_is_a_line_with_a_fix(tmp_path: Path) -> None:
+    """Whatever a check raises becomes a named FAIL line with a fix, never "check crashed"."""
+    from smsbak.config import Settings
+    from smsbak.doctor import FAIL, Check, Doctor
+    from smsbak.errors import PhoneError
+    from smsbak.paths import Paths
+    from smsbak.phone.termux import TermuxTools
+
+    failures: list[Exception] = [
+        PhoneError("getprop is not installed", "install it"),
+        PhoneError("no hint given"),
+        PermissionError(13, "Permission denied", str(tmp_path / "state.sqlite3")),
+        RuntimeError("something nobody foresaw"),
+    ]
+
+    def raising(error: Exception) -> Callable[[], Check]:
+        def check() -> Check:
+            raise error
+
+        return check
+
+    class Broken(Doctor):
+        """Every check meets one of the failures above."""
+
+        def checks(self) -> list[tuple[str, Callable[[], Check]]]:
+            return [
+                (name, raising(failures[index % len(failures)]))
+                for index, (name, _) in enumerate(super().checks())
+            ]
+
+    paths = Paths(config_dir=tmp_path, data_dir=tmp_path)
+    broken = Broken(paths, Settings(), TermuxTools(timeout=5))
+    results = broken.run()
+    assert [check.name for check in results] == [name for name, _ in Doctor.checks(broken)]
+    assert len(results) >= 10
+    for check in results:
+        assert check.result == FAIL
+        assert check.fix, check
+        assert "crashed" not in check.detail and "Error(" not in check.detail, check
+    by_name = {check.name: check for check in results}
+    assert by_name["Termux:API"].detail == "getprop is not installed"
+    assert by_name["Termux:API"].fix == "install it"
+    assert "smsbak --verbose doctor" in (by_name["SMS reader"].fix or "")
+    assert "Permission denied" in by_name["Contacts permission"].detail
+    assert "state.sqlite3" in by_name["Contacts permission"].detail
+    assert "belong to you" in (by_name["Contacts permission"].fix or "")
+    assert (
+        by_name["Call log"].detail == "could not be checked: RuntimeError: something nobody foresaw"
+    )
