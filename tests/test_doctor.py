@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from smsbak.errors import ExitCode
+from smsbak.lock import RunLock
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
 from tests.test_backup_e2e import BASE
 
@@ -106,10 +107,10 @@ def test_a_running_daemon_is_seen(bed: Bed) -> None:
     backed_up(bed)
     daemon = bed.popen("daemon", "--every", "1h")
     try:
+        lock = RunLock(bed.home / "daemon.lock")
         deadline = time.monotonic() + 20
-        while not (bed.home / "daemon.lock").exists() and time.monotonic() < deadline:
+        while lock.holder_pid() != daemon.pid and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.5)
         _, marks, out = doctor(bed)
         assert marks["Background backups"] == "OK"
         assert f"pid {daemon.pid}" in out
