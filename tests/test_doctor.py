@@ -9,10 +9,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from smsbak.errors import ExitCode
 from smsbak.lock import RunLock
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
 from tests.test_backup_e2e import BASE
+
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
 
 
 def doctor(bed: Bed) -> tuple[int, dict[str, str], str]:
@@ -178,7 +182,7 @@ def test_a_missing_python_package_fails_with_its_fix(bed: Bed, tmp_path: Path) -
     # A module set to None in sys.modules is one Python cannot find or import.
     (hide / "sitecustomize.py").write_text("import sys\nsys.modules['apscheduler'] = None\n")
     pythonpath = os.pathsep.join(p for p in (str(hide), bed.env().get("PYTHONPATH", "")) if p)
-    result = bed.smsbak("doctor", timeout=60, PYTHONPATH=pythonpath)
+    result = bed.process("doctor", timeout=60, PYTHONPATH=pythonpath)  # a fresh interpreter
     assert result.returncode == ExitCode.CHECKS_FAILED
     assert "[FAIL] Python packages: missing: apscheduler" in result.stdout
     assert "run termux-setup.sh again" in result.stdout
