@@ -2,7 +2,9 @@
 
 smsbak runs as a real subprocess (``python -m smsbak``) against real fake
 processes and a real HTTP server, so every boundary of our own code is
-exercised; nothing of smsbak is patched out.
+exercised; nothing of smsbak is patched out. Files marked ``cli_in_process``
+run the same CLI through click's runner in the test process instead (see
+:meth:`Bed.cli`): the fakes and the emulator stay processes and a server.
 """
 
 from __future__ import annotations
