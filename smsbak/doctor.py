@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,6 +31,7 @@ from smsbak.paths import Paths
 from smsbak.phone.termux import INSTALL_HINT, TermuxPhone, TermuxTools
 from smsbak.store import SUCCESS, StateStore
 
+_FIX_TERMUX = "fix the Termux:API line (above) first"
 _REPORT_HINT = (
     "run `smsbak --verbose doctor` to see where it failed, and report it with that output"
 )
@@ -84,10 +85,13 @@ class Doctor:
         results = []
         for name, check in self.checks():
             try:
-                results.append(check())
+                result = check()
             except Exception as error:  # a check must never hide the others
                 log.debug("the %s check failed", name, exc_info=True)
-                results.append(self._unforeseen(name, error))
+                result = self._unforeseen(name, error)
+            if result.result != OK and not result.fix:  # an error that came without a hint
+                result = replace(result, fix=_REPORT_HINT)
+            results.append(result)
         return results
 
     def _unforeseen(self, name: str, error: Exception) -> Check:
@@ -136,7 +140,9 @@ class Doctor:
 
     def contacts(self) -> Check:
         if self._termux_silent:
-            return Check("Contacts permission", WARN, "not checked: Termux:API does not answer")
+            return Check(
+                "Contacts permission", WARN, "not checked: Termux:API does not answer", _FIX_TERMUX
+            )
         try:
             count = len(TermuxPhone(self.tools).contacts())
         except PhoneError as error:
@@ -153,7 +159,7 @@ class Doctor:
         if not self.settings.call_log:
             return Check("Call log", OK, "off (call_log = false): not backed up")
         if self._termux_silent:
-            return Check("Call log", WARN, "not checked: Termux:API does not answer")
+            return Check("Call log", WARN, "not checked: Termux:API does not answer", _FIX_TERMUX)
         try:
             TermuxPhone(self.tools).call_page(0, 1)
         except PhoneError as error:
@@ -257,7 +263,12 @@ class Doctor:
 
     def gmail(self) -> Check:
         if self._token is None:
-            return Check("Gmail label", WARN, "not checked: the login does not work")
+            return Check(
+                "Gmail label",
+                WARN,
+                "not checked: the login does not work",
+                "fix the Gmail login (above) first",
+            )
         from smsbak.gmail.client import GmailMailbox
         from smsbak.gmail.pacing import quota_bucket
         from smsbak.gmail.transport import connect

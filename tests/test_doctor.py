@@ -22,10 +22,14 @@ pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this
 def doctor(bed: Bed) -> tuple[int, dict[str, str], str]:
     result = bed.smsbak("doctor", timeout=60)
     lines = {}
-    for line in result.stdout.splitlines():
+    output = result.stdout.splitlines()
+    for index, line in enumerate(output):
         if line.startswith("["):
             mark, rest = line[1:5], line[7:]
             lines[rest.split(": ", 1)[0]] = mark.strip()
+            if mark.strip() != "OK":  # every problem comes with its fix
+                assert output[index + 1].lstrip().startswith("Fix: "), result.stdout
+    assert "crashed" not in result.stdout
     return result.returncode, lines, result.stdout
 
 
