@@ -128,6 +128,7 @@ class Daemon:
 
     def run(self) -> int:
         from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.jobstores.base import JobLookupError
         from apscheduler.schedulers.blocking import BlockingScheduler
 
         with RunLock(
@@ -156,13 +157,6 @@ class Daemon:
                 scheduler.add_job(
                     self._watch, "interval", seconds=self.times.watch_every, id="watch"
                 )
-            log.info(
-                "daemon started (pid %d): every %gs, first backup at %s",
-                os.getpid(),
-                self.times.every,
-                first.isoformat(timespec="seconds"),
-            )
-            self._show_status(f"Started. Next backup {self._local(first)}")
             # A signal that lands before the scheduler runs is seen by this first job.
             scheduler.add_job(self._stop_if_requested, "date", run_date=now, id="start")
             previous = {
@@ -170,7 +164,22 @@ class Daemon:
                 for signum in (signal.SIGTERM, signal.SIGINT)
             }
             try:
-                scheduler.start()
+                # Logged once signals are handled: from here on, SIGTERM stops it cleanly.
+                log.info(
+                    "daemon started (pid %d): every %gs, first backup at %s",
+                    os.getpid(),
+                    self.times.every,
+                    first.isoformat(timespec="seconds"),
+                )
+                self._show_status(f"Started. Next backup {self._local(first)}")
+                try:
+                    scheduler.start()
+                except JobLookupError:
+                    # A stop that lands while the main loop retires a finished one-off
+                    # job: APScheduler then looks for it among the jobs of a stopped
+                    # scheduler. Nothing is running yet or lost; any other time it is a bug.
+                    if not self.stop_requested:
+                        raise
             finally:
                 for signum, handler in previous.items():
                     signal.signal(signum, handler)

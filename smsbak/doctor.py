@@ -2,17 +2,21 @@
 
 Each check is independent and never raises: one broken part must not hide the
 state of the others. Results are "ok", "warn" (works, but worth a look) or
-"fail" (backups do not work until fixed).
+"fail" (backups do not work until fixed). Every result that is not "ok" says what
+is wrong and how to fix it, also when a check meets a failure nobody foresaw
+(:meth:`Doctor.run` turns it into such a line; the traceback goes to the debug log).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smsbak.config import Settings, parse_duration
 from smsbak.errors import PermissionDenied, PhoneError, SmsbakError
@@ -28,6 +32,13 @@ from smsbak.lock import RunLock
 from smsbak.paths import Paths
 from smsbak.phone.termux import INSTALL_HINT, TermuxPhone, TermuxTools
 from smsbak.store import SUCCESS, place_key
+
+_FIX_TERMUX = "fix the Termux:API line (above) first"
+_REPORT_HINT = (
+    "run `smsbak --verbose doctor` to see where it failed, and report it with that output"
+)
+
+log = logging.getLogger(__name__)
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 REQUIRED_MODULES = {
@@ -58,30 +69,40 @@ class Doctor:
         self._token: StoredToken | None = None
         self._termux_silent = False  # after one timeout, do not wait again per check
 
-    def run(self) -> list[Check]:
-        checks: list[Callable[[], Check | list[Check]]] = [
-            self.termux_api,
-            self.reader,
-            self.contacts,
-            self.call_log,
-            self.dependencies,
-            self.timezone,
-            self.destination,
+    def checks(self) -> list[tuple[str, Callable[[], Check | list[Check]]]]:
+        """Every check with the name its line carries when it cannot report for itself;
+        the destination's own checks only for the destination configured."""
+        checks: list[tuple[str, Callable[[], Check | list[Check]]]] = [
+            ("Termux:API", self.termux_api),
+            ("SMS reader", self.reader),
+            ("Contacts permission", self.contacts),
+            ("Call log", self.call_log),
+            ("Python packages", self.dependencies),
+            ("Phone time zone", self.timezone),
+            ("Destination", self.destination),
         ]
         if self.settings.destination == "gmail":
-            checks += [self.token, self.gmail]
+            checks += [("Gmail login", self.token), ("Gmail label", self.gmail)]
         if self.settings.destination == "imap":
-            checks += [self.imap]
+            checks.append(("IMAP login", self.imap))
         if self.settings.destination.startswith("maildir:"):
-            checks.append(self.maildir)
-        checks += [self.background, self.last_backup]
+            checks.append(("Maildir", self.maildir))
+        checks += [("Background backups", self.background), ("Last backup", self.last_backup)]
+        return checks
+
+    def run(self) -> list[Check]:
         results: list[Check] = []
-        for check in checks:
+        for name, check in self.checks():
             try:
                 outcome = check()
-                results.extend(outcome if isinstance(outcome, list) else [outcome])
+                found = outcome if isinstance(outcome, list) else [outcome]
             except Exception as error:  # a check must never hide the others
-                results.append(Check(check.__name__, FAIL, f"check crashed: {error!r}"))
+                log.debug("the %s check failed", name, exc_info=True)
+                found = [self._unforeseen(name, error)]
+            for result in found:
+                if result.result != OK and not result.fix:  # an error without a hint
+                    result = replace(result, fix=_REPORT_HINT)
+                results.append(result)
         return results
 
     def imap(self) -> list[Check]:
@@ -92,6 +113,22 @@ class Doctor:
             Check(c.name, c.result, c.detail, c.fix)
             for c in doctor_checks(self.paths, self.settings)
         ]
+    def _unforeseen(self, name: str, error: Exception) -> Check:
+        """A failure the check did not handle itself, still as a line with a fix."""
+        if isinstance(error, SmsbakError):
+            return Check(name, FAIL, error.message, error.hint or _REPORT_HINT)
+        if isinstance(error, OSError):
+            where = f" ({error.filename})" if error.filename else ""
+            return Check(
+                name,
+                FAIL,
+                f"could not be checked: {error.strerror or error}{where}",
+                f"make sure smsbak's files ({self.paths.config_dir}, {self.paths.data_dir}) "
+                "belong to you and the storage is not full; if that is not it, " + _REPORT_HINT,
+            )
+        return Check(
+            name, FAIL, f"could not be checked: {type(error).__name__}: {error}", _REPORT_HINT
+        )
 
     def termux_api(self) -> Check:
         try:
@@ -122,7 +159,9 @@ class Doctor:
 
     def contacts(self) -> Check:
         if self._termux_silent:
-            return Check("Contacts permission", WARN, "not checked: Termux:API does not answer")
+            return Check(
+                "Contacts permission", WARN, "not checked: Termux:API does not answer", _FIX_TERMUX
+            )
         try:
             count = len(TermuxPhone(self.tools).contacts())
         except PhoneError as error:
@@ -139,7 +178,7 @@ class Doctor:
         if not self.settings.call_log:
             return Check("Call log", OK, "off (call_log = false): not backed up")
         if self._termux_silent:
-            return Check("Call log", WARN, "not checked: Termux:API does not answer")
+            return Check("Call log", WARN, "not checked: Termux:API does not answer", _FIX_TERMUX)
         try:
             TermuxPhone(self.tools).call_page(0, 1)
         except PhoneError as error:
@@ -167,15 +206,36 @@ class Doctor:
         return Check("Python packages", OK, "all present")
 
     def timezone(self) -> Check:
-        result = self.tools.run("getprop", ["persist.sys.timezone"])
+        fallback = (
+            "backups use the zone remembered from the last backup, else TZ, else the system's"
+        )
+        try:
+            result = self.tools.run("getprop", ["persist.sys.timezone"])
+        except PhoneError as error:
+            return Check(
+                "Phone time zone",
+                WARN,
+                f"{error.message}; {fallback}",
+                "getprop comes with Android (/system/bin/getprop): make sure /system/bin is "
+                "on Termux's PATH (a fresh Termux session has it)",
+            )
         zone = result.stdout.decode("utf-8", "replace").strip()
         if not zone:
             return Check(
                 "Phone time zone",
                 WARN,
-                "getprop persist.sys.timezone is empty; backups use the zone remembered "
-                "from the last backup, else TZ, else the system's",
+                f"getprop persist.sys.timezone is empty; {fallback}",
                 "set the time zone in Android's date settings",
+            )
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return Check(
+                "Phone time zone",
+                WARN,
+                f"the phone's zone {zone!r} is not in Python's time zone data; {fallback}",
+                "update tzdata (pip install -U tzdata) or pick a listed zone in Android's "
+                "date settings",
             )
         return Check("Phone time zone", OK, zone)
 
@@ -247,9 +307,17 @@ class Doctor:
                 "Gmail login", FAIL, f"missing permissions: {', '.join(missing)}", REAUTH_HINT
             )
         extra = sorted(token.scopes - set(BACKUP_SCOPES))
-        import google_auth_httplib2
-        import httplib2
-        from google.auth.exceptions import RefreshError
+        try:
+            import google_auth_httplib2
+            import httplib2
+            from google.auth.exceptions import RefreshError
+        except ImportError as error:
+            return Check(
+                "Gmail login",
+                FAIL,
+                f"cannot check the login: {error}",
+                "run termux-setup.sh again, or pip install the missing packages",
+            )
 
         try:
             token.credentials.refresh(google_auth_httplib2.Request(httplib2.Http(timeout=30)))
@@ -271,19 +339,31 @@ class Doctor:
 
     def gmail(self) -> Check:
         if self._token is None:
-            return Check("Gmail label", WARN, "not checked: the login does not work")
+            return Check(
+                "Gmail label",
+                WARN,
+                "not checked: the login does not work",
+                "fix the Gmail login (above) first",
+            )
         from smsbak.gmail.client import GmailMailbox
         from smsbak.gmail.pacing import quota_bucket
         from smsbak.gmail.transport import connect
 
-        connection = connect(self._token.credentials, self.settings.gmail_api, timeout=20)
-        mailbox = GmailMailbox(
-            connection.service, connection.batch_uri, quota_bucket(15000, 100), max_attempts=2
-        )
         try:
+            connection = connect(self._token.credentials, self.settings.gmail_api, timeout=20)
+            mailbox = GmailMailbox(
+                connection.service, connection.batch_uri, quota_bucket(15000, 100), max_attempts=2
+            )
             label = mailbox.find_folder(self.settings.label)
         except SmsbakError as error:
             return Check("Gmail label", FAIL, error.message, error.hint)
+        except (OSError, ValueError) as error:  # network trouble the client did not name
+            return Check(
+                "Gmail label",
+                WARN,
+                f"could not reach Gmail to check the label: {error}",
+                "check the network (and the gmail_api setting, if you changed it)",
+            )
         if label is None:
             return Check(
                 "Gmail label", WARN, f"label {self.settings.label!r} does not exist yet",

@@ -2,7 +2,9 @@
 
 smsbak runs as a real subprocess (``python -m smsbak``) against real fake
 processes and a real HTTP server, so every boundary of our own code is
-exercised; nothing of smsbak is patched out.
+exercised; nothing of smsbak is patched out. Files marked ``cli_in_process``
+run the same CLI through click's runner in the test process instead (see
+:meth:`Bed.cli`): the fakes and the emulator stay processes and a server.
 """
 
 from __future__ import annotations
@@ -92,9 +94,22 @@ class Bed:
         lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
         (self.home / "config.toml").write_text("\n".join(lines) + "\n")
 
+    in_process: bool = False
+    """Set by ``pytestmark = pytest.mark.cli_in_process``: :meth:`smsbak` runs :meth:`cli`."""
+
     def smsbak(
         self, *args: str, timeout: float = 120, input: str | None = None, **extra: str
     ) -> subprocess.CompletedProcess[str]:
+        """``smsbak ARGS``: a real process, or in this process where the test file says
+        the process boundary is not what it tests (``cli_in_process``)."""
+        if self.in_process:
+            return self.cli(*args, input=input, **extra)
+        return self.process(*args, timeout=timeout, input=input, **extra)
+
+    def process(
+        self, *args: str, timeout: float = 120, input: str | None = None, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
+        """``python -m smsbak ARGS`` as a process of its own: signals, umask, imports, exit."""
         return subprocess.run(
             [sys.executable, "-m", "smsbak", *args],
             env=self.env(**extra),
@@ -104,6 +119,50 @@ class Bed:
             input=input,
             check=False,
         )
+
+    def cli(
+        self, *args: str, input: str | None = None, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
+        """``smsbak ARGS`` through click's runner in this process, with :meth:`env`.
+
+        The fakes and the emulator are still other processes and a real server; only
+        the start of smsbak itself (about half a second of imports) is saved. What
+        smsbak changes in a process (umask, log handlers, signal handlers) is put back.
+        """
+        import logging
+        import signal
+        import traceback
+
+        from click.testing import CliRunner
+
+        from smsbak.cli import main
+
+        env: dict[str, str | None] = dict(self.env(**extra))
+        env.update({key: None for key in os.environ if key not in env})
+        loggers = [logging.getLogger(), logging.getLogger("smsbak")]
+        saved = [(logger, list(logger.handlers), logger.level) for logger in loggers]
+        signals = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        umask = os.umask(0o022)
+        os.umask(umask)
+        try:
+            result = CliRunner().invoke(main, list(args), input=input, env=env)
+        finally:
+            os.umask(umask)
+            for sig, handler in signals.items():
+                signal.signal(sig, handler)
+            for logger, handlers, level in saved:
+                for handler in logger.handlers:
+                    if handler not in handlers:
+                        handler.close()
+                logger.handlers[:] = handlers
+                logger.setLevel(level)
+        stderr = result.stderr
+        code = result.exit_code
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            info = result.exc_info or (None, result.exception, None)
+            stderr += "".join(traceback.format_exception(info[1]))
+            code = 1
+        return subprocess.CompletedProcess(["smsbak", *args], code, result.stdout, stderr)
 
     def popen(self, *args: str, **extra: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
@@ -122,11 +181,12 @@ class Bed:
 
 
 @pytest.fixture
-def bed(tmp_path: Path, emulator: GmailEmulator) -> Iterator[Bed]:
+def bed(request: pytest.FixtureRequest, tmp_path: Path, emulator: GmailEmulator) -> Iterator[Bed]:
     home = tmp_path / "home"
     phone = FakePhone(tmp_path / "phone")
     refresh_token = write_token(home, emulator)
     test_bed = Bed(home=home, phone=phone, emulator=emulator, refresh_token=refresh_token)
+    test_bed.in_process = request.node.get_closest_marker("cli_in_process") is not None
     test_bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE)
     yield test_bed
     assert not phone.sms_send_called(), "smsbak must never call termux-sms-send"

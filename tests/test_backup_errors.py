@@ -11,6 +11,8 @@ from smsbak.config import check_api_url
 from smsbak.errors import ExitCode
 from tests.conftest import Bed
 
+pytestmark = pytest.mark.cli_in_process  # errors and exit codes, not the process boundary
+
 BASE = 1_772_362_800_000  # 2026-03-01 11:00:00 UTC
 
 

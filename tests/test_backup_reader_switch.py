@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from smsbak.mime import decode_sms
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
+
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
 
 DAY_MS = 86_400_000
 NOW_MS = int(time.time()) * 1000

@@ -5,11 +5,15 @@ from __future__ import annotations
 import email
 import email.policy
 
+import pytest
+
 from smsbak.errors import ExitCode
 from smsbak.mime import decode_call
 from smsbak.model import Call, CallType
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
 from tests.test_backup_e2e import BASE
+
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
 
 
 def calls(bed: Bed) -> dict[Call, email.message.EmailMessage]:

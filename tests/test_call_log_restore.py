@@ -17,6 +17,8 @@ from tests.fakes import sbp_corpus
 from tests.test_backup_e2e import BASE
 from tests.test_restore_e2e import restore_login
 
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
+
 ORIGINAL = [
     Call("+4917012345", BASE, 267, CallType.INCOMING, sim_id="1"),
     Call("+4917012345", BASE + 60_000, 3725, CallType.OUTGOING, sim_id="2"),

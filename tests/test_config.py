@@ -5,8 +5,12 @@ from __future__ import annotations
 import subprocess
 import time
 
+import pytest
+
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
 from tests.test_backup_e2e import BASE
+
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
 
 
 def test_config_show_names_every_value_and_its_source(bed: Bed) -> None:

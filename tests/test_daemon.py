@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from smsbak.errors import ExitCode
+from smsbak.lock import RunLock
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed, write_token
 from tests.test_backup_e2e import BASE, assert_exactly_once
 
@@ -23,6 +27,16 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def daemon_log(bed: Bed) -> str:
+    """The daemon's log file: the tests wait for what it decided, never a fixed time."""
+    path = bed.home / "logs" / "smsbak.log"
+    return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+
+def holds_the_lock(bed: Bed) -> bool:
+    return RunLock(bed.home / "daemon.lock").holder_pid() is not None
 
 
 @pytest.fixture
@@ -102,10 +116,14 @@ def test_waits_when_the_last_backup_is_recent(
     calls = bed.sms_list_calls()
     bed.phone.add_sms(address="+493", body="not yet", date=BASE + 5000)
     process = start(bed, daemons, "--every", "1h")
-    time.sleep(3)
+    assert wait_for(lambda: "daemon started" in daemon_log(bed))
+    first = re.search(r"first backup at (\S+)", daemon_log(bed))
+    assert first is not None
+    assert datetime.fromisoformat(first.group(1)) > datetime.now(UTC) + timedelta(minutes=50)
     assert count(bed) == 1
     assert bed.sms_list_calls() == calls  # it did not even read the phone
-    assert stop(process)[0] == 0
+    code, err = stop(process)
+    assert code == 0, err
 
 
 def test_a_new_message_triggers_a_backup_soon(
@@ -115,7 +133,10 @@ def test_a_new_message_triggers_a_backup_soon(
     bed.phone.add_sms(address="+494", body="old", date=BASE)
     assert bed.smsbak("backup").returncode == 0
     process = start(bed, daemons, "--every", "1h")
-    time.sleep(1.5)
+    # The first watch looked at the newest message, which is backed up: nothing to do.
+    assert wait_for(
+        lambda: any(c["argv"][:2] == ["-l", "1"] for c in bed.phone.calls("termux-sms-list"))
+    )
     assert count(bed) == 1
     bed.phone.add_sms(address="+494", body="just arrived", date=BASE + 60_000)
     assert wait_for(lambda: count(bed) == 2, timeout=15)
@@ -158,8 +179,11 @@ def test_a_revoked_login_pauses_the_daemon_until_smsbak_auth_runs(
     )
     assert process.poll() is None, "the daemon must stay alive"
     assert count(bed) == 0
-    time.sleep(0.1)
+    token = bed.home / "token.json"
+    before = token.stat().st_mtime_ns
     write_token(bed.home, bed.emulator)  # what `smsbak auth` leaves behind
+    if token.stat().st_mtime_ns == before:  # a coarse file clock: the daemon looks at mtime
+        os.utime(token, ns=(before + 1_000_000, before + 1_000_000))
     assert wait_for(lambda: count(bed) == 1, timeout=15)
     assert process.poll() is None
     assert stop(process)[0] == 0
@@ -187,8 +211,7 @@ def test_manual_backup_while_the_daemon_backs_up_is_refused(
 def test_a_second_daemon_is_refused(bed: Bed, daemons: list[subprocess.Popen[str]]) -> None:
     configure(bed, watch_every="off")
     start(bed, daemons, "--every", "1h")
-    assert wait_for(lambda: (bed.home / "daemon.lock").exists())
-    time.sleep(0.5)
+    assert wait_for(lambda: holds_the_lock(bed))
     second = bed.smsbak("daemon", "--every", "1h", timeout=30)
     assert second.returncode == ExitCode.BUSY
     assert "already running" in second.stderr
@@ -199,7 +222,7 @@ def test_conditions_postpone_a_backup(bed: Bed, daemons: list[subprocess.Popen[s
     bed.phone.set_wifi(connected=False)
     bed.phone.add_sms(address="+498", body="on wifi only", date=BASE)
     process = start(bed, daemons, "--every", "2s")
-    time.sleep(3)
+    assert wait_for(lambda: "backup postponed" in daemon_log(bed))
     assert count(bed) == 0
     bed.phone.set_wifi(connected=True, ssid="home")
     assert wait_for(lambda: count(bed) == 1, timeout=15)
@@ -208,3 +231,21 @@ def test_conditions_postpone_a_backup(bed: Bed, daemons: list[subprocess.Popen[s
     assert "not connected to Wi-Fi" in log
     assert "on wifi only" not in log and "+498" not in log
     assert json.loads(bed.smsbak("status", "--json").stdout)["messages_backed_up"] == 1
+
+
+def test_a_sigterm_right_after_start_stops_cleanly(
+    bed: Bed, daemons: list[subprocess.Popen[str]]
+) -> None:
+    """Once it logged "daemon started" a SIGTERM is a clean stop, also when it lands while
+    the scheduler retires its first one-off job (that race once ended in a traceback)."""
+    configure(bed, watch_every="off")
+    bed.phone.add_sms(address="+499", body="old", date=BASE)
+    assert bed.smsbak("backup").returncode == 0
+    for attempt in range(2):
+        process = start(bed, daemons, "--every", "1h")
+        started = attempt + 1
+        assert wait_for(lambda n=started: daemon_log(bed).count("daemon started") == n)
+        code, err = stop(process)
+        assert code == 0, err
+        assert "Traceback" not in err
+    assert daemon_log(bed).count("daemon stopped") == 2

@@ -23,26 +23,69 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def commands() -> dict[str, click.Command]:
-    assert isinstance(main, click.Group)
-    return dict(main.commands)
+def command_tree(
+    command: click.Command = main, path: tuple[str, ...] = ()
+) -> dict[tuple[str, ...], click.Command]:
+    """Every command under ``smsbak`` by its path (``("schedule", "install")``), groups
+    included, walked from click's own tree: commands added later are covered too."""
+    found = {path: command}
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            if not sub.hidden:
+                found.update(command_tree(sub, (*path, name)))
+    return found
 
 
-@pytest.mark.parametrize("name", sorted(commands()))
-def test_every_command_and_option_is_in_the_readme(name: str) -> None:
-    assert f"### `smsbak {name}`" in README
-    for parameter in commands()[name].params:
-        for option in getattr(parameter, "opts", []):
-            if option.startswith("--") and option != "--help":
-                assert option in README, f"{name} {option} is not documented"
+COMMANDS = sorted(path for path in command_tree() if path)
 
 
-@pytest.mark.parametrize("name", sorted(commands()))
-def test_every_command_has_help_with_an_example(name: str) -> None:
-    result = CliRunner().invoke(main, [name, "--help"])
+def section(path: tuple[str, ...]) -> str:
+    """The README section of a top-level command: its heading up to the next one."""
+    heading = f"### `smsbak {path[0]}`"
+    assert heading in README, f"README.md has no section {heading!r}"
+    return README.split(heading, 1)[1].split("\n### ", 1)[0]
+
+
+def documented_names(parameter: click.Parameter) -> list[str]:
+    """What a reader must find for an option: every long name (``--to``, ``--no-x``),
+    or the short one when it has no long name."""
+    if not isinstance(parameter, click.Option) or parameter.hidden:
+        return []
+    names = [*parameter.opts, *parameter.secondary_opts]
+    long = [name for name in names if name.startswith("--") and name != "--help"]
+    return long or [name for name in names if name != "-h"]
+
+
+def test_the_tree_walk_sees_every_command() -> None:
+    assert ("backup",) in COMMANDS and ("schedule", "install") in COMMANDS
+    assert all(len(path) <= 2 for path in COMMANDS), "deeper commands need a README rule"
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=" ".join)
+def test_every_command_and_option_is_in_the_readme(path: tuple[str, ...]) -> None:
+    text = section(path)
+    if len(path) > 1:
+        assert f"smsbak {' '.join(path)}" in text, f"`smsbak {' '.join(path)}` is not shown"
+    for parameter in command_tree()[path].params:
+        for option in documented_names(parameter):
+            assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text), (
+                f"smsbak {' '.join(path)} {option} is not in its README section"
+            )
+
+
+def test_the_global_options_are_in_the_readme() -> None:
+    intro = README.split("## Commands", 1)[1].split("\n### ", 1)[0]
+    for parameter in main.params:
+        for option in documented_names(parameter):
+            assert option in intro, f"smsbak {option} is not documented under ## Commands"
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=" ".join)
+def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, [*path, "--help"])
     assert result.exit_code == 0
     assert "Example" in result.output
-    assert f"smsbak {name}" in result.output
+    assert f"smsbak {' '.join(path)}" in result.output
 
 
 def test_top_level_help_lists_the_exit_codes_the_readme_lists() -> None:

@@ -27,6 +27,8 @@ from tests.fakes.phone import PDU_FROM, PDU_TO, FakePhone
 from tests.test_backup_e2e import BASE
 from tests.test_restore_e2e import factory_reset, phone_view
 
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
+
 SMS_COLUMNS = (
     "thread_id=1, date=1, date_sent=0, type=1, read=1, status=-1, sub_id=1, "
     "service_center=NULL, address=+4999, body=forged"

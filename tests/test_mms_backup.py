@@ -8,11 +8,15 @@ import email.policy
 import os
 from pathlib import Path
 
+import pytest
+
 from smsbak.mime import decode_mms
 from smsbak.model import AddressKind, Box
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
 from tests.fakes.phone import INSERT_ADDRESS_TOKEN, PDU_CC, PDU_FROM, PDU_TO
 from tests.format_readers import mms_only
+
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
 
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(20_000)
 VCARD = "BEGIN:VCARD\nVERSION:3.0\nFN:Bob\nTEL:+49170\nEND:VCARD\n"

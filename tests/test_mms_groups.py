@@ -7,8 +7,12 @@ import email
 import email.policy
 from email.message import EmailMessage
 
+import pytest
+
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
 from tests.fakes.phone import INSERT_ADDRESS_TOKEN, PDU_FROM, PDU_TO
+
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
 
 ME, ANNA, BEN = "+4917099", "+4917011", "+4917022"
 THREAD = 41

@@ -8,9 +8,13 @@ import email.policy
 import os
 import time
 
+import pytest
+
 from smsbak.mime import decode_mms
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
 from tests.fakes.phone import INSERT_ADDRESS_TOKEN, PDU_FROM, PDU_TO
+
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
 
 NOW_S = int(time.time()) - 3600
 

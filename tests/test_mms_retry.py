@@ -3,8 +3,12 @@ runs until it can be backed up (through the fake phone and the Gmail emulator)."
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
 from tests.fakes.phone import INSERT_ADDRESS_TOKEN, PDU_FROM, PDU_TO
+
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
 
 OLD_S = 1_772_362_800
 

@@ -15,6 +15,8 @@ from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
 from tests.format_readers import sms_only
 from tests.test_backup_e2e import BASE
 
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
+
 HOSTILE = [
     "commas, and = signs, type=2, body=fake",
     "two\nlines\nRow: 7 _id=1, thread_id=1, date=5, type=1, read=1, sub_id=1, address=x, body=y",

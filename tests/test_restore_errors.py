@@ -6,12 +6,16 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from smsbak.errors import ExitCode
 from smsbak.model import Box, Sms
 from tests.conftest import Bed, write_token
 from tests.fakes import sbp_corpus
 from tests.format_readers import sms_only
 from tests.test_restore_e2e import RESTORE_SCOPES
+
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
 
 
 def restore_login(bed: Bed, scopes: list[str] = RESTORE_SCOPES) -> str:

@@ -6,8 +6,12 @@ import os
 import stat
 import subprocess
 
+import pytest
+
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
 from tests.test_backup_e2e import BASE
+
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
 
 
 def test_install_registers_a_persisted_periodic_job_that_runs_a_backup(bed: Bed) -> None:

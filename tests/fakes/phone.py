@@ -223,6 +223,28 @@ def _mms_thread_key(mms: Mapping[str, Any]) -> str | None:
     return others[0] if len(others) == 1 else "~".join(others)
 
 
+def _python_for_fakes() -> str:
+    """``python3`` for the fakes: the interpreter running the tests, started without
+    ``site`` (-S).
+
+    Every fake call is a process start, thousands per suite run: without site (the
+    venv's .pth files, the editable install's finder) a start costs ~16 ms instead
+    of ~60-120 ms, and the fakes use the standard library only. zoneinfo still
+    finds every zone: the system's database first, then the tzdata package's (for
+    machines without /usr/share/zoneinfo), as smsbak itself would.
+    """
+    import shlex
+    import zoneinfo
+
+    import tzdata
+
+    tzpath = os.pathsep.join([*zoneinfo.TZPATH, str(Path(tzdata.__file__).parent / "zoneinfo")])
+    return (
+        "#!/bin/sh\n"
+        f'PYTHONTZPATH={shlex.quote(tzpath)} exec {shlex.quote(sys.executable)} -S "$@"\n'
+    )
+
+
 class FakePhone:
     """Builds the fixture file and the environment for a test."""
 
@@ -717,9 +739,8 @@ class FakePhone:
         """A copy of ``os.environ`` (or ``base``) with the fakes first on PATH and
         SMSBAK_FAKE_PHONE / SMSBAK_FAKE_LOG set.
 
-        Second on PATH comes a directory holding only a ``python3`` link to the
-        interpreter running the tests: the fakes' ``#!/usr/bin/env python3`` then
-        finds a Python >= 3.11 quickly (a pyenv shim costs ~70 ms per call).
+        Second on PATH comes a directory holding only a ``python3`` for the fakes'
+        ``#!/usr/bin/env python3``: see :func:`_python_for_fakes`.
         """
         env = dict(os.environ if base is None else base)
         path = env.get("PATH") or os.defpath
@@ -730,13 +751,14 @@ class FakePhone:
 
     def _python_dir(self) -> Path:
         directory = self.directory / ".python3-for-fakes"
-        link = directory / "python3"
-        if not link.exists():
+        wrapper = directory / "python3"
+        if not wrapper.exists():
             directory.mkdir(exist_ok=True)
             tmp = directory / f".python3.{os.getpid()}.{threading.get_ident()}"
             tmp.unlink(missing_ok=True)
-            tmp.symlink_to(sys.executable)
-            os.replace(tmp, link)
+            tmp.write_text(_python_for_fakes())
+            tmp.chmod(0o755)
+            os.replace(tmp, wrapper)
         return directory
 
     def run(
