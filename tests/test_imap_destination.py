@@ -27,6 +27,7 @@ from smsbak.destinations.imap import (
     ImapError,
     ImapLimitReached,
     ImapThrottled,
+    nonsync_literal_allowed,
     open_imap_destination,
 )
 from smsbak.destinations.imap_setup import doctor_checks, suggested_host
@@ -197,10 +198,13 @@ def test_find_message_ids_names_what_the_folder_holds(dovecot: Dovecot) -> None:
 # --- drops, limits, connections ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize("literal_plus", [True, False], ids=["one-round-trip", "synchronizing"])
 @pytest.mark.parametrize("connections", [1, 3])
 def test_a_drop_after_the_server_stored_a_message_leaves_one_copy(
-    dovecot: Dovecot, proxy: LatencyProxy, connections: int
+    dovecot: Dovecot, proxy: LatencyProxy, connections: int, literal_plus: bool
 ) -> None:
+    if not literal_plus:
+        proxy.capability_rewrite = {b" LITERAL+": b""}
     destination = ImapDestination(
         account(dovecot, port=proxy.port, connections=connections), retry_delays=NO_WAIT
     )
@@ -211,6 +215,7 @@ def test_a_drop_after_the_server_stored_a_message_leaves_one_copy(
     sink.upload(destination, items, folder)
     destination.close()
     assert proxy.drops == 1  # the 4th APPEND was stored, its answer never arrived
+    assert (proxy.continuations == 0) == literal_plus  # the path named is the path taken
     assert sorted(c.key for c in sink.confirmed) == sorted(i.key for i in items)
     stored = dovecot.messages("SMS")
     assert len(stored) == 12, "Dovecot does not merge: a re-send would be a second copy"
@@ -284,17 +289,23 @@ def test_a_bye_session_expired_stops_the_run(dovecot: Dovecot, proxy: LatencyPro
     assert len(dovecot.messages("SMS")) == 10
 
 
-def test_a_20_mb_message_goes_through(dovecot: Dovecot) -> None:
+def test_a_20_mb_message_goes_through_with_a_synchronizing_literal(
+    dovecot: Dovecot, proxy: LatencyProxy
+) -> None:
+    """Even where LITERAL+ allows any size: the server may refuse it before 20 MB go."""
     photo = base64.encodebytes(os.urandom(15 * 1024 * 1024)).replace(b"\n", b"\r\n")
     big = Outgoing(
         key="mms", message_id="<big@smsbak.test>", date_ms=1_600_000_000_000,
         raw=b"Message-ID: <big@smsbak.test>\r\nContent-Transfer-Encoding: base64\r\n\r\n" + photo,
     )  # fmt: skip
     assert len(big.raw) > 20 * 1000 * 1000
-    destination = ImapDestination(account(dovecot, connections=1))
+    destination = ImapDestination(account(dovecot, port=proxy.port, connections=1))
     folder = destination.ensure_folder("SMS")
     sink = Sink()
     sink.upload(destination, [big], folder)
+    assert b"LITERAL+" in destination.server_capabilities()
+    assert proxy.append_literals == [str(len(big.raw)).encode()]  # {n}, not {n+}
+    assert proxy.continuations == 1
     fetched: list[tuple[str, bytes]] = []
     destination.fetch_raw(
         destination.list_ids(folder), on_fetched=fetched.extend, on_rejected=pytest.fail
@@ -302,6 +313,97 @@ def test_a_20_mb_message_goes_through(dovecot: Dovecot) -> None:
     destination.close()
     assert [c.key for c in sink.confirmed] == ["mms"]
     assert fetched[0][1] == big.raw
+
+
+# --- round trips per APPEND ------------------------------------------------------------------
+
+
+def sized(n: int, total: int) -> Outgoing:
+    """A message of exactly ``total`` bytes."""
+    overhead = len(message(n, size=1).raw) - 1
+    item = message(n, size=total - overhead)
+    assert len(item.raw) == total
+    return item
+
+
+def upload_through(dovecot: Dovecot, proxy: LatencyProxy, items: list[Outgoing]) -> Sink:
+    destination = ImapDestination(account(dovecot, port=proxy.port, connections=1))
+    folder = destination.ensure_folder("SMS")
+    sink = Sink()
+    sink.upload(destination, items, folder)
+    destination.close()
+    assert sorted(c.key for c in sink.confirmed) == sorted(i.key for i in items)
+    assert all(c.remote_id for c in sink.confirmed)  # APPENDUID read from the answer
+    return sink
+
+
+def assert_stored_as_sent(dovecot: Dovecot, items: list[Outgoing]) -> None:
+    """The same bytes, INTERNALDATE and \\Seen, in the order sent (one connection)."""
+    client = dovecot.client()
+    client.select_folder("SMS", readonly=True)
+    info = client.fetch(client.search("ALL"), ["INTERNALDATE", "FLAGS", "BODY.PEEK[]"])
+    client.logout()
+    stored = [info[uid] for uid in sorted(info)]
+    assert [data[b"BODY[]"] for data in stored] == [i.raw for i in items]
+    for data, item in zip(stored, items, strict=True):
+        when = datetime.datetime.fromtimestamp(item.date_ms / 1000, datetime.UTC)
+        assert data[b"INTERNALDATE"].astimezone(datetime.UTC) == when
+        assert (b"\\Seen" in data[b"FLAGS"]) == item.seen
+
+
+def test_with_literal_plus_advertised_an_append_takes_one_round_trip(
+    dovecot: Dovecot, proxy: LatencyProxy
+) -> None:
+    items = [message(n, seen=n % 2 == 0) for n in range(6)] + [sized(6, 200_000)]
+    upload_through(dovecot, proxy, items)
+    assert proxy.continuations == 0  # never waited for the server's "+"
+    assert proxy.append_literals == [b"%d+" % len(i.raw) for i in items]
+    assert proxy.appends_answered == len(items)  # one at a time, each answered
+    assert_stored_as_sent(dovecot, items)
+
+
+def test_without_literal_plus_every_append_waits_for_the_continuation(
+    dovecot: Dovecot, proxy: LatencyProxy
+) -> None:
+    proxy.capability_rewrite = {b" LITERAL+": b""}  # Dovecot would take it; we must not try
+    items = [message(n, seen=n % 2 == 0) for n in range(6)]
+    upload_through(dovecot, proxy, items)
+    assert proxy.continuations == len(items)
+    assert proxy.append_literals == [b"%d" % len(i.raw) for i in items]
+    assert_stored_as_sent(dovecot, items)
+
+
+def test_with_literal_minus_only_literals_up_to_4096_bytes_skip_the_continuation(
+    dovecot: Dovecot, proxy: LatencyProxy
+) -> None:
+    """Gmail's LITERAL-: a longer non-synchronizing literal would be a protocol error."""
+    proxy.capability_rewrite = {b"LITERAL+": b"LITERAL-"}
+    items = [sized(1, 4096), sized(2, 4097), message(3)]
+    upload_through(dovecot, proxy, items)
+    assert proxy.append_literals == [b"4096+", b"4097", b"%d+" % len(items[2].raw)]
+    assert proxy.continuations == 1
+    assert_stored_as_sent(dovecot, items)
+
+
+def test_bare_line_feeds_are_counted_as_the_crlf_the_server_receives(
+    dovecot: Dovecot, proxy: LatencyProxy
+) -> None:
+    """imaplib turns every line end into CRLF; the announced length must be the sent one."""
+    mid = "<lf@smsbak.test>"
+    lf = Outgoing(key="lf", raw=f"Message-ID: {mid}\nSubject: x\n\nbody\n".encode(),
+                  message_id=mid, date_ms=1_600_000_000_000)  # fmt: skip
+    upload_through(dovecot, proxy, [lf])
+    crlf = lf.raw.replace(b"\n", b"\r\n")
+    assert proxy.append_literals == [b"%d+" % len(crlf)]
+    assert dovecot.messages("SMS") == [crlf]
+
+
+def test_the_one_round_trip_literal_only_where_the_capabilities_allow_it() -> None:
+    plus, minus = frozenset([b"IMAP4rev1", b"LITERAL+"]), frozenset([b"literal-"])
+    assert nonsync_literal_allowed(plus, 1) and nonsync_literal_allowed(plus, 256 * 1024)
+    assert not nonsync_literal_allowed(plus, 256 * 1024 + 1)  # big: synchronizing anyway
+    assert nonsync_literal_allowed(minus, 4096) and not nonsync_literal_allowed(minus, 4097)
+    assert not nonsync_literal_allowed(frozenset([b"IMAP4rev1", b"UIDPLUS"]), 10)
 
 
 def test_fetch_comes_in_chunks_and_unknown_ids_are_rejected(dovecot: Dovecot) -> None:

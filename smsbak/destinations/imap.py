@@ -10,8 +10,13 @@ Why it is shaped like this (facts in the shared IMAP reference):
 * **Round trips decide the speed.** A synchronizing APPEND costs two round trips, so on
   a phone's link one connection manages a handful of messages a second; up to
   ``imap_connections`` connections APPEND in parallel (never more: the account's other
-  clients share the provider's allowance). Literals are synchronizing (no LITERAL+
-  assumed: Gmail dropped it), so a 20 MB MMS goes through anywhere.
+  clients share the provider's allowance). Where the server advertises it (RFC 7888:
+  LITERAL+ on Dovecot, LITERAL- up to 4,096 bytes on Gmail) an SMS goes with a
+  non-synchronizing literal: one round trip instead of two. Still one APPEND at a time
+  per connection, never pipelined: after a cut, a server still storing buffered APPENDs
+  would make the lookup miss them and the re-send double them. Big messages and servers
+  without either capability get the synchronizing literal, so a 20 MB MMS goes through
+  anywhere and a server can refuse it before it is sent.
 * **Stop, don't hammer.** Over-quota and throttling answers (``BYE``, ``[OVERQUOTA]``,
   ``[LIMIT]``, Gmail's "Session expired") end the run with an error; every message the
   server confirmed before was already handed to ``on_confirmed``.
@@ -78,6 +83,11 @@ BUSY_LOGIN_WORDS = re.compile(
 TOO_BIG_WORDS = re.compile(r"\[TOOBIG\]|too (big|large)|larger than|size exceeds", re.I)
 APPENDLIMIT = re.compile(rb"^APPENDLIMIT=(\d+)$", re.I)
 TRANSIENT_WORDS = re.compile(r"\[(UNAVAILABLE|INUSE|SERVERBUG)\]|try again|temporar", re.I)
+LITERAL_MINUS_MAX = 4096  # RFC 7888: LITERAL- allows non-synchronizing literals this long
+# Above this even LITERAL+ gets a synchronizing literal: the upload then takes longer than
+# the round trip it would save, and the server can refuse (quota, size) before the bytes go.
+NONSYNC_MAX = 256 * 1024
+LINE_ENDS = re.compile(rb"\r\n|\r|\n")  # imaplib's MapCRLF: every line end becomes CRLF
 
 
 class ImapError(DestinationError):
@@ -327,6 +337,77 @@ def _classify(error: BaseException, doing: str) -> Exception:
             )
         return error if isinstance(error, Exception) else ImapError(text)
     return error if isinstance(error, Exception) else ImapError(text)
+
+
+# --- one APPEND ----------------------------------------------------------------------------
+
+
+def nonsync_literal_allowed(capabilities: frozenset[bytes], size: int) -> bool:
+    """May a literal of ``size`` bytes be sent without waiting for the server's ``+``?
+    Only when advertised: LITERAL+ for any size, LITERAL- up to 4,096 bytes (RFC 7888; a
+    longer one is a protocol error there); never above ``NONSYNC_MAX``."""
+    if size > NONSYNC_MAX:
+        return False
+    upper = {capability.upper() for capability in capabilities}
+    return b"LITERAL+" in upper or (b"LITERAL-" in upper and size <= LITERAL_MINUS_MAX)
+
+
+def append(
+    client: Any,
+    folder: str,
+    raw: bytes,
+    flags: Sequence[bytes],
+    when: datetime.datetime | None,
+    capabilities: frozenset[bytes],
+) -> bytes:
+    """APPEND one message and wait for its tagged answer; the answer's text (APPENDUID).
+
+    IMAPClient's ``append`` always waits for the server's ``+`` before the literal: two
+    round trips. Where the server allows it, the command line with ``{n+}`` and the
+    literal go in one send instead, and imaplib's own machinery reads the tagged answer
+    (BYE, NO and BAD handled as for any command), so errors look exactly like
+    IMAPClient's and the callers' classification holds."""
+    imap = getattr(client, "_imap", None)
+    literal = LINE_ENDS.sub(b"\r\n", raw)  # what imaplib's append would send
+    usable = (
+        imap is not None
+        and not getattr(imap, "utf8_enabled", False)
+        and all(hasattr(imap, name) for name in ("_new_tag", "_command_complete", "send"))
+    )  # an imaplib that changed its insides gets the ordinary path
+    if not usable or not nonsync_literal_allowed(capabilities, len(literal)):
+        answer: bytes = client.append(folder, raw, flags, when)
+        return answer
+    return _append_nonsync(client, imap, folder, literal, flags, when)
+
+
+def _append_nonsync(
+    client: Any,
+    imap: Any,
+    folder: str,
+    literal: bytes,
+    flags: Sequence[bytes],
+    when: datetime.datetime | None,
+) -> bytes:
+    from imapclient.datetime_util import datetime_to_INTERNALDATE
+    from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+
+    parts = [b"APPEND", client._normalise_folder(folder), b"(" + b" ".join(flags) + b")"]
+    if when is not None:
+        parts.append(b'"' + datetime_to_INTERNALDATE(when).encode("ascii") + b'"')
+    for kind in ("OK", "NO", "BAD"):  # as imaplib does before every command
+        imap.untagged_responses.pop(kind, None)
+    tag = imap._new_tag()
+    line = b" ".join([tag, *parts]) + b" {%d+}\r\n" % len(literal)
+    log.debug("APPEND of %d bytes with a non-synchronizing literal", len(literal))
+    try:
+        imap.send(line + literal + b"\r\n")
+    except OSError as error:
+        raise IMAPClientAbortError(f"socket error: {error}") from error
+    kind, data = imap._command_complete("APPEND", tag)
+    text = data[0] if data and isinstance(data[0], bytes) else b""
+    if kind != "OK":
+        raise IMAPClientError(f"append failed: {text.decode('utf-8', 'replace')}")
+    return text
 
 
 class _Pool:
@@ -655,7 +736,8 @@ class ImapDestination:
                     found = self._lookup(lease, folder, [item.message_id])
                     if item.message_id in found:
                         return Confirmed(item.key, found[item.message_id])
-                answer = lease.client.append(folder, item.raw, flags, when)
+                client = lease.client  # connects first: the pool then knows the capabilities
+                answer = append(client, folder, item.raw, flags, when, self._pool.capabilities)
                 uid = APPENDUID.search(answer if isinstance(answer, bytes) else b"")
                 if uid:
                     validity = int(uid.group(1))

@@ -384,6 +384,9 @@ class Dovecot:
 # --- the proxy ------------------------------------------------------------------------
 
 APPEND_DONE = re.compile(rb"^(\S+) (OK|NO|BAD)\b[^\r\n]*APPEND", re.I | re.M)
+CONTINUATION = re.compile(rb"^\+ ", re.M)
+APPEND_LITERAL = re.compile(rb"^\S+ APPEND [^\r\n]*\{(\d+\+?)\}\r\n", re.I | re.M)
+CAPABILITY_LINE = re.compile(rb"^[^\r\n]*CAPABILITY[^\r\n]*", re.I | re.M)
 
 
 class LatencyProxy:
@@ -394,6 +397,13 @@ class LatencyProxy:
     connection right after forwarding the server's n-th tagged APPEND completion
     (counted across connections) without forwarding it, so the message is stored but
     the client never learns it. ``max_concurrent`` counts the most connections open at once.
+
+    Round trips of an APPEND: ``continuations`` counts the server's ``+`` answers (a
+    synchronizing literal waits for one), ``append_literals`` lists the literal of every
+    APPEND the client sent as written (``b"668+"`` non-synchronizing, ``b"668"`` not).
+    ``capability_rewrite`` replaces words in the server's CAPABILITY lines, so a test can
+    show the client a server without LITERAL+ (``{b" LITERAL+": b""}``) or a Gmail-like
+    LITERAL- (``{b"LITERAL+": b"LITERAL-"}``); Dovecot itself still takes either.
     """
 
     def __init__(self, target_port: int, latency: float = 0.0, source_ip: str = "") -> None:
@@ -408,6 +418,9 @@ class LatencyProxy:
         self.open_connections = 0
         self.max_concurrent = 0
         self.total_connections = 0
+        self.continuations = 0
+        self.append_literals: list[bytes] = []
+        self.capability_rewrite: dict[bytes, bytes] = {}
         self._lock = threading.Lock()
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -468,8 +481,9 @@ class LatencyProxy:
                             return
                         if action == "cut":
                             return  # the server stored it, the client never hears so
-                        client.sendall(data)
+                        client.sendall(self._look_at_answer(data))
                     else:
+                        self._look_at_command(data)
                         server.sendall(data)
         except OSError:
             return
@@ -481,6 +495,29 @@ class LatencyProxy:
                 sock.close()
             with self._lock:
                 self.open_connections -= 1
+
+    def _look_at_answer(self, data: bytes) -> bytes:
+        """Count continuation requests; rewrite capabilities as asked."""
+        found = len(CONTINUATION.findall(data))
+        if found:
+            with self._lock:
+                self.continuations += found
+        if not self.capability_rewrite:
+            return data
+
+        def rewrite(line: re.Match[bytes]) -> bytes:
+            text = line.group(0)
+            for old, new in self.capability_rewrite.items():
+                text = text.replace(old, new)
+            return text
+
+        return CAPABILITY_LINE.sub(rewrite, data)
+
+    def _look_at_command(self, data: bytes) -> None:
+        literals = APPEND_LITERAL.findall(data[:4096])  # a command line comes first
+        if literals:
+            with self._lock:
+                self.append_literals.extend(literals)
 
     def _count_appends(self, data: bytes) -> str:
         """Count APPEND completions in what the server just sent: "cut" or "bye" when
