@@ -407,9 +407,24 @@ def main() -> int:
         return 0
     total_uploads = sum(uploads(r) for r in results.values())
     ok = total_uploads == 0
+    contact = {"Gmail": "Gmail requests", "IMAP": "IMAP connections/commands",
+               "Maildir": "file events"}  # fmt: skip
+
+    def touched(r: dict[str, Any]) -> int:
+        """What all no-op runs asked of the destination (the phone's tools aside)."""
+        return sum(
+            n
+            for run in r["per_run"]
+            for key, n in run.items()
+            if not key.startswith("tool ") and key != "gmail http requests"
+        )
+
     measured = "; ".join(
-        f"{name} **{fmt_s(r['median_s'])}** ({spread(r['per_run'])})" for name, r in results.items()
+        f"{name} **{fmt_s(r['median_s'])}**, {touched(r)} {contact.get(name, 'contacts')}"
+        for name, r in results.items()
     )
+    tools = sorted({spread([run]) for r in results.values() for run in r["per_run"]})
+    measured += f"; every run: {' / '.join(tools)}"
     write_result(
         "noop_destinations",
         title="No-op backup at each destination",
