@@ -53,7 +53,7 @@ from _common import (
     run_timed,
     smsbak_command,
     table,
-    update_section,
+    write_result,
 )
 
 from smsbak.config import parse_duration
@@ -607,7 +607,28 @@ def main() -> int:
     print(json.dumps(numbers), flush=True)
     print(text)
     if not args.no_write:
-        update_section("daemon_idle", text)
+        write_result(
+            "daemon_idle",
+            title="Idle cost of the daemon",
+            command=f"python benchmarks/daemon_idle.py --messages {args.messages} "
+            f"--window {args.window:g} --check-every {args.check_every} --calls {args.calls}",
+            details=text,
+            numbers=json.loads(
+                json.dumps(
+                    {"messages": args.messages, "window_s": args.window, **numbers}, default=str
+                )
+            ),
+            summary=[
+                {
+                    "benchmark": f"daemon idle, `--every 1h`, {args.messages:,} SMS all backed "
+                    f"up, {args.window:g} s windows (CPU per hour extrapolated)",
+                    "measured": "see its section; per watch check and per hour: "
+                    + json.dumps(numbers.get("derived"), default=str),
+                    "target": "- (no target)",
+                    "verdict": "recorded",
+                }
+            ],
+        )
     return 0 if all(r["returncode"] == 0 for r in runs.values()) else 1
 
 

@@ -56,8 +56,8 @@ from _common import (
     smsbak_child_pid,
     smsbak_command,
     table,
-    update_section,
     verdict,
+    write_result,
 )
 
 from tests.fakes.phone import BIN_DIR, INSERT_ADDRESS_TOKEN, PDU_FROM, PDU_TO
@@ -389,7 +389,11 @@ def before_first_stored(r: dict[str, Any]) -> int | None:
     return before[-1] if before else None
 
 
-def report(results: list[dict[str, Any]], *, spec: str, replays: int, commit: str) -> str:
+def report(
+    results: list[dict[str, Any]], *, spec: str, replays: int, commit: str
+) -> tuple[str, bool | None]:
+    """The section's Markdown, and whether peak memory stayed flat (None: no pair of
+    runs with the same image size to compare)."""
     facts = machine_facts()
     facts["smsbak commit"] = f"{commit} (the committed tree, run from a `git archive` snapshot)"
     machine = "; ".join(f"{k}: {v}" for k, v in facts.items())
@@ -645,7 +649,7 @@ def report(results: list[dict[str, Any]], *, spec: str, replays: int, commit: st
             )
             + verdict(flat_ok),
         ]
-    return "\n".join(lines)
+    return "\n".join(lines), flat_ok
 
 
 def main() -> int:
@@ -667,11 +671,58 @@ def main() -> int:
     spec = ",".join(f"{c}x{s:g}" for c, s in runs)
     with committed_snapshot("smsbak.mime", "smsbak.phone.privileged") as snapshot:
         results = [run_one(count, size, args.replays) for count, size in runs]
-    text = report(results, spec=spec, replays=args.replays, commit=snapshot["commit"])
+    text, flat_ok = report(results, spec=spec, replays=args.replays, commit=snapshot["commit"])
     print(text)
     if not args.no_write:
-        update_section("mms", text)
+        record(results, text, spec=spec, replays=args.replays, flat_ok=flat_ok)
     return 0
+
+
+def record(
+    results: list[dict[str, Any]], text: str, *, spec: str, replays: int, flat_ok: bool | None
+) -> None:
+    """results/mms.json: the runs' numbers (as the carried-over data file holds them)."""
+    runs = [
+        {
+            "mms": r["count"],
+            "image_mb": r["size_mb"],
+            "seconds": round(r["seconds"], 1),
+            "mms_per_s": round(r["count"] / r["seconds"], 2) if r["seconds"] else None,
+            "peak_rss_mb": round(r["peak_kib"] / 1024, 1),
+        }
+        for r in results
+    ]
+    measured = "; ".join(
+        f"{x['mms']} x {x['image_mb']:g} MB: {x['seconds']} s, {x['mms_per_s']} MMS/s, "
+        f"peak RSS **{x['peak_rss_mb']} MB**"
+        for x in runs
+    )
+    outcome = "recorded" if flat_ok is None else ("pass" if flat_ok else "FAIL")
+    growth = [
+        max(same, key=lambda x: x["mms"])["peak_rss_mb"]
+        / min(same, key=lambda x: x["mms"])["peak_rss_mb"]
+        for size in {x["image_mb"] for x in runs}
+        if len(same := [x for x in runs if x["image_mb"] == size]) > 1
+        and min(same, key=lambda x: x["mms"])["peak_rss_mb"] > 0
+    ]
+    write_result(
+        "mms",
+        title="MMS with large attachments",
+        command=f"python benchmarks/mms.py --runs {spec} --replays {replays}",
+        details=text,
+        numbers={"latency_s": 0, "runs": runs},
+        summary=[
+            {
+                "benchmark": f"MMS with large attachments ({spec}); scaled quota, latency 0",
+                "measured": measured,
+                "target": "peak must not grow with the total (4x total: at most +10%)",
+                "verdict": outcome,
+            }
+        ],
+        limit={"what": "peak growth for 4x the total", "op": "<=", "value": 1 + FLAT_TOLERANCE},
+        ratio=round(max(growth), 2) if growth else None,
+        verdict=outcome,
+    )
 
 
 if __name__ == "__main__":

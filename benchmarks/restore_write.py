@@ -28,6 +28,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -44,7 +45,7 @@ from _common import (
     seed_archive,
     smsbak_command,
     table,
-    update_section,
+    write_result,
 )
 
 
@@ -290,8 +291,47 @@ def main() -> int:
         print("the phone does not match the archive", file=sys.stderr)
         return 1
     if not args.no_write:
-        update_section("restore_write", text)
+        record(data, text)
     return 0
+
+
+def record(d: dict[str, Any], text: str) -> None:
+    """results/restore_write.json: the measured numbers (keys as the carried-over file)."""
+    count, seconds = int(d["count"]), float(d["seconds"])
+    tools: dict[str, int] = d["tools"]
+    n_content, n_rish = tools.get("content", 0), tools.get("rish", 0)
+    c_cost, r_cost = float(d["content_cost"]), float(d["rish_cost"])
+    numbers = {
+        "messages": count,
+        "assumed_content_cost_s": c_cost,
+        "assumed_rish_cost_s": r_cost,
+        "seconds": round(seconds, 1),
+        "rate_msg_s": round(count / seconds, 2) if seconds else None,
+        "content_starts": n_content,
+        "rish_starts": n_rish,
+        "assumed_cost_s": round(n_content * c_cost + n_rish * r_cost, 1),
+        "measured": d,
+    }
+    write_result(
+        "restore_write",
+        title="Restore write rate into the phone",
+        command=f"python benchmarks/restore_write.py --messages {count} "
+        f"--content-cost {c_cost} --rish-cost {r_cost}",
+        details=text,
+        numbers=numbers,
+        summary=[
+            {
+                "benchmark": f"restore write into the phone, {count} SMS, assumed {c_cost} s "
+                f"per `content` + {r_cost} s per `rish`",
+                "measured": f"{numbers['seconds']} s = **{numbers['rate_msg_s']} msg/s**; "
+                f"{n_content} `content` + {n_rish} `rish` starts "
+                f"({numbers['assumed_cost_s']} s of assumed cost)",
+                "target": "- (no target)",
+                "verdict": f"recorded; the floor is one `content` per message: "
+                f"{1 / c_cost if c_cost else float('inf'):g} msg/s at {c_cost} s",
+            }
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -106,9 +106,12 @@ def test_second_run_uploads_nothing_and_reads_one_page(bed: Bed) -> None:
     tricky_corpus(bed.phone)
     assert bed.smsbak("backup").returncode == 0
     inserts, calls = bed.emulator.insert_calls, bed.sms_list_calls()
+    requests = bed.emulator.http_requests
     again = bed.smsbak("backup")
     assert again.returncode == 0, again.stderr
     assert bed.emulator.insert_calls == inserts
+    # Nothing to upload, so no request at all: no token refresh, no labels.list.
+    assert bed.emulator.http_requests == requests, "a no-op run talked to Gmail"
     assert bed.sms_list_calls() == calls + 1
     assert "Backed up 0 new messages" in again.stdout
 

@@ -79,11 +79,13 @@ def test_incremental_runs_and_a_no_op_run_without_any_append(
     use_imap(bed, dovecot, port=proxy.port)
     tricky_corpus(bed.phone)
     assert run(bed, dovecot, "backup").returncode == 0
-    appends = proxy.appends_answered
+    appends, connections = proxy.appends_answered, proxy.total_connections
     assert appends == 15
     again = run(bed, dovecot, "backup")
     assert again.returncode == 0, again.stderr
     assert proxy.appends_answered == appends, "a no-op run sent an APPEND"
+    # Nothing to upload, so not even a login (benchmarks/noop_destinations.py measures it).
+    assert proxy.total_connections == connections, "a no-op run connected to the server"
     with bed.phone.batch():
         for i in range(3):
             bed.phone.add_sms(address="+4911", body=f"new {i}", date=BASE + 3_600_000 + i * 1000)
