@@ -173,3 +173,37 @@ def test_messages_deleted_between_pages_do_not_hide_older_ones(phone: FakePhone)
     walker = TermuxPhone(DeletingTools(phone, newest_ten))
     seen = {m.sms.body for page in walker.sms_newest_first(8) for m in page.messages}
     assert {f"d{i}" for i in range(30)} <= seen
+
+
+def test_a_long_walk_remembers_only_the_pages_a_step_back_can_reach() -> None:
+    """Memory of the walk itself stays flat in the phone's size: 40,000 rows peak like
+    4,000 (it used to keep every identity it had returned)."""
+    import tracemalloc
+    from dataclasses import dataclass
+
+    from smsbak.phone.termux import walk_newest_first
+    from smsbak.ports import Page
+
+    @dataclass(frozen=True)
+    class Row:
+        identity: str
+        date_ms: int
+
+    def walk_peak(total: int) -> tuple[int, int]:
+        def fetch(offset: int, limit: int) -> Page[Row]:
+            rows = [
+                Row(f"row-{n:08d}-" + "x" * 40, (total - n) * 1000)
+                for n in range(offset, min(total, offset + limit))
+            ]
+            return Page(messages=rows, rows=len(rows), unusable=0)
+
+        tracemalloc.start()
+        count = sum(len(page.messages) for page in walk_newest_first(fetch, 100))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return count, peak
+
+    small, small_peak = walk_peak(4_000)
+    large, large_peak = walk_peak(40_000)
+    assert (small, large) == (4_000, 40_000)  # every row once, none twice
+    assert large_peak < small_peak * 1.5 + 64_000

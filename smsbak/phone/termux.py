@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import subprocess
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -241,6 +242,8 @@ def parse_sms_row(row: Any, zone: tzinfo) -> PhoneSms | None:
 
 
 MAX_STEP_BACKS = 20
+SEEN_PAGES = MAX_STEP_BACKS // 2 + 2
+"""Pages whose identities a walk remembers: every page a step-back can reach again."""
 CALL_TYPES = {
     "INCOMING": CallType.INCOMING,
     "OUTGOING": CallType.OUTGOING,
@@ -317,7 +320,11 @@ def walk_newest_first(fetch: Callable[[int, int], Page[P]], page_size: int) -> I
     meanwhile only cause re-reads.
     """
     offset = 0
-    seen: set[str] = set()
+    # Identities of the last pages only: a re-read reaches back at most MAX_STEP_BACKS
+    # half pages, so older pages cannot come round again, and a walk over 200,000 rows
+    # holds a dozen pages of identities instead of all of them (the engine's spool
+    # dedupes by fingerprint as well).
+    recent: deque[set[str]] = deque(maxlen=SEEN_PAGES)
     boundary: tuple[int, set[str]] | None = None  # (date, identities) ending the last page
     while True:
         page = fetch(offset, page_size)
@@ -326,8 +333,8 @@ def walk_newest_first(fetch: Callable[[int, int], Page[P]], page_size: int) -> I
                 break
             offset = max(0, offset - max(1, page_size // 2))
             page = fetch(offset, page_size)
-        fresh = [m for m in page.messages if m.identity not in seen]
-        seen.update(m.identity for m in fresh)
+        fresh = [m for m in page.messages if not any(m.identity in s for s in recent)]
+        recent.append({m.identity for m in fresh})
         yield Page(messages=fresh, rows=page.rows, unusable=page.unusable)
         if page.rows < page_size or not page.messages:
             return
