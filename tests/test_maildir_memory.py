@@ -133,3 +133,24 @@ def test_an_index_in_another_format_is_rebuilt(tmp_path: Path) -> None:
         assert destination.count(".SMS") == 30
     finally:
         destination.close()
+
+
+def test_a_damaged_index_is_rebuilt(tmp_path: Path) -> None:
+    """An index that SQLite finds damaged is dropped and rebuilt, not an error."""
+    root = tmp_path / "Maildir"
+    fill(root, 30)
+    first = MaildirDestination(root)
+    assert first.count(".SMS") == 30
+    first.close()
+    index = root / ".SMS" / INDEX_NAME
+    data = bytearray(index.read_bytes())
+    data[100:] = b"\xff" * (len(data) - 100)  # the header stays: it opens, then fails
+    index.write_bytes(bytes(data))
+    again = MaildirDestination(root)
+    try:
+        found = again.find_message_ids(".SMS", [message_id(n) for n in range(30)])
+        assert len(found) == 30
+        assert again.count(".SMS") == 30
+    finally:
+        again.close()
+    assert index.stat().st_mode & 0o777 == 0o600

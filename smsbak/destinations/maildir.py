@@ -45,7 +45,7 @@ import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from pathlib import Path
@@ -326,13 +326,14 @@ class _Folder:
         db.execute("PRAGMA temp_store = FILE")
         db.execute("PRAGMA synchronous = NORMAL")
         db.executescript(_SCHEMA)
-        db.execute("PRAGMA quick_check(1)").fetchone()
+        if db.execute("PRAGMA quick_check(1)").fetchall() != [("ok",)]:
+            raise sqlite3.DatabaseError("the index is damaged")
         return db
 
     def close(self) -> None:
         with suppress(sqlite3.Error):
             self._commit()
-        self._db.close()
+            self._db.close()
 
     def _commit(self) -> None:
         if self._db.in_transaction:
@@ -346,7 +347,44 @@ class _Folder:
     # --- keeping it true --------------------------------------------------------------
 
     def refresh(self) -> None:
-        """List ``cur`` and ``new`` (streamed); read headers only of files the index lacks."""
+        """List ``cur`` and ``new`` (streamed); read headers only of files the index lacks.
+
+        An index found damaged now is dropped and rebuilt from the headers, once."""
+        try:
+            self._sync()
+        except sqlite3.OperationalError:
+            with self._errors():
+                raise
+        except sqlite3.DatabaseError:
+            self.rebuild()
+            with self._errors():
+                self._sync()
+
+    def rebuild(self) -> None:
+        """Forget the index file (damaged): the next listing reads every header."""
+        with suppress(sqlite3.Error):
+            self._db.close()
+        index = self.path / INDEX_NAME
+        for leftover in (index, index.with_name(f"{INDEX_NAME}-journal")):
+            with suppress(OSError):
+                leftover.unlink()
+        self._db = self._open()
+        self._pending = 0
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite's errors (disk full, I/O, locked) as a person's explanation."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise MaildirError(
+                f"The Maildir index {self.path / INDEX_NAME} cannot be used: {error}.",
+                hint="Free some space on that storage if it is full, or delete that file "
+                "(smsbak rebuilds it from the messages' headers), then run the command "
+                "again: what was confirmed stays backed up.",
+            ) from error
+
+    def _sync(self) -> None:
         db = self._db
         self._commit()
         db.execute(
@@ -403,13 +441,14 @@ class _Folder:
 
     def add(self, base: str, relative: str, message_id: str) -> None:
         """Record a delivered file; committed in groups (a lost row is re-read later)."""
-        self._begin()
-        self._db.execute(
-            "INSERT OR REPLACE INTO files VALUES (?, ?, ?)", (base, relative, message_id)
-        )
-        self._pending += 1
-        if self._pending >= COMMIT_EVERY:
-            self._commit()
+        with self._errors():
+            self._begin()
+            self._db.execute(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?)", (base, relative, message_id)
+            )
+            self._pending += 1
+            if self._pending >= COMMIT_EVERY:
+                self._commit()
 
     def flush(self) -> None:
         """Commit what ``add`` recorded (the end of an upload)."""
@@ -422,30 +461,35 @@ class _Folder:
         """The file holding a Message-ID (the first in name order), or None."""
         if not message_id:
             return None
-        row = self._db.execute(
-            "SELECT base FROM files WHERE message_id = ? ORDER BY base LIMIT 1", (message_id,)
-        ).fetchone()
-        return None if row is None else str(row[0])
+        with self._errors():
+            row = self._db.execute(
+                "SELECT base FROM files WHERE message_id = ? ORDER BY base LIMIT 1", (message_id,)
+            ).fetchall()
+        return str(row[0][0]) if row else None
 
     def relative(self, base: str) -> str | None:
-        row = self._db.execute("SELECT relative FROM files WHERE base = ?", (base,)).fetchone()
-        return None if row is None else str(row[0])
+        with self._errors():
+            row = self._db.execute("SELECT relative FROM files WHERE base = ?", (base,)).fetchall()
+        return str(row[0][0]) if row else None
 
     def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM files").fetchone()[0])
+        with self._errors():
+            return int(self._db.execute("SELECT COUNT(*) FROM files").fetchall()[0][0])
 
     def bases(self) -> Iterator[str]:
         """Every file's unique name in order, a page at a time (no cursor held open
         between pages, so a refresh in between is safe)."""
         after: str | None = None
         while True:
-            page = [
-                str(row[0])
-                for row in self._db.execute(
-                    "SELECT base FROM files WHERE (?1 IS NULL OR base > ?1) ORDER BY base LIMIT ?2",
-                    (after, _PAGE),
-                )
-            ]
+            with self._errors():
+                page = [
+                    str(row[0])
+                    for row in self._db.execute(
+                        "SELECT base FROM files WHERE (?1 IS NULL OR base > ?1)"
+                        " ORDER BY base LIMIT ?2",
+                        (after, _PAGE),
+                    ).fetchall()
+                ]
             if not page:
                 return
             yield from page
