@@ -154,3 +154,43 @@ def test_a_damaged_index_is_rebuilt(tmp_path: Path) -> None:
     finally:
         again.close()
     assert index.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_index_another_process_holds_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Locked (another smsbak writing, a copy being made): a private index this run,
+    the shared one neither deleted nor waited on for long, and nothing doubled."""
+    import sqlite3
+
+    import smsbak.destinations.maildir as maildir
+
+    monkeypatch.setattr(maildir, "INDEX_BUSY_SECONDS", 0.05)
+    root = tmp_path / "Maildir"
+    fill(root, 30)
+    first = MaildirDestination(root)
+    assert first.count(".SMS") == 30
+    first.close()
+    index = root / ".SMS" / INDEX_NAME
+    holder = sqlite3.connect(index, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        locked = MaildirDestination(root)
+        confirmed: list[Confirmed] = []
+        items = [Outgoing(f"k{n}", raw(n), message_id(n)) for n in (5, 30, 30)]
+        locked.upload(items, ".SMS", on_confirmed=confirmed.extend, on_rejected=print)
+        locked.close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert "cannot be used" in caplog.text  # the private index was the one used
+    assert index.exists()
+    assert len(confirmed) == 3 and confirmed[1].remote_id == confirmed[2].remote_id
+    assert files_in(root) == 31  # n=5 was there; n=30 written once
+    again = MaildirDestination(root)
+    try:
+        assert again.find_message_ids(".SMS", [message_id(30)]) == {
+            message_id(30): confirmed[1].remote_id
+        }
+    finally:
+        again.close()

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import logging
 import os
 import re
 import secrets
@@ -52,6 +53,8 @@ from pathlib import Path
 
 from smsbak.errors import DestinationError, SmsbakError, UsageError
 from smsbak.ports import Confirmed, DestinationCapabilities, Outgoing, Rejected
+
+log = logging.getLogger(__name__)
 
 INBOX = "INBOX"
 INDEX_NAME = "smsbak-index"
@@ -271,6 +274,8 @@ _INDEX_CACHE_KIB = 1024
 """SQLite's page cache per folder: what bounds the index's memory, whatever the folder holds."""
 _PAGE = 500
 """Rows handled per query or statement batch while listing, so no step holds a folder."""
+INDEX_BUSY_SECONDS = 10.0
+"""How long to wait for another process's write to the index before using a private one."""
 COMMIT_EVERY = 200
 """Deliveries between two commits of the index; a kill loses at most these rows, which the
 next run reads back from the files' headers."""
@@ -299,21 +304,34 @@ class _Folder:
         for attempt in range(2):
             try:
                 return self._connect(index)
-            except (sqlite3.DatabaseError, OSError):
+            except sqlite3.OperationalError:
+                break  # locked by another process, read-only, full: leave it as it is
+            except sqlite3.DatabaseError:
                 # Not a database (an older text cache, a damaged file): it is a cache,
                 # so it is rebuilt from the headers.
                 if attempt == 0:
-                    for leftover in (index, index.with_name(f"{INDEX_NAME}-journal")):
-                        with suppress(OSError):
-                            leftover.unlink()
-        # A folder smsbak cannot write (a read-only copy): a private temporary index,
-        # still on disk and still flat in memory, gone when the run ends.
+                    self._remove_index()
+            except OSError:
+                break  # a folder smsbak cannot write, or a symlink in the index's place
+        return self._private()
+
+    def _private(self) -> sqlite3.Connection:
+        """A temporary index of this run only (still on disk, still flat in memory) for
+        when the folder's own cannot be used: every header is read, nothing is wrong."""
+        log.warning("the Maildir index in %s cannot be used; reading the headers", self.path)
+        self._pending = 0
         return self._configure(sqlite3.connect("", isolation_level=None))
+
+    def _remove_index(self) -> None:
+        index = self.path / INDEX_NAME
+        for leftover in (index, index.with_name(f"{INDEX_NAME}-journal")):
+            with suppress(OSError):
+                leftover.unlink()
 
     def _connect(self, index: Path) -> sqlite3.Connection:
         # Created owner-only before SQLite sees it: its journal takes the same mode.
         os.close(os.open(index, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
-        db = sqlite3.connect(index, isolation_level=None, timeout=30)
+        db = sqlite3.connect(index, isolation_level=None, timeout=INDEX_BUSY_SECONDS)
         try:
             return self._configure(db)
         except BaseException:
@@ -349,25 +367,33 @@ class _Folder:
     def refresh(self) -> None:
         """List ``cur`` and ``new`` (streamed); read headers only of files the index lacks.
 
-        An index found damaged now is dropped and rebuilt from the headers, once."""
+        An index found damaged now is dropped and rebuilt from the headers, once; one
+        that cannot be written (locked, read-only, full) is left alone and a private
+        one used for the rest of the run."""
         try:
             self._sync()
         except sqlite3.OperationalError:
-            with self._errors():
-                raise
+            self._go_private()
         except sqlite3.DatabaseError:
             self.rebuild()
             with self._errors():
                 self._sync()
 
+    def _go_private(self) -> None:
+        with suppress(sqlite3.Error):
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        with suppress(sqlite3.Error):
+            self._db.close()
+        with self._errors():
+            self._db = self._private()
+            self._sync()
+
     def rebuild(self) -> None:
         """Forget the index file (damaged): the next listing reads every header."""
         with suppress(sqlite3.Error):
             self._db.close()
-        index = self.path / INDEX_NAME
-        for leftover in (index, index.with_name(f"{INDEX_NAME}-journal")):
-            with suppress(OSError):
-                leftover.unlink()
+        self._remove_index()
         self._db = self._open()
         self._pending = 0
 
@@ -440,8 +466,11 @@ class _Folder:
         return header_message_id(head) if head is not None else ""
 
     def add(self, base: str, relative: str, message_id: str) -> None:
-        """Record a delivered file; committed in groups (a lost row is re-read later)."""
-        with self._errors():
+        """Record a delivered file; committed in groups (a lost row is re-read later).
+
+        When the index cannot take it, a private one is listed afresh: it finds the
+        file just delivered in ``cur``, so a later copy of its Message-ID is still seen."""
+        try:
             self._begin()
             self._db.execute(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?)", (base, relative, message_id)
@@ -449,6 +478,8 @@ class _Folder:
             self._pending += 1
             if self._pending >= COMMIT_EVERY:
                 self._commit()
+        except sqlite3.Error:
+            self._go_private()
 
     def flush(self) -> None:
         """Commit what ``add`` recorded (the end of an upload)."""
