@@ -15,15 +15,20 @@ the info ``:2,S`` (read) or ``:2,`` (unread), and ``cur/`` fsynced. A crash leav
 most a file in ``tmp/``, which no reader looks at and which is removed after 36 hours,
 as the specification says.
 
-No second copy of a Message-ID: each folder keeps a small cache, ``smsbak-index``,
-of file name -> Message-ID. A run lists the folder's file names (one ``scandir`` of
-``cur`` and ``new``, no file opened) and reads the headers only of files the cache
-does not know: written by another tool, or by a run killed between the delivery and
-the cache line. So a no-op costs a directory listing, a message killed at the worst
-moment is still found by its Message-ID, and a deleted cache is rebuilt from the
-headers. A name component derived from the Message-ID was the other choice; it was
-not taken because files that mbsync, Dovecot or an import put there would not carry
-it, and Dovecot and mbsync rename files.
+No second copy of a Message-ID: each folder keeps an index, ``smsbak-index``, a small
+SQLite file of file name -> place and Message-ID (indexed by Message-ID, owner-only).
+A run lists the folder's file names (one streamed ``scandir`` of ``cur`` and ``new``,
+no file opened), drops the rows of files gone, follows renames, and reads the headers
+only of files the index does not know: written by another tool (mbsync, Dovecot, mutt),
+or by a run killed between the delivery and the index's next commit. So a no-op costs
+a directory listing, a message killed at the worst moment is still found by its
+Message-ID, and a lost, stale or damaged index (or an older smsbak's text one) is
+rebuilt from the headers. The index is on disk, not in memory, because an import of
+years of messages puts hundreds of thousands of files into one folder: memory is
+SQLite's bounded page cache, the same for 2,000 or 2,000,000 files. A name component
+derived from the Message-ID was the other choice; it was not taken because files that
+mbsync, Dovecot or an import put there would not carry it, and Dovecot and mbsync
+rename files.
 
 Bytes are stored exactly as given (smsbak's emails are 7-bit with CRLF line ends, as
 they are on the wire to Gmail and IMAP); Dovecot, mutt and mbsync read CRLF files.
@@ -33,14 +38,15 @@ from __future__ import annotations
 
 import base64
 import errno
+import logging
 import os
 import re
 import secrets
 import socket
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import suppress
-from dataclasses import dataclass, field
+from contextlib import contextmanager, suppress
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from pathlib import Path
@@ -48,10 +54,12 @@ from pathlib import Path
 from smsbak.errors import DestinationError, SmsbakError, UsageError
 from smsbak.ports import Confirmed, DestinationCapabilities, Outgoing, Rejected
 
+log = logging.getLogger(__name__)
+
 INBOX = "INBOX"
 INDEX_NAME = "smsbak-index"
-"""The per-folder cache of file name -> Message-ID (a file, so Maildir++ readers,
-which take only dot-directories for folders, ignore it)."""
+"""The per-folder SQLite index of file name -> place, Message-ID (a file, so Maildir++
+readers, which take only dot-directories for folders, ignore it and its journal)."""
 STALE_TMP_SECONDS = 36 * 3600
 """The Maildir specification: a file in tmp/ untouched for 36 hours is garbage."""
 HEADER_READ_LIMIT = 256 * 1024
@@ -254,92 +262,269 @@ def _mkdir(path: Path) -> None:
 
 # --- one folder --------------------------------------------------------------------------
 
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    base TEXT PRIMARY KEY,
+    relative TEXT NOT NULL,
+    message_id TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS files_by_message_id ON files (message_id, base);
+"""
+_INDEX_CACHE_KIB = 1024
+"""SQLite's page cache per folder: what bounds the index's memory, whatever the folder holds."""
+_PAGE = 500
+"""Rows handled per query or statement batch while listing, so no step holds a folder."""
+INDEX_BUSY_SECONDS = 10.0
+"""How long to wait for another process's write to the index before using a private one."""
+COMMIT_EVERY = 200
+"""Deliveries between two commits of the index; a kill loses at most these rows, which the
+next run reads back from the files' headers."""
 
-@dataclass
+
 class _Folder:
-    """What one Maildir folder holds: file names by their unique part, and Message-IDs."""
+    """What one Maildir folder holds, kept in its SQLite index rather than in memory.
 
-    path: Path
-    files: dict[str, str] = field(default_factory=dict)
-    """base name -> path relative to the folder (``cur/NAME:2,S``)."""
-    ids: dict[str, str] = field(default_factory=dict)
-    """base name -> normalized Message-ID ("" for a file without one)."""
-    by_id: dict[str, str] = field(default_factory=dict)
-    """normalized Message-ID -> base name (the first in name order)."""
+    The index ``smsbak-index`` maps a file's unique name to its place (``cur/NAME:2,S``)
+    and its Message-ID. It is a cache of the folder, never its truth: every lookup is
+    preceded by a listing that drops rows of files gone, follows renames (a reader
+    changing flags, ``new`` -> ``cur``) and reads the headers of files it does not know.
+    So a missing, stale, foreign-format or damaged index costs header reads, never a
+    second copy; memory is SQLite's bounded page cache, flat in the folder's size.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = self._open()
+        self._pending = 0
+
+    # --- the index file ---------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        index = self.path / INDEX_NAME
+        for attempt in range(2):
+            try:
+                return self._connect(index)
+            except sqlite3.OperationalError:
+                break  # locked by another process, read-only, full: leave it as it is
+            except sqlite3.DatabaseError:
+                # Not a database (an older text cache, a damaged file): it is a cache,
+                # so it is rebuilt from the headers.
+                if attempt == 0:
+                    self._remove_index()
+            except OSError:
+                break  # a folder smsbak cannot write, or a symlink in the index's place
+        return self._private()
+
+    def _private(self) -> sqlite3.Connection:
+        """A temporary index of this run only (still on disk, still flat in memory) for
+        when the folder's own cannot be used: every header is read, nothing is wrong."""
+        log.warning("the Maildir index in %s cannot be used; reading the headers", self.path)
+        self._pending = 0
+        return self._configure(sqlite3.connect("", isolation_level=None))
+
+    def _remove_index(self) -> None:
+        index = self.path / INDEX_NAME
+        for leftover in (index, index.with_name(f"{INDEX_NAME}-journal")):
+            with suppress(OSError):
+                leftover.unlink()
+
+    def _connect(self, index: Path) -> sqlite3.Connection:
+        # Created owner-only before SQLite sees it: its journal takes the same mode.
+        os.close(os.open(index, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+        db = sqlite3.connect(index, isolation_level=None, timeout=INDEX_BUSY_SECONDS)
+        try:
+            return self._configure(db)
+        except BaseException:
+            db.close()
+            raise
+
+    @staticmethod
+    def _configure(db: sqlite3.Connection) -> sqlite3.Connection:
+        db.execute(f"PRAGMA cache_size = -{_INDEX_CACHE_KIB}")
+        db.execute("PRAGMA temp_store = FILE")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.executescript(_SCHEMA)
+        if db.execute("PRAGMA quick_check(1)").fetchall() != [("ok",)]:
+            raise sqlite3.DatabaseError("the index is damaged")
+        return db
+
+    def close(self) -> None:
+        with suppress(sqlite3.Error):
+            self._commit()
+            self._db.close()
+
+    def _commit(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
+        self._pending = 0
+
+    def _begin(self) -> None:
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN")
+
+    # --- keeping it true --------------------------------------------------------------
 
     def refresh(self) -> None:
-        """List ``cur`` and ``new``; read headers only of files the cache does not know."""
-        self.files = {}
+        """List ``cur`` and ``new`` (streamed); read headers only of files the index lacks.
+
+        An index found damaged now is dropped and rebuilt from the headers, once; one
+        that cannot be written (locked, read-only, full) is left alone and a private
+        one used for the rest of the run."""
+        try:
+            self._sync()
+        except sqlite3.OperationalError:
+            self._go_private()
+        except sqlite3.DatabaseError:
+            self.rebuild()
+            with self._errors():
+                self._sync()
+
+    def _go_private(self) -> None:
+        with suppress(sqlite3.Error):
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        with suppress(sqlite3.Error):
+            self._db.close()
+        with self._errors():
+            self._db = self._private()
+            self._sync()
+
+    def rebuild(self) -> None:
+        """Forget the index file (damaged): the next listing reads every header."""
+        with suppress(sqlite3.Error):
+            self._db.close()
+        self._remove_index()
+        self._db = self._open()
+        self._pending = 0
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite's errors (disk full, I/O, locked) as a person's explanation."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise MaildirError(
+                f"The Maildir index {self.path / INDEX_NAME} cannot be used: {error}.",
+                hint="Free some space on that storage if it is full, or delete that file "
+                "(smsbak rebuilds it from the messages' headers), then run the command "
+                "again: what was confirmed stays backed up.",
+            ) from error
+
+    def _sync(self) -> None:
+        db = self._db
+        self._commit()
+        db.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS listing"
+            " (base TEXT PRIMARY KEY, relative TEXT NOT NULL) WITHOUT ROWID"
+        )
+        self._begin()
+        try:
+            db.execute("DELETE FROM temp.listing")
+            db.executemany("INSERT OR IGNORE INTO temp.listing VALUES (?, ?)", self._listing())
+            db.execute("DELETE FROM files WHERE base NOT IN (SELECT base FROM temp.listing)")
+            db.execute(
+                "UPDATE files SET relative = listing.relative FROM temp.listing AS listing"
+                " WHERE listing.base = files.base AND listing.relative != files.relative"
+            )
+            after: str | None = None
+            while True:
+                unknown = db.execute(
+                    "SELECT base, relative FROM temp.listing AS listing"
+                    " WHERE (?1 IS NULL OR base > ?1)"
+                    " AND NOT EXISTS (SELECT 1 FROM files WHERE files.base = listing.base)"
+                    " ORDER BY base LIMIT ?2",
+                    (after, _PAGE),
+                ).fetchall()
+                if not unknown:
+                    break
+                db.executemany(
+                    "INSERT INTO files VALUES (?, ?, ?)",
+                    [(base, relative, self._header_id(relative)) for base, relative in unknown],
+                )
+                after = unknown[-1][0]
+            db.execute("DELETE FROM temp.listing")
+            self._commit()
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def _listing(self) -> Iterator[tuple[str, str]]:
         for sub in ("cur", "new"):
             try:
-                entries = list(os.scandir(self.path / sub))
+                entries = os.scandir(self.path / sub)
             except FileNotFoundError:
                 continue
-            for entry in entries:
-                if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
-                    continue
-                self.files.setdefault(base_of(entry.name), f"{sub}/{entry.name}")
-        cached = self._read_index() if not self.ids else self.ids
-        changed = set(cached) != set(self.files)
-        self.ids = {}
-        for base, relative in self.files.items():
-            known = cached.get(base)
-            if known is None:
-                head = _read_head(self.path / relative)
-                known = header_message_id(head) if head is not None else ""
-            self.ids[base] = known
-        self.by_id = {}
-        for base in sorted(self.ids):
-            if self.ids[base]:
-                self.by_id.setdefault(self.ids[base], base)
-        if changed:
-            self._write_index()
+            with entries:
+                for entry in entries:
+                    if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+                        continue
+                    yield base_of(entry.name), f"{sub}/{entry.name}"
+
+    def _header_id(self, relative: str) -> str:
+        head = _read_head(self.path / relative)
+        return header_message_id(head) if head is not None else ""
 
     def add(self, base: str, relative: str, message_id: str) -> None:
-        self.files[base] = relative
-        self.ids[base] = message_id
-        self.by_id.setdefault(message_id, base)
-        if _indexable(base, message_id):
-            line = f"{base}\t{message_id}\n".encode()
-            with suppress(OSError):  # a cache: a lost line is re-read from the file
-                fd = os.open(
-                    self.path / INDEX_NAME,
-                    os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                    0o600,
-                )
-                try:
-                    os.write(fd, line)
-                finally:
-                    os.close(fd)
+        """Record a delivered file; committed in groups (a lost row is re-read later).
 
-    def _read_index(self) -> dict[str, str]:
+        When the index cannot take it, a private one is listed afresh: it finds the
+        file just delivered in ``cur``, so a later copy of its Message-ID is still seen."""
         try:
-            text = (self.path / INDEX_NAME).read_bytes().decode("utf-8", "replace")
-        except OSError:
-            return {}
-        cached: dict[str, str] = {}
-        for line in text.split("\n"):
-            base, tab, message_id = line.partition("\t")
-            if tab and base:
-                cached[base] = message_id
-        return cached
+            self._begin()
+            self._db.execute(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?)", (base, relative, message_id)
+            )
+            self._pending += 1
+            if self._pending >= COMMIT_EVERY:
+                self._commit()
+        except sqlite3.Error:
+            self._go_private()
 
-    def _write_index(self) -> None:
-        lines = "".join(
-            f"{base}\t{mid}\n" for base, mid in sorted(self.ids.items()) if _indexable(base, mid)
-        )
-        tmp = self.path / f"{INDEX_NAME}.{os.getpid()}.tmp"
-        with suppress(OSError):
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            try:
-                os.write(fd, lines.encode())
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path / INDEX_NAME)
+    def flush(self) -> None:
+        """Commit what ``add`` recorded (the end of an upload)."""
+        with suppress(sqlite3.Error):
+            self._commit()
 
+    # --- reading it -------------------------------------------------------------------
 
-def _indexable(base: str, message_id: str) -> bool:
-    return not any(c in base for c in "\t\n") and "\n" not in message_id
+    def by_id(self, message_id: str) -> str | None:
+        """The file holding a Message-ID (the first in name order), or None."""
+        if not message_id:
+            return None
+        with self._errors():
+            row = self._db.execute(
+                "SELECT base FROM files WHERE message_id = ? ORDER BY base LIMIT 1", (message_id,)
+            ).fetchall()
+        return str(row[0][0]) if row else None
+
+    def relative(self, base: str) -> str | None:
+        with self._errors():
+            row = self._db.execute("SELECT relative FROM files WHERE base = ?", (base,)).fetchall()
+        return str(row[0][0]) if row else None
+
+    def count(self) -> int:
+        with self._errors():
+            return int(self._db.execute("SELECT COUNT(*) FROM files").fetchall()[0][0])
+
+    def bases(self) -> Iterator[str]:
+        """Every file's unique name in order, a page at a time (no cursor held open
+        between pages, so a refresh in between is safe)."""
+        after: str | None = None
+        while True:
+            with self._errors():
+                page = [
+                    str(row[0])
+                    for row in self._db.execute(
+                        "SELECT base FROM files WHERE (?1 IS NULL OR base > ?1)"
+                        " ORDER BY base LIMIT ?2",
+                        (after, _PAGE),
+                    ).fetchall()
+                ]
+            if not page:
+                return
+            yield from page
+            after = page[-1]
 
 
 # --- the destination ---------------------------------------------------------------------
@@ -411,17 +596,20 @@ class MaildirDestination:
         A Message-ID the folder already holds is confirmed with the copy that is there
         (this destination merges), so a re-sent item never becomes a second file."""
         box = self._loaded(folder)
-        for item in items:
-            if should_stop():
-                return
-            message_id, problem = _check(item)
-            if problem is not None:
-                on_rejected(Rejected(item.key, problem))
-                continue
-            existing = box.by_id.get(message_id)
-            if existing is None:
-                existing = self._deliver(box, folder, item, message_id)
-            on_confirmed([Confirmed(item.key, f"{folder}/{existing}")])
+        try:
+            for item in items:
+                if should_stop():
+                    return
+                message_id, problem = _check(item)
+                if problem is not None:
+                    on_rejected(Rejected(item.key, problem))
+                    continue
+                existing = box.by_id(message_id)
+                if existing is None:
+                    existing = self._deliver(box, folder, item, message_id)
+                on_confirmed([Confirmed(item.key, f"{folder}/{existing}")])
+        finally:
+            box.flush()
 
     def find_message_ids(self, folder: str, message_ids: Sequence[str]) -> dict[str, str]:
         if not message_ids:
@@ -429,19 +617,19 @@ class MaildirDestination:
         box = self._loaded(folder)
         found: dict[str, str] = {}
         for message_id in message_ids:
-            base = box.by_id.get(normalize_message_id(message_id))
+            base = box.by_id(normalize_message_id(message_id))
             if base is not None:
                 found[message_id] = f"{folder}/{base}"
         return found
 
     def count(self, folder: str) -> int:
-        return len(self._loaded(folder).files)
+        return self._loaded(folder).count()
 
     def list_ids(self, folder: str, query: str = "") -> Iterator[str]:
         """Every message in ``cur`` and ``new``, oldest name first. A Maildir has no
         search language: ``query`` is not applied (the engine filters what it decodes)."""
         box = self._loaded(folder)
-        return iter([f"{folder}/{base}" for base in sorted(box.files)])
+        return (f"{folder}/{base}" for base in box.bases())
 
     def fetch_raw(
         self,
@@ -471,7 +659,10 @@ class MaildirDestination:
             on_fetched(batch)
 
     def close(self) -> None:
+        folders = list(self._folders.values())
         self._folders.clear()
+        for box in folders:
+            box.close()
 
     # --- inside ---------------------------------------------------------------------------
 
@@ -536,7 +727,7 @@ class MaildirDestination:
             if box is None or (attempt and handle not in refreshed):
                 box = self._loaded(handle)
                 refreshed.add(handle)
-            relative = box.files.get(base)
+            relative = box.relative(base)
             if relative is None:
                 continue
             try:
