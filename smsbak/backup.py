@@ -24,7 +24,7 @@ from smsbak.config import Settings
 from smsbak.errors import DailyLimitExceeded, PhoneError, SmsbakError
 from smsbak.mime import (
     INSERT_ADDRESS_TOKEN,
-    EncodedSms,
+    EncodedEmail,
     conversation_key,
     encode_call,
     encode_mms,
@@ -130,7 +130,7 @@ class Stream(Protocol):
 
     def encode(
         self, item: Item, account: str, book: ContactNames, zone: tzinfo, when: datetime
-    ) -> EncodedSms: ...
+    ) -> EncodedEmail: ...
 
     def problems(self) -> list[str]:
         """Records the reader could not read, by id: reported, never dropped silently."""
@@ -204,7 +204,7 @@ class SmsStream(_WholeRecordStream):
 
     def encode(
         self, item: Item, account: str, book: ContactNames, zone: tzinfo, when: datetime
-    ) -> EncodedSms:
+    ) -> EncodedEmail:
         assert isinstance(item, PhoneSms)
         name = item.contact_name or book.name_for(item.sms.address)
         return encode_sms(item.sms, account=account, contact_name=name, zone=zone, backup_time=when)
@@ -243,7 +243,7 @@ class CallStream(_WholeRecordStream):
 
     def encode(
         self, item: Item, account: str, book: ContactNames, zone: tzinfo, when: datetime
-    ) -> EncodedSms:
+    ) -> EncodedEmail:
         assert isinstance(item, PhoneCall)
         name = item.contact_name or book.name_for(item.call.number)
         return encode_call(
@@ -350,7 +350,7 @@ class MmsStream:
 
     def encode(
         self, item: Item, account: str, book: ContactNames, zone: tzinfo, when: datetime
-    ) -> EncodedSms:
+    ) -> EncodedEmail:
         assert isinstance(item, PhoneMms) and item.mms is not None
         names = {
             address: name

@@ -403,7 +403,7 @@ class ImportEngine:
 
 
 class _Encoded(Protocol):
-    """What the codec returns (``EncodedSms`` today, ``EncodedEmail`` after its split)."""
+    """What the codec returns (an ``EncodedEmail``)."""
 
     @property
     def raw(self) -> bytes: ...

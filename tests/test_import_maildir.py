@@ -58,3 +58,48 @@ def test_a_damaged_file_exits_2_through_the_process(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert "DAMAGED" in result.stdout and "line " in result.stdout
     assert len(mail_files(tmp_path / "Maildir")) == 4  # what preceded the damage
+
+
+def test_a_phone_backup_after_an_import_adds_only_what_the_file_lacked(
+    tmp_path: Path,
+) -> None:
+    """The identity of an imported message is the phone backup's: the same SMS on the
+    phone and in an SMS Backup & Restore file is one email, whichever came first."""
+    from datetime import UTC, datetime
+
+    from smsbak.model import Box, Sms
+    from tests.conftest import Bed
+    from tests.fakes.archive_corpus import write_sbr_messages
+    from tests.fakes.gmail_emulator import GmailEmulator
+    from tests.fakes.phone import FakePhone
+
+    phone = FakePhone(tmp_path / "phone")
+    base = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+    bodies = ["on both", "also on both", "only on the phone", "only on the phone too"]
+    for n, body in enumerate(bodies):
+        phone.add_sms(address="+4915112345678", body=body, date=base.replace(minute=n))
+    on_both = [
+        # SMS Backup & Restore keeps the milliseconds Termux:API drops: still one message
+        Sms(
+            address="+4915112345678",
+            body=body,
+            date_ms=int(base.replace(minute=n).timestamp() * 1000) + 417,
+            box=Box.INBOX,
+            read=True,
+        )
+        for n, body in enumerate(bodies[:2])
+    ]
+    archive = write_sbr_messages(tmp_path / "sms-old.xml", on_both)
+    maildir = tmp_path / "Maildir"
+    with GmailEmulator(account="user@example.com") as emulator:
+        bed = Bed(home=tmp_path / "home", phone=phone, emulator=emulator, refresh_token="")
+        bed.home.mkdir()
+        bed.configure(destination=f"maildir:{maildir}", call_log=False, reader="termux")
+        imported = bed.smsbak("import", str(archive))
+        assert imported.returncode == 0, imported.stderr
+        assert len(mail_files(maildir)) == 2
+        backup = bed.smsbak("backup")
+        assert backup.returncode == 0, backup.stderr
+        assert "Backed up 2 new messages" in backup.stdout, backup.stdout
+        assert len(mail_files(maildir)) == 4
+    assert not phone.sms_send_called()

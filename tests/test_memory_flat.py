@@ -22,7 +22,7 @@ import pytest
 from smsbak.backup import BackupEngine, BackupOptions, BackupReport, Item, SmsStream
 from smsbak.config import Settings
 from smsbak.destinations.memory import MemoryDestination, _Folder
-from smsbak.mime import EncodedSms
+from smsbak.mime import EncodedEmail
 from smsbak.model import Box, Sms
 from smsbak.ports import ContactNames, Outgoing, Page, PhoneSms, SmsPage, TargetCapabilities
 from smsbak.restore import RestoreEngine, RestoreOptions
@@ -90,10 +90,10 @@ class PlainSms(SmsStream):
 
     def encode(
         self, item: Item, account: str, book: ContactNames, zone: tzinfo, when: datetime
-    ) -> EncodedSms:
+    ) -> EncodedEmail:
         assert isinstance(item, PhoneSms)
         message_id = f"<{item.sms.fingerprint}@test>"
-        return EncodedSms(f"Message-ID: {message_id}\r\n\r\n{item.sms.body}".encode(), message_id)
+        return EncodedEmail(f"Message-ID: {message_id}\r\n\r\n{item.sms.body}".encode(), message_id)
 
 
 def backup(

@@ -63,10 +63,6 @@ class EncodedEmail:
     message_id: str
 
 
-EncodedSms = EncodedEmail
-"""The old name, from when only SMS were encoded; backup.py still uses it."""
-
-
 def email_local_part(address: str) -> str:
     """``+49 (170) 123`` -> ``+49170123``: a valid local part for NUMBER@unknown.email."""
     local = _LOCAL_PART_UNSAFE.sub("", address).strip(".")
