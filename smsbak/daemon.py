@@ -10,6 +10,7 @@ flight finish and be recorded, then the daemon exits 0.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -120,6 +121,8 @@ class Daemon:
         self.auth_broken_at: int | None = None  # token.json mtime when the login failed
         self._backing_up = threading.Lock()
         self._scheduler: Any = None
+        self._shutdown_lock = threading.Lock()
+        self._shutting_down = False
         self._zone: tzinfo = UTC
         self.not_before = datetime.min.replace(tzinfo=UTC)
         self.last_success = parts.last_success() or datetime.now(UTC)
@@ -198,9 +201,23 @@ class Daemon:
         self._stop_if_requested()
 
     def _stop_if_requested(self) -> None:
-        if self.stop_requested and self._scheduler is not None and self._scheduler.running:
-            # Not from inside a handler or a job: shutdown takes locks and joins.
-            threading.Thread(target=self._scheduler.shutdown, kwargs={"wait": False}).start()
+        scheduler = self._scheduler
+        if not self.stop_requested or scheduler is None or not scheduler.running:
+            return
+        with self._shutdown_lock:
+            if self._shutting_down:
+                return  # a signal and a job may both ask; one shutdown is enough
+            self._shutting_down = True
+
+        def shut_down() -> None:
+            from apscheduler.schedulers import SchedulerNotRunningError
+
+            # It may have stopped in the meantime (its main loop ended first).
+            with contextlib.suppress(SchedulerNotRunningError):
+                scheduler.shutdown(wait=False)
+
+        # Not from inside a handler or a job: shutdown takes locks and joins.
+        threading.Thread(target=shut_down).start()
 
     def _first_backup_time(self, now: datetime) -> datetime:
         """At once when the last success is older than the interval (catch-up), else later."""
