@@ -114,7 +114,7 @@ PRESENTATION_ALLOWED = 1
 PRESENTATION_UNKNOWN = 3
 """``CallLog.Calls.PRESENTATION_UNKNOWN``: the network gave no number."""
 
-_COPY_CHUNK = 1024 * 1024
+_COPY_CHUNK = 64 * 1024
 _HOLD = 64  # bytes kept back at a chunk's end: more than two of the longest tokens
 _COUNT_SLOT = 32  # characters reserved for count="N" and the padding after it
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

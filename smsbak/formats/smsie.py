@@ -107,7 +107,7 @@ the file is broken, and reading on would only fill memory before saying so."""
 CHUNK_SIZE = 256 * 1024
 
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
-_COPY_CHUNK = 1024 * 1024
+_COPY_CHUNK = 64 * 1024
 _WHITESPACE = " \t\n\r"
 _INDENT = "  "
 
