@@ -78,7 +78,8 @@ def default_archive_path(home: Path, now: datetime, calls: bool = False) -> tupl
 
 
 class FileTarget:
-    """A file written in one go once every message is known, atomically."""
+    """A file that appears whole or not at all (owner-only, replaced atomically), written
+    as the engine's sequence is read: records stream into the format's writer."""
 
     def __init__(
         self,
@@ -130,13 +131,16 @@ class FileTarget:
 
                 write_calls_json(self.path, messages, contact_names=names)
             else:
-                from smsbak.formats.sbr import write_messages_xml
-                from smsbak.formats.smsie import write_messages_zip
+                from smsbak.formats.sbr import write_message_stream_xml
+                from smsbak.formats.smsie import write_message_stream_zip
 
-                sms = [m for m in messages if isinstance(m, Sms)]
-                mms = [m for m in messages if isinstance(m, Mms)]
-                write = write_messages_xml if self.kind == "xml" else write_messages_zip
-                write(self.path, sms, mms, contact_names=names)
+                # One pass over the sequence, which decodes from the spool as it is
+                # read: no list of every message, so memory stays one message deep.
+                stream = (m for m in messages if isinstance(m, Sms | Mms))
+                if self.kind == "xml":
+                    write_message_stream_xml(self.path, stream, contact_names=names)
+                else:
+                    write_message_stream_zip(self.path, stream, contact_names=names)
         except OSError as error:
             raise UsageError(
                 f"cannot write {self.path}: {error.strerror or error}",

@@ -55,8 +55,10 @@ Writing
 Both writers stream to an owner-only temporary file that replaces the target only
 when complete; the ``count`` attribute, which must come first but is known only at
 the end, is written with padding spaces after it (legal between attributes) and
-filled in last. SMIL parts are kept: the files restore into a phone, which wants its
-layout. Unknown ``read`` is written as read (restored history should not look new).
+filled in last. Every SMS comes before every MMS; a stream of both mixed keeps its
+MMS in an unnamed file beside the target until the last SMS is written. SMIL parts
+are kept: the files restore into a phone, which wants its layout. Unknown ``read``
+is written as read (restored history should not look new).
 """
 
 from __future__ import annotations
@@ -64,11 +66,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import IO
 from xml.parsers import expat
@@ -109,6 +114,7 @@ PRESENTATION_ALLOWED = 1
 PRESENTATION_UNKNOWN = 3
 """``CallLog.Calls.PRESENTATION_UNKNOWN``: the network gave no number."""
 
+_COPY_CHUNK = 64 * 1024
 _HOLD = 64  # bytes kept back at a chunk's end: more than two of the longest tokens
 _COUNT_SLOT = 32  # characters reserved for count="N" and the padding after it
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -348,18 +354,48 @@ def write_messages_xml(
     messages; ``readable_date`` uses ``zone`` (default: the system's). Streams both
     kinds: nothing is buffered. Owner-only and atomic.
     """
+    return write_message_stream_xml(
+        path,
+        chain(sms, mms),
+        contact_names=contact_names,
+        backup_date_ms=backup_date_ms,
+        zone=zone,
+    )
+
+
+def write_message_stream_xml(
+    path: Path,
+    messages: Iterable[Sms | Mms],
+    *,
+    contact_names: Mapping[str, str] | None = None,
+    backup_date_ms: int | None = None,
+    zone: tzinfo | None = None,
+) -> XmlMessagesReport:
+    """``write_messages_xml`` for one stream of SMS and MMS mixed, read once.
+
+    The file holds every SMS before every MMS (as ``write_messages_xml`` writes it, byte
+    for byte), so the MMS elements go to an unnamed owner-only file beside the target as
+    they come and are copied in after the last SMS: memory holds one message whatever
+    the stream's length, and the stream is decoded once.
+    """
     names = contact_names or {}
     report = XmlMessagesReport(path=path, sms=0, mms=0, escaped_controls=0)
-    with private_file_atomically(path, "wb") as out:
+    with (
+        private_file_atomically(path, "wb") as out,
+        tempfile.TemporaryFile(prefix=f".{path.name}.", dir=path.parent) as later,
+    ):
         slot = _open_root(out, _MESSAGES_HEADER, MESSAGES_ROOT, _backup_date(backup_date_ms))
-        for message in sms:
+        for message in messages:
+            if isinstance(message, Mms):
+                report.escaped_controls += _write_mms_element(later, message, names, zone)
+                report.mms += 1
+                continue
             line, escaped = sms_element(message, names, zone)
             out.write(line.encode("utf-8"))
             report.escaped_controls += escaped
             report.sms += 1
-        for record in mms:
-            report.escaped_controls += _write_mms_element(out, record, names, zone)
-            report.mms += 1
+        later.seek(0)
+        shutil.copyfileobj(later, out, _COPY_CHUNK)
         _close_root(out, MESSAGES_ROOT, slot, report.sms + report.mms)
     return report
 

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import struct
 import tempfile
 import time
@@ -59,6 +60,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urlsplit
@@ -105,7 +107,7 @@ the file is broken, and reading on would only fill memory before saying so."""
 CHUNK_SIZE = 256 * 1024
 
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
-_COPY_CHUNK = 1024 * 1024
+_COPY_CHUNK = 64 * 1024
 _WHITESPACE = " \t\n\r"
 _INDENT = "  "
 
@@ -366,6 +368,18 @@ def write_messages_zip(
     after it, as that app's import needs them. Owner-only and atomic; lines and
     attachment bytes are spooled to temporary files beside the target, so memory holds
     one message at a time."""
+    return write_message_stream_zip(path, chain(sms, mms), contact_names=contact_names)
+
+
+def write_message_stream_zip(
+    path: Path,
+    messages: Iterable[Sms | Mms],
+    *,
+    contact_names: Mapping[str, str] | None = None,
+) -> MessagesZipReport:
+    """``write_messages_zip`` for one stream of SMS and MMS mixed, read once: the MMS
+    lines wait in a file of their own and follow the SMS lines, so the archive is byte
+    for byte what ``write_messages_zip`` writes for the same messages."""
     names = contact_names or {}
     report = MessagesZipReport(path=path, sms=0, mms=0, attachments=0, attachment_bytes=0)
     files: list[tuple[str, int]] = []
@@ -373,14 +387,16 @@ def write_messages_zip(
         private_file_atomically(path, "wb") as handle,
         zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive,
         tempfile.TemporaryFile(prefix=f".{path.name}.", dir=path.parent) as lines,
+        tempfile.TemporaryFile(prefix=f".{path.name}.", dir=path.parent) as mms_lines,
         tempfile.TemporaryFile(prefix=f".{path.name}.", dir=path.parent) as attachments,
     ):
-        for text_message in sms:
-            lines.write(_json_line(sms_row(text_message, names.get(text_message.address))))
-            report.sms += 1
-        for record in mms:
+        for message in messages:
+            if isinstance(message, Sms):
+                lines.write(_json_line(sms_row(message, names.get(message.address))))
+                report.sms += 1
+                continue
             data_names: list[str | None] = []
-            for part in record.parts:
+            for part in message.parts:
                 if part.data is None:
                     data_names.append(None)
                     continue
@@ -390,8 +406,10 @@ def write_messages_zip(
                 files.append((file_name, len(part.data)))
                 report.attachment_bytes += len(part.data)
                 data_names.append(file_name)
-            lines.write(_json_line(mms_ndjson_row(record, data_names, names)))
+            mms_lines.write(_json_line(mms_ndjson_row(message, data_names, names)))
             report.mms += 1
+        mms_lines.seek(0)
+        shutil.copyfileobj(mms_lines, lines, _COPY_CHUNK)
         size = lines.tell()
         lines.seek(0)
         _copy_entry(archive, MESSAGES_ENTRY, lines, size)
