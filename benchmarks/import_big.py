@@ -28,7 +28,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks._common import machine_line, table, update_section  # noqa: E402
+from benchmarks._common import machine_line, table, write_result  # noqa: E402
 
 MB = 1024 * 1024
 PICTURE_BYTES = 300 * 1024
@@ -170,7 +170,7 @@ def main() -> None:
     growth = (max(peaks) / min(peaks) - 1) * 100 if len(peaks) > 1 else 0.0
     body = (
         "## Import of a large SMS Backup & Restore file (`benchmarks/import_big.py`)\n\n"
-        f"{machine_line()}\n\n"
+        f"**Machine:** {machine_line()}\n\n"
         f"Destination: {results[0]['destination']}. Each MMS carries a 300 KiB picture "
         f"(400 KiB of base64); {SMS_PER_MMS} SMS between two MMS.\n\n"
         + table(
@@ -182,7 +182,44 @@ def main() -> None:
     )
     print(body)
     if options.write:
-        update_section("import_big", body)
+        record(options.sizes, results, growth, body)
+
+
+FLAT_PERCENT = 10.0
+"""Issue 10: peak memory of the 1 GB import within 10% of the 100 MB one."""
+
+
+def record(sizes: str, results: list[dict[str, Any]], growth: float, body: str) -> None:
+    """The runs as data: peak memory growth from the smallest to the largest file."""
+    ok = abs(growth) <= FLAT_PERCENT
+    peaks = [int(r["peak_kib"]) / 1024 for r in results]
+    write_result(
+        "import_big",
+        title="Import of a large SMS Backup & Restore file",
+        command=f"python benchmarks/import_big.py --sizes {sizes} --write",
+        details=body,
+        numbers={"runs": results, "peak_growth_percent": round(growth, 1)},
+        limit={
+            "what": "peak RSS growth, smallest to largest file, %",
+            "op": "<=",
+            "value": FLAT_PERCENT,
+        },
+        ratio=round(growth, 1),
+        verdict="pass" if ok else "FAIL",
+        summary=[
+            {
+                "benchmark": "import of a "
+                + " / ".join(f"{int(r['file_bytes']) / MB:,.0f} MB" for r in results)
+                + f" SMS Backup & Restore file into {results[0]['destination']}",
+                "measured": " / ".join(f"{float(r['seconds']):.1f} s" for r in results)
+                + "; peak RSS **"
+                + " / ".join(f"{peak:.1f}" for peak in peaks)
+                + f" MiB** ({growth:+.1f}%)",
+                "target": f"peak memory within {FLAT_PERCENT:.0f}% (issue 10)",
+                "verdict": "pass" if ok else "FAIL",
+            }
+        ],
+    )
 
 
 if __name__ == "__main__":
