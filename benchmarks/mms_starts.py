@@ -308,9 +308,9 @@ def record(
         command=f"python benchmarks/mms_starts.py --read {args.read} --restore {args.restore}",
         details=text,
         numbers={
-            "read_before": before,
-            "read_after": after,
-            "restore": restore,
+            "read_before": {key: round(value, 3) for key, value in before.items()},
+            "read_after": {key: round(value, 3) for key, value in after.items()},
+            "restore": {key: round(value, 3) for key, value in restore.items()},
             "floor_content_per_mms": round(FLOOR, 3),
             "assumed_java_start_s": JAVA_START_S,
         },
