@@ -132,8 +132,8 @@ def report(data: dict[str, object]) -> str:
         ["best possible adoption time under the quota", fmt_s(float(data["best"]))],  # type: ignore[arg-type]
         [
             "measured: process start to the last messages.get",
-            fmt_s(float(data["adoption_seconds"])),
-        ],  # type: ignore[arg-type]
+            fmt_s(float(data["adoption_seconds"])),  # type: ignore[arg-type]
+        ],
         ["**ratio best / measured**", f"**{ratio:.3f}** (target >= {TARGET}) {verdict(ok)}"],
         [
             "steady read rate once the burst is spent",
