@@ -162,26 +162,6 @@ def write_result(
     return path
 
 
-def update_section(name: str, body: str) -> None:
-    """For benchmarks not yet converted: their section as data with no numbers.
-
-    The body becomes the ``details`` of ``results/NAME.json`` (title from its first
-    heading); its summary row points to the section until the benchmark records
-    its numbers itself (write_result).
-    """
-    first = body.strip().splitlines()[0] if body.strip() else name
-    title = first.lstrip("#").strip() or name
-    row = {
-        "benchmark": title,
-        "measured": "see its section (numbers not recorded as data yet)",
-        "target": "see its section",
-        "verdict": "recorded",
-    }
-    write_result(
-        name, title=title, command=f"python benchmarks/{name}.py", details=body, summary=[row]
-    )
-
-
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, machine_line, table, update_section, write_wanted
+from _common import REPO, machine_line, table, write_result, write_wanted
 
 BASE = 1_600_000_000_000
 BIG = 20_000
@@ -198,7 +198,7 @@ def main() -> None:
     body = "\n".join([
         "## The offline HTML archive (`benchmarks/html_archive.py`)",
         "",
-        f"Machine: {machine_line()}.",
+        f"**Machine:** {machine_line()}",
         "",
         "Records already decoded (as the restore engine hands them to `--to html:DIR`), built by",
         "`SiteBuilder` in a fresh process per run: 450 numbers, random words, 1% MMS with a",
@@ -227,7 +227,60 @@ def main() -> None:
     ])  # fmt: skip
     print(body)
     if write_wanted(sys.argv) and not args.no_write:
-        update_section("html_archive", body)
+        record(args.messages, [r for _, r in results], loads, body)
+
+
+FLAT = 1.10
+"""The build's share of memory at N messages may be at most this times the one at N/5."""
+
+
+def record(
+    messages: int,
+    results: list[dict[str, Any]],
+    loads: dict[str, tuple[float, int, int]],
+    body: str,
+) -> None:
+    """The runs as data: the build's memory share, N vs N/5 messages, against FLAT."""
+    shares = [(r["hwm_after_kib"] - r["hwm_before_kib"]) / 1024 for r in results]
+    ratio = shares[1] / shares[0] if shares[0] > 0 else float("inf")
+    ok = ratio <= FLAT
+    largest = next(iter(loads.values()))[0] if loads else None
+    write_result(
+        "html_archive",
+        title="The offline HTML archive",
+        command=f"python benchmarks/html_archive.py --messages {messages}",
+        details=body,
+        numbers={
+            "runs": results,
+            "build_share_mib": [round(share, 1) for share in shares],
+            "page_load_ms": {
+                name: round(seconds * 1000) for name, (seconds, _, _) in loads.items()
+            },
+        },
+        limit={
+            "what": f"build's memory share at {messages:,} / at {messages // 5:,} messages",
+            "op": "<=",
+            "value": FLAT,
+        },
+        ratio=round(ratio, 2),
+        verdict="pass" if ok else "FAIL",
+        summary=[
+            {
+                "benchmark": f"HTML archive of {messages // 5:,} / {messages:,} / {messages:,} "
+                "messages (the last with one conversation of "
+                f"{results[2]['largest']:,})",
+                "measured": "build "
+                + " / ".join(f"{r['seconds']:.1f} s" for r in results)
+                + "; build's memory share **"
+                + " / ".join(f"{share:.1f}" for share in shares)
+                + f" MiB** ({ratio:.2f}x for 5x the messages); on disk "
+                + f"{results[1]['bytes'] / 1e6:.1f} MB"
+                + ("" if largest is None else f"; largest page loads in {largest * 1000:.0f} ms"),
+                "target": f"build's memory flat in the number of messages (<= {FLAT:.2f}x)",
+                "verdict": "pass" if ok else "FAIL",
+            }
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Every benchmark records its numbers in ``results/NAME.json`` (see README.md here
 and calls ``render()``; nothing else writes BENCHMARKS.md. What the renderer does
 not own is kept as it is: the hand-written notes between ``<!-- notes -->`` and
 ``<!-- /notes -->``, and any ``<!-- bench:NAME -->`` section that has no data
-file (a benchmark not converted yet, or written by hand).
+file (one written by hand).
 
     python benchmarks/render.py          # re-render from the data
     python benchmarks/render.py --check  # exit 1 if BENCHMARKS.md is not up to date
@@ -26,13 +26,22 @@ BENCHMARKS_MD = HERE.parent / "BENCHMARKS.md"
 
 ORDER = [
     "throughput",
+    "throughput_slow_answers",
     "restore_read",
     "restore_write",
     "noop_scan",
+    "noop_destinations",
     "memory",
+    "restore_memory_xml",
+    "restore_memory_phone",
+    "import_big",
+    "adopt_label",
     "startup",
     "daemon_idle",
     "mms",
+    "mms_starts",
+    "imap_backup",
+    "html_archive",
 ]
 """Sections in this order; benchmarks not listed follow, by name."""
 

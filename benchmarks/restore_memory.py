@@ -32,8 +32,8 @@ from _common import (
     seed_archive,
     smsbak_command,
     table,
-    update_section,
     verdict,
+    write_result,
 )
 
 FLAT_WITHIN = 0.10
@@ -159,7 +159,39 @@ def main() -> int:
     )
     print(text)
     if not args.no_write:
-        update_section(f"restore_memory_{args.to}", text)
+        growth = largest / smallest if smallest else float("inf")
+        write_result(
+            f"restore_memory_{args.to}",
+            title=f"Peak memory of a restore to {where}",
+            command=f"python benchmarks/restore_memory.py --to {args.to} --sizes "
+            f"{','.join(map(str, sizes))}",
+            details=text,
+            script="benchmarks/restore_memory.py",
+            numbers={
+                "sizes": sizes,
+                "peaks_mb": [round(peak, 1) for peak in peaks],
+                "seconds": [round(r.seconds, 1) for _, r, *_ in runs],
+                "restored": [restored for _, _, restored, _ in runs],
+                "matches_archive": [matches for *_, matches in runs],
+                "kb_per_message": round(slope, 2),
+            },
+            limit={"what": "peak RSS largest / smallest", "op": "<=", "value": 1 + FLAT_WITHIN},
+            ratio=round(growth, 2),
+            verdict="pass" if flat and all_match else "FAIL",
+            summary=[
+                {
+                    "benchmark": f"peak RSS, restore to {where} of "
+                    + " / ".join(f"{size:,}" for size in sizes)
+                    + " emails",
+                    "measured": "**"
+                    + " / ".join(f"{peak:.1f}" for peak in peaks)
+                    + f" MB**; largest {growth:.2f}x the smallest; "
+                    + ("all match the archive" if all_match else "**not all match the archive**"),
+                    "target": f"within {FLAT_WITHIN:.0%}, what was written matches",
+                    "verdict": "pass" if flat and all_match else "FAIL",
+                }
+            ],
+        )
     return 0 if all_match else 1
 
 
