@@ -159,6 +159,8 @@ class MmsReader:
     def __init__(self, shell: PrivilegedShell) -> None:
         self.shell = shell
         self.exact = True
+        self._previous_details: dict[int, tuple[list[Row], list[Row]]] = {}
+        """The last page's addresses and parts, by MMS row id (one page, no bytes)."""
 
     def query(self, uri: str, projection: Sequence[str], **options: str) -> list[Row]:
         unknown = set(options) - {"where", "sort"}
@@ -199,7 +201,13 @@ class MmsReader:
             "reading MMS",
         )
         ids = [int(row["_id"] or 0) for row in rows]
-        details = self.details(ids)
+        # A page starts again at the second that ended the previous one, so its first
+        # MMS were read a moment ago: their rows and parts do not change, so they are
+        # not asked for again (one address query per MMS is the provider's floor).
+        known = self._previous_details
+        details = self.details([i for i in ids if i not in known])
+        details.update({i: known[i] for i in ids if i in known})
+        self._previous_details = details
         messages = []
         for row, row_id in zip(rows, ids, strict=True):
             date_ms = (_int(row.get("date")) or 0) * 1000
