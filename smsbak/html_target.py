@@ -42,7 +42,7 @@ class HtmlTarget:
 
     @property
     def capabilities(self) -> TargetCapabilities:
-        return TargetCapabilities(sms=True, mms=True, calls=True)
+        return TargetCapabilities(sms=True, mms=True, calls=True, existing_in="in the archive")
 
     def builder(self) -> SiteBuilder:
         if self._builder is None:

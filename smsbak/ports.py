@@ -285,6 +285,10 @@ class TargetCapabilities:
     sms: bool = True
     mms: bool = True
     calls: bool = False
+    existing_in: str = "on the phone"
+    """Where what ``existing_fingerprints`` names already is, for the summary: a phone
+    target and a file for the phone skip what the phone holds, the archive site what it
+    already shows."""
 
 
 class RestoreTarget(Protocol):

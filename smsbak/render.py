@@ -253,7 +253,7 @@ def restore_summary(report: RestoreReport) -> list[str]:
         + "."
     ]
     details = [
-        (report.already_on_phone, "already on the phone"),
+        (report.already_on_phone, f"already {report.already_where}"),
         (report.duplicates_in_archive, "duplicates in the archive"),
         (report.not_chosen, "not chosen by --since/--until/--contact"),
         (report.left_by_limit, "left out by --limit (older than the newest chosen)"),

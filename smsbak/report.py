@@ -85,6 +85,8 @@ class RestoreReport:
     """Chosen, but older than the newest ``--limit`` N: not restored this time."""
     duplicates_in_archive: int = 0
     already_on_phone: int = 0
+    already_where: str = "on the phone"
+    """Where the target found them (``TargetCapabilities.existing_in``)."""
     to_write: int = 0
     written: int = 0
     refused: list[str] = field(default_factory=list)

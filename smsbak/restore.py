@@ -220,12 +220,14 @@ class RestoreEngine:
         written), so a restore holds one batch of records, not the whole archive."""
         self._read_archive(options, report, spool)
         existing = self.target.existing_fingerprints()
+        where = self.target.capabilities.existing_in
         if existing is None:
             report.warnings.append(
-                "could not read what the phone already has; nothing was skipped as present"
+                f"could not read what is already {where}; nothing was skipped as present"
             )
             existing = set()
         report.already_on_phone = spool.mark(existing)
+        report.already_where = where
         del existing
         report.to_write = spool.plan_unmarked()
         if options.dry_run:

@@ -213,7 +213,7 @@ def test_a_rerun_after_a_new_backup_changes_only_that_conversation(
     assert bed.smsbak("backup").returncode == 0
     again = bed.smsbak("restore", "--to", f"html:{folder}")
     assert again.returncode == 0, again.stderr
-    assert "1 messages restored" in again.stdout and "15  already" in again.stdout
+    assert "1 messages restored" in again.stdout and "15  already in the archive" in again.stdout
     after = snapshot(folder)
     changed = sorted(n for n in after if n.startswith("c/") and before.get(n) != after[n])
     unchanged = [n for n in after if n.startswith("c/") and n not in changed]
