@@ -116,7 +116,7 @@ def test_sigkill_mid_run_then_rerun_stores_everything_once(
     with bed.phone.batch():
         for i in range(100):
             bed.phone.add_sms(address=f"+4950{i % 4}", body=f"kill {i}", date=BASE + i * 1000)
-    proxy.latency = 0.01
+    proxy.latency = 0.03  # the kill must land before the last APPEND, also on a busy machine
     process = bed.popen("backup", SMSBAK_IMAP_PASSWORD=dovecot.password)
     deadline = time.monotonic() + 60
     while proxy.appends_answered < after and time.monotonic() < deadline:
