@@ -732,7 +732,7 @@ class ImapDestination:
             )
         for attempt in range(len(self._retry_delays) + 1):
             try:
-                if unknown and item.message_id:
+                if unknown:
                     found = self._lookup(lease, folder, [item.message_id])
                     if item.message_id in found:
                         return Confirmed(item.key, found[item.message_id])
@@ -743,7 +743,7 @@ class ImapDestination:
                     validity = int(uid.group(1))
                     self._folders_by_validity[validity] = folder
                     return Confirmed(item.key, f"{validity}:{int(uid.group(2))}")
-                found = self._lookup(lease, folder, [item.message_id]) if item.message_id else {}
+                found = self._lookup(lease, folder, [item.message_id])
                 return Confirmed(item.key, found.get(item.message_id, ""))
             except ImapUnreachable:
                 if not unknown or attempt == len(self._retry_delays):
