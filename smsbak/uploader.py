@@ -153,8 +153,7 @@ def upload_exactly_once(
                 sent[pending.fingerprint] = _Sent(
                     pending.kind, pending.date_ms, pending.outgoing.message_id
                 )
-            for pending in chunk:
-                yield pending.outgoing
+                yield pending.outgoing  # awaited from here on: an answer can only follow
             del chunk  # the encoded emails go as soon as the destination took them
 
     def confirmed(parts: Sequence[Confirmed]) -> None:
