@@ -702,9 +702,9 @@ class BackupEngine:
         by_fingerprint = self.store.known([row.fingerprint for row in rows], self.place)
         ids: dict[str, str] = {}
         for row in rows:
-            item = self.stream.load(row.text)
             if row.fingerprint in by_fingerprint:
                 continue
+            item = self.stream.load(row.text)
             if isinstance(item, PhoneMms) and item.mms is not None:
                 ids[mms_message_id(item.mms)] = row.fingerprint
                 ids.setdefault(sbp_mms_message_id(item.mms), row.fingerprint)

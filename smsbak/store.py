@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from smsbak.errors import StateError
 from smsbak.paths import PRIVATE_FILE, ensure_private_dir, make_private
@@ -267,17 +268,22 @@ class StateStore:
         return self._present("messages", fingerprints, place)
 
     def _present(self, table: str, fingerprints: Iterable[str], place: str) -> set[str]:
-        wanted = list(fingerprints)
-        found: set[str] = set()
+        rows = self._select_in("fingerprint", table, "fingerprint", fingerprints, place)
+        return {row[0] for row in rows}
+
+    def _select_in(
+        self, columns: str, table: str, key: str, values: Iterable[str], place: str
+    ) -> Iterator[tuple[Any, ...]]:
+        """The rows at ``place`` whose ``key`` is one of ``values``, asked in chunks,
+        so a batch of any size stays under SQLite's bound-parameter limit."""
+        wanted = list(values)
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT fingerprint FROM {table} WHERE place = ? AND fingerprint IN ({marks})",
+            yield from self._db.execute(
+                f"SELECT {columns} FROM {table} WHERE place = ? AND {key} IN ({marks})",
                 [place, *chunk],
             )
-            found.update(row[0] for row in rows)
-        return found
 
     def record_uploaded(self, items: Sequence[Uploaded], place: str) -> None:
         """Record a batch the destination confirmed at ``place``, all or nothing."""
@@ -331,18 +337,10 @@ class StateStore:
     def in_flight(self, fingerprints: Iterable[str], place: str) -> dict[str, str]:
         """Of these, the ones an earlier run sent to ``place`` without learning the outcome:
         {fingerprint: message_id}."""
-        wanted = list(fingerprints)
-        found: dict[str, str] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                "SELECT fingerprint, message_id FROM in_flight "
-                f"WHERE place = ? AND fingerprint IN ({marks})",
-                [place, *chunk],
-            )
-            found.update((str(row[0]), str(row[1])) for row in rows)
-        return found
+        rows = self._select_in(
+            "fingerprint, message_id", "in_flight", "fingerprint", fingerprints, place
+        )
+        return {str(row[0]): str(row[1]) for row in rows}
 
     def newest_date_ms(self, kind: str, place: str) -> int | None:
         row = self._db.execute(
@@ -362,16 +360,8 @@ class StateStore:
         Adoption and verify match an email by it as well as by fingerprint: an MMS
         email carries no SMIL part, so its decoded fingerprint is not the phone's."""
         wanted = [mid for mid in message_ids if mid]
-        found: set[str] = set()
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT message_id FROM messages WHERE place = ? AND message_id IN ({marks})",
-                [place, *chunk],
-            )
-            found.update(str(row[0]) for row in rows)
-        return found
+        rows = self._select_in("message_id", "messages", "message_id", wanted, place)
+        return {str(row[0]) for row in rows}
 
     def uploaded_rows(self, place: str, chunk: int = _CHUNK) -> Iterator[list[Uploaded]]:
         """Everything recorded at ``place``, in fingerprint order, ``chunk`` rows at a
