@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from importlib import resources
@@ -543,10 +543,3 @@ def _put(path: Path, data: bytes) -> bool:
             os.unlink(tmp)
         raise
     return True
-
-
-def walk_files(root: Path) -> Iterator[Path]:
-    """Every file of the site (for size reports)."""
-    for path in root.rglob("*"):
-        if path.is_file():
-            yield path

@@ -162,6 +162,16 @@ def build_email(
     return EncodedEmail(raw=raw, message_id=message_id)
 
 
+def decode_text(data: bytes, charset: str) -> str:
+    """A text body in its declared charset; an unknown or wrong charset is a DecodeError."""
+    try:
+        return data.decode(charset)
+    except LookupError as error:
+        raise DecodeError("unknown charset", charset) from error
+    except UnicodeDecodeError as error:
+        raise DecodeError("body not valid in its charset", charset) from error
+
+
 def decoded_header(message: Message, name: str) -> str | None:
     """A header as text (RFC 2047 words decoded), or None when the email has none."""
     value = message.get(name)

@@ -55,6 +55,7 @@ from smsbak.mime.envelope import (
     EncodedEmail,
     backup_time_value,
     conversation_key,
+    decode_text,
     decoded_header,
     email_local_part,
     format_mailbox,
@@ -480,13 +481,7 @@ def _foreign_part(leaf: Message) -> MmsPart | None:
         else:
             payload = leaf.get_payload(decode=True)
             data = payload if isinstance(payload, bytes) else b""
-        charset = leaf.get_content_charset() or "utf-8"
-        try:
-            text = data.decode(charset)
-        except LookupError as error:
-            raise DecodeError("unknown charset", charset) from error
-        except UnicodeDecodeError as error:
-            raise DecodeError("body not valid in its charset", charset) from error
+        text = decode_text(data, leaf.get_content_charset() or "utf-8")
         return MmsPart(content_type=content_type, text=text.replace("\r\n", "\n"))
     filename = leaf.get_filename()
     if filename is not None and "=?" in filename:

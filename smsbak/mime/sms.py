@@ -13,9 +13,9 @@ from email.message import Message
 
 from smsbak.mime.encoding import header_text, strip_controls
 from smsbak.mime.envelope import (
-    DecodeError,
     EncodedEmail,
     build_email,
+    decode_text,
     decoded_header,
     int_header,
     record_address,
@@ -75,13 +75,7 @@ def _text_body(message: Message) -> str:
         return ""
     payload = part.get_payload(decode=True)
     data = payload if isinstance(payload, bytes) else b""
-    charset = part.get_content_charset() or "utf-8"
-    try:
-        text = data.decode(charset)
-    except LookupError as error:
-        raise DecodeError("unknown charset", charset) from error
-    except UnicodeDecodeError as error:
-        raise DecodeError("body not valid in its charset", charset) from error
+    text = decode_text(data, part.get_content_charset() or "utf-8")
     if (part.get("Content-Transfer-Encoding") or "").strip().lower() != "base64":
         # Line breaks of a text body travel as CRLF; the phone stored them as LF.
         text = text.replace("\r\n", "\n")

@@ -208,19 +208,10 @@ class MmsReader:
         details = self.details([i for i in ids if i not in known])
         details.update({i: known[i] for i in ids if i in known})
         self._previous_details = details
-        messages = []
-        for row, row_id in zip(rows, ids, strict=True):
-            date_ms = (_int(row.get("date")) or 0) * 1000
-            addresses, parts = details.get(row_id, ([], []))
-            try:
-                mms, file_parts = self.message(row, addresses, parts)
-                messages.append(
-                    PhoneMms(mms, row_id, date_ms, file_parts=file_parts, read_part=self.part_bytes)
-                )
-            except (PhoneError, ValueError, KeyError) as error:
-                problem = error.message if isinstance(error, PhoneError) else repr(error)
-                log.warning("could not read MMS _id=%s: %s", row_id, problem)
-                messages.append(PhoneMms(None, row_id, date_ms, problem))
+        messages = [
+            self._phone_mms(row, row_id, *details.get(row_id, ([], [])))
+            for row, row_id in zip(rows, ids, strict=True)
+        ]
         return Page(messages=messages, rows=len(rows), unusable=0)
 
     def details(self, ids: Sequence[int]) -> dict[int, tuple[list[Row], list[Row]]]:
@@ -250,20 +241,26 @@ class MmsReader:
             MMS_PROJECTION,
             sort=f"date DESC, _id DESC LIMIT {int(limit)} OFFSET {int(offset)}",
         )
-        messages = []
-        for row in rows:
-            row_id = _int(row.get("_id")) or 0
-            date_ms = (_int(row.get("date")) or 0) * 1000
-            try:
-                mms, file_parts = self.message(row)
-                messages.append(
-                    PhoneMms(mms, row_id, date_ms, file_parts=file_parts, read_part=self.part_bytes)
-                )
-            except (PhoneError, ValueError, KeyError) as error:
-                problem = error.message if isinstance(error, PhoneError) else repr(error)
-                log.warning("could not read MMS _id=%s: %s", row_id, problem)
-                messages.append(PhoneMms(None, row_id, date_ms, problem))
+        messages = [self._phone_mms(row, _int(row.get("_id")) or 0) for row in rows]
         return Page(messages=messages, rows=len(rows), unusable=0)
+
+    def _phone_mms(
+        self,
+        row: Row,
+        row_id: int,
+        address_rows: Sequence[Row] | None = None,
+        part_rows: Sequence[Row] | None = None,
+    ) -> PhoneMms:
+        """One MMS of a page; one that cannot be read is kept with its problem, so a
+        page goes on and the MMS is reported rather than silently left out."""
+        date_ms = (_int(row.get("date")) or 0) * 1000
+        try:
+            mms, file_parts = self.message(row, address_rows, part_rows)
+            return PhoneMms(mms, row_id, date_ms, file_parts=file_parts, read_part=self.part_bytes)
+        except (PhoneError, ValueError, KeyError) as error:
+            problem = error.message if isinstance(error, PhoneError) else repr(error)
+            log.warning("could not read MMS _id=%s: %s", row_id, problem)
+            return PhoneMms(None, row_id, date_ms, problem)
 
     def part_bytes(self, part_id: int, mms_id: int) -> bytes:
         return self.shell.read_bytes(
