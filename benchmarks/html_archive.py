@@ -21,12 +21,10 @@ import argparse
 import json
 import random
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -45,33 +43,17 @@ def vm_hwm_kib() -> int:
     return 0
 
 
-def png(width: int, height: int) -> bytes:
-    raw = b"".join(b"\x00" + b"\x40\x90\xd0" * width for _ in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
-
-
 def corpus(count: int, giant: bool) -> list[Any]:
     """``count`` messages over 450 numbers; with ``giant`` the first 20,000 are one."""
     from smsbak.model import AddressKind, Box, Mms, MmsPart, Sms
+    from tests.fakes.archive_corpus import png
 
     rng = random.Random(12)
     letters = "abcdefghijklmnopqrstuvwxyzäöü"
     vocabulary = [
         "".join(rng.choice(letters) for _ in range(rng.randint(2, 10))) for _ in range(8000)
     ]
-    picture = png(320, 240)
+    picture = png(320, 240, rgb=b"\x40\x90\xd0")
     records: list[Any] = []
     for i in range(count):
         address = f"+4915{rng.randint(0, 449):06d}"

@@ -13,7 +13,7 @@ import pytest
 
 from smsbak.errors import ExitCode
 from smsbak.mime import decode_sms
-from smsbak.model import Box, Sms
+from smsbak.model import Box, Call, CallType, Sms
 from tests.conftest import Bed
 from tests.fakes.phone import FakePhone
 
@@ -33,6 +33,23 @@ def expected(row: dict[str, object]) -> Sms:
         thread_id=row["thread_id"],  # type: ignore[arg-type]
         android_id=row["_id"],  # type: ignore[arg-type]
     )
+
+
+def some_calls(bed: Bed) -> list[Call]:
+    """Three calls on the phone (one without a number), shared by the IMAP and Maildir
+    end-to-end tests so both destinations are checked against the same calls."""
+    calls = [
+        Call("+4917012345", BASE, 267, CallType.INCOMING),
+        Call("+4930123", BASE + 120_000, 0, CallType.MISSED),
+        Call("", BASE + 180_000, 0, CallType.REJECTED),
+    ]
+    with bed.phone.batch():
+        for call in calls:
+            bed.phone.add_call(
+                number=call.number, date=call.date_ms + 123, type=call.type,
+                duration=call.duration_s, sim_id=None,
+            )  # fmt: skip
+    return calls
 
 
 def tricky_corpus(phone: FakePhone) -> None:

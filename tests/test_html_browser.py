@@ -11,8 +11,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import struct
-import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +21,7 @@ from smsbak.mime import encode_mms
 from smsbak.model import AddressKind, Box, Mms, MmsPart
 from tests.browser import CHROMIUM, Browser, Page, artifacts_dir
 from tests.conftest import ACCOUNT, TEST_QUOTA_PER_MINUTE, Bed, write_token
+from tests.fakes.archive_corpus import png
 from tests.fakes.gmail_emulator import GmailEmulator
 from tests.fakes.phone import FakePhone
 from tests.test_backup_e2e import BASE, tricky_corpus
@@ -38,22 +37,6 @@ pytestmark = pytest.mark.skipif(
 SCRIPT_BODY = "<script>alert(1)</script>"
 IMG_BODY = "<img src=x onerror=\"document.title='pwned';alert(2)\">"
 SEARCH_WORD = "Zeppelinfahrt"
-
-
-def png(width: int, height: int) -> bytes:
-    raw = b"".join(b"\x00" + b"\x20\x80\xe0" * width for _ in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
 
 
 PICTURE_MMS = Mms(

@@ -18,11 +18,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from smsbak.mime import decode_call, decode_sms
-from smsbak.model import Call, CallType
 from smsbak.store import place_key
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
 from tests.fakes.dovecot import Dovecot, LatencyProxy
-from tests.test_backup_e2e import BASE, expected, tricky_corpus
+from tests.test_backup_e2e import BASE, expected, some_calls, tricky_corpus
 from tests.test_restore_e2e import phone_view
 
 pytest_plugins = ["tests.fakes.dovecot_fixtures"]
@@ -74,21 +73,6 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.05)
     return condition()
-
-
-def some_calls(bed: Bed) -> list[Call]:
-    calls = [
-        Call("+4917012345", BASE, 267, CallType.INCOMING),
-        Call("+4930123", BASE + 120_000, 0, CallType.MISSED),
-        Call("", BASE + 180_000, 0, CallType.REJECTED),
-    ]
-    with bed.phone.batch():
-        for call in calls:
-            bed.phone.add_call(
-                number=call.number, date=call.date_ms + 123, type=call.type,
-                duration=call.duration_s, sim_id=None,
-            )  # fmt: skip
-    return calls
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from smsbak.mime import decode_call, decode_sms
 from smsbak.model import Box, Call, CallType, Sms
 from smsbak.store import place_key
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
-from tests.test_backup_e2e import BASE, expected, tricky_corpus
+from tests.test_backup_e2e import BASE, expected, some_calls, tricky_corpus
 from tests.test_restore_e2e import phone_view
 
 QUOTA = TEST_QUOTA_PER_MINUTE
@@ -238,17 +238,7 @@ def test_a_lost_state_database_doubles_nothing(mbed: Bed, root: Path, index_too:
 
 
 def test_calls_go_into_the_call_log_folder_incrementally(mbed: Bed, root: Path) -> None:
-    calls = [
-        Call("+4917012345", BASE, 267, CallType.INCOMING),
-        Call("+4930123", BASE + 120_000, 0, CallType.MISSED),
-        Call("", BASE + 180_000, 0, CallType.REJECTED),
-    ]
-    with mbed.phone.batch():
-        for call in calls:
-            mbed.phone.add_call(
-                number=call.number, date=call.date_ms + 123, type=call.type,
-                duration=call.duration_s, sim_id=None,
-            )  # fmt: skip
+    calls = some_calls(mbed)
     result = mbed.smsbak("backup")
     assert result.returncode == 0, result.stderr
     assert "Call log: 3 new calls" in result.stdout

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import base64
 import json
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -38,6 +40,26 @@ PNG = base64.b64decode(
 )
 GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
 SMIL = '<smil><body><par><img src="image.png"/></par></smil>'
+
+
+def png(width: int, height: int, rgb: bytes = b"\x20\x80\xe0") -> bytes:
+    """A real PNG of one colour at the given size, for tests and benchmarks that need a
+    picture whose pixel size a browser reports."""
+    raw = b"".join(b"\x00" + rgb * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
 NAMES = {"+15550001": "Alice Ämmer", "+15550002": "Bob & Co", "+15550003": "Chloé"}
 OWN = "+15559999"
 
