@@ -9,6 +9,7 @@ run the same CLI through click's runner in the test process instead (see
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import subprocess
@@ -32,6 +33,32 @@ ACCOUNT = "user@example.com"
 # Tests run the emulator with a quota scaled up 1000 times and no latency;
 # the real quota is measured in benchmarks/.
 TEST_QUOTA_PER_MINUTE = 15_000_000
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile smsbak and the fakes to bytecode once, before any test starts a process.
+
+    The suite starts thousands of Python processes (smsbak, and every fake Termux tool).
+    With PYTHONDONTWRITEBYTECODE set, as on some CI machines, none of them may write a
+    .pyc, so each would compile its modules from source again: about a third of the
+    suite's time. A .pyc written here is still read by them (the variable only stops
+    writing), and is checked against the source's mtime as always.
+    """
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: the controller compiled already
+    for directory in (ROOT / "smsbak", ROOT / "tests"):
+        compileall.compile_dir(directory, quiet=1)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers per core. Most tests wait on other processes (smsbak,
+    the fakes, Dovecot, Chromium) for part of their time, so one worker per core
+    leaves the cores idle a fifth of the time; every wait in the suite is bounded and
+    none assumes an idle machine."""
+    return 2 * (os.cpu_count() or 1)
 
 
 @pytest.fixture
