@@ -42,6 +42,7 @@ ORDER = [
     "mms_starts",
     "imap_backup",
     "html_archive",
+    "ci_wall",
 ]
 """Sections in this order; benchmarks not listed follow, by name."""
 
