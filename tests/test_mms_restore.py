@@ -136,9 +136,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Archive:
 
 
 @pytest.fixture
-def backed_up(
-    bed: Bed, tmp_path: Path, archive: Archive
-) -> tuple[Bed, list[tuple[Any, ...]], str]:
+def backed_up(bed: Bed, tmp_path: Path, archive: Archive) -> tuple[Bed, list[tuple[Any, ...]], str]:
     """The corpus was backed up (``archive``: its emails), then the phone was reset."""
     bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, call_log=False)
     privileged_corpus(bed)
