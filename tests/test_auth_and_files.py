@@ -10,8 +10,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from smsbak.errors import ExitCode
 from tests.conftest import ACCOUNT, Bed
+
+# The CLI runs in this process, except where a fresh process is what is tested: the
+# modes of the files it makes (umask), and a login typed into a running process.
+pytestmark = pytest.mark.cli_in_process
 
 
 def secrets_file(bed: Bed, tmp_path: Path) -> Path:
@@ -107,7 +113,7 @@ def test_auth_with_an_unusable_secrets_file_is_a_usage_error(bed: Bed, tmp_path:
 
 def test_everything_lives_under_smsbak_home_and_is_private(bed: Bed) -> None:
     bed.phone.add_sms(address="+492", body="perm", date=1_772_362_800_000)
-    assert bed.smsbak("backup").returncode == 0
+    assert bed.process("backup").returncode == 0
     assert mode(bed.home) == 0o700
     for name in ("state.sqlite3", "token.json", "backup.lock", "logs/smsbak.log"):
         assert mode(bed.home / name) == 0o600, name

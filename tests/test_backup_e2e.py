@@ -1,4 +1,8 @@
-"""`smsbak backup` end to end: real CLI process, fake Termux tools, Gmail emulator."""
+"""`smsbak backup` end to end: the CLI, fake Termux tools, Gmail emulator.
+
+The CLI runs in this process (``cli_in_process``) except where the process is what a
+test is about: killed or stopped by a signal mid-run, two runs racing for the lock,
+a run changed from outside while it waits (``bed.popen`` / ``bed.process``)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ from smsbak.mime import decode_sms
 from smsbak.model import Box, Call, CallType, Sms
 from tests.conftest import Bed
 from tests.fakes.phone import FakePhone
+
+pytestmark = pytest.mark.cli_in_process
 
 BERLIN = ZoneInfo("Europe/Berlin")
 BASE = int(datetime(2026, 3, 1, 12, 0, 0, tzinfo=BERLIN).timestamp() * 1000)
@@ -266,7 +272,7 @@ def test_a_second_backup_while_one_runs_is_refused(bed: Bed) -> None:
     deadline = time.monotonic() + 30
     while not bed.emulator.messages() and time.monotonic() < deadline:
         time.sleep(0.01)
-    second = bed.smsbak("backup")
+    second = bed.process("backup")  # a second process, racing the first for the lock
     first.wait(timeout=60)
     assert second.returncode == ExitCode.BUSY
     assert "another smsbak run is in progress" in second.stderr
@@ -349,9 +355,7 @@ def test_sigterm_finishes_the_batch_in_flight_and_the_next_run_completes(bed: Be
 
 def test_a_message_left_unconfirmed_behind_newer_ones_is_not_lost(bed: Bed) -> None:
     """The oldest part fails, newer ones go through, then the run ends (daily limit)."""
-    bed.configure(
-        quota_units_per_minute=15_000_000, page_size=5, batch_size=10, lookback_hours=1
-    )
+    bed.configure(quota_units_per_minute=15_000_000, page_size=5, batch_size=10, lookback_hours=1)
     with bed.phone.batch():
         for i in range(10):
             bed.phone.add_sms(address="+4993", body=f"hourly {i}", date=BASE + i * 3_600_000)

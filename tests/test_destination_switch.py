@@ -16,6 +16,8 @@ from tests.conftest import ACCOUNT, BACKUP_SCOPES, TEST_QUOTA_PER_MINUTE, Bed
 from tests.fakes.gmail_emulator import GmailEmulator
 from tests.test_mms_backup import group_mms, setup
 
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
+
 SECOND = "second@example.com"
 
 

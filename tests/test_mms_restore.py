@@ -21,7 +21,9 @@ from tests.fakes.phone import (
     PDU_TO,
     SENT,
 )
-from tests.test_restore_e2e import restore_login
+from tests.test_restore_e2e import Archive, back_up_once, restore_login
+
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
 
 ANNA, BERT, CARL, OWN = "+4917011111", "+4917022222", "+4917033333", "+4917099999"
 DATE_S = 1_772_362_800
@@ -121,16 +123,26 @@ def factory_reset(bed: Bed) -> None:
     restore_login(bed)
 
 
-@pytest.fixture
-def backed_up(bed: Bed, tmp_path: Path) -> tuple[Bed, list[tuple[Any, ...]], str]:
+def privileged_corpus(bed: Bed) -> None:
     bed.phone.enable_privileged(rish=True)
-    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, call_log=False)
     mms_corpus(bed)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Archive:
+    made = back_up_once(tmp_path_factory, privileged_corpus, call_log=False)
+    assert "MMS: 5 new" in made.stdout
+    return made
+
+
+@pytest.fixture
+def backed_up(bed: Bed, tmp_path: Path, archive: Archive) -> tuple[Bed, list[tuple[Any, ...]], str]:
+    """The corpus was backed up (``archive``: its emails), then the phone was reset."""
+    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, call_log=False)
+    privileged_corpus(bed)
     original = phone_mms(bed)
-    first = bed.smsbak("backup")
-    assert first.returncode == 0, first.stderr
-    assert "MMS: 5 new" in first.stdout
     factory_reset(bed)
+    archive.seed(bed.emulator)
     user = tmp_path / "user"
     (user / "storage" / "shared").mkdir(parents=True)
     (user / "storage" / "downloads").mkdir()

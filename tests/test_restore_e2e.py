@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,10 @@ import pytest
 from smsbak.errors import ExitCode
 from smsbak.mime import decode_sms
 from smsbak.model import Box, Sms
-from tests.conftest import Bed, write_token
+from tests.conftest import ACCOUNT, TEST_QUOTA_PER_MINUTE, Bed, write_token
 from tests.fakes import sbp_corpus
+from tests.fakes.gmail_emulator import GmailEmulator
+from tests.fakes.phone import FakePhone
 from tests.format_readers import mms_only, sms_only
 from tests.test_backup_e2e import BASE, tricky_corpus
 
@@ -21,6 +25,58 @@ RESTORE_SCOPES = [
     "openid",
     "https://www.googleapis.com/auth/userinfo.email",
 ]
+
+
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
+
+
+@dataclass(frozen=True)
+class Archive:
+    """What one `smsbak backup` of a corpus left in Gmail: each email's raw bytes,
+    label names and internal date, and the backup's own output."""
+
+    emails: list[tuple[bytes, list[str], int]]
+    stdout: str
+
+    def seed(self, emulator: GmailEmulator) -> None:
+        """Put exactly these emails into ``emulator``, as if that backup had gone there."""
+        for raw, labels, _ in self.emails:
+            emulator.add_message(raw, labels)
+        assert archived(emulator) == self.emails, "the seeded Gmail differs from the backup's"
+
+
+def archived(emulator: GmailEmulator) -> list[tuple[bytes, list[str], int]]:
+    names = {label["id"]: label["name"] for label in emulator.labels()}
+    return [(m.raw, [names[i] for i in m.label_ids], m.internal_date) for m in emulator.messages()]
+
+
+def back_up_once(
+    tmp_path_factory: pytest.TempPathFactory, corpus: Callable[[Bed], None], **settings: object
+) -> Archive:
+    """A real `smsbak backup` of ``corpus`` (fake phone -> Gmail emulator), made once
+    for a module: the restore tests that start from "backed up, then the phone was
+    reset" each get a fresh Gmail seeded with its emails (:meth:`Archive.seed`), a
+    fresh phone and a fresh SMSBAK_HOME, instead of each making the same backup."""
+    directory = tmp_path_factory.mktemp("archive")
+    with (
+        pytest.MonkeyPatch.context() as env,
+        GmailEmulator(
+            account=ACCOUNT, quota_units_per_minute=TEST_QUOTA_PER_MINUTE, burst_units=1_250_000
+        ) as emulator,
+    ):
+        for variable in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+            env.delenv(variable, raising=False)
+        env.setenv("NO_PROXY", "127.0.0.1,localhost")
+        env.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+        home = directory / "home"
+        bed = Bed(home, FakePhone(directory / "phone"), emulator, write_token(home, emulator))
+        bed.in_process = True
+        bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, **settings)
+        corpus(bed)
+        result = bed.smsbak("backup")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert not bed.phone.sms_send_called()
+        return Archive(archived(emulator), result.stdout)
 
 
 def restore_login(bed: Bed) -> None:
@@ -53,15 +109,27 @@ def factory_reset(bed: Bed) -> None:
     restore_login(bed)
 
 
-@pytest.fixture
-def backed_up(bed: Bed) -> tuple[Bed, list[tuple[object, ...]]]:
+def corpus(bed: Bed) -> None:
     tricky_corpus(bed.phone)
     with bed.phone.batch():
         bed.phone.add_sms(address="+4917", body="unread one", date=BASE + 60_000, read=False)
         bed.phone.add_sms(address="+4917", body="colon: a\\:b \\ end\\", date=BASE + 61_000)
-    assert bed.smsbak("backup").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Archive:
+    made = back_up_once(tmp_path_factory, corpus)
+    assert "Backed up 17 new messages" in made.stdout
+    return made
+
+
+@pytest.fixture
+def backed_up(bed: Bed, archive: Archive) -> tuple[Bed, list[tuple[object, ...]]]:
+    """The corpus was backed up (``archive``: its emails), then the phone was reset."""
+    corpus(bed)
     original = phone_view(bed.phone.messages)
     factory_reset(bed)
+    archive.seed(bed.emulator)
     return bed, original
 
 
@@ -73,6 +141,8 @@ def test_round_trip_through_the_phone(backed_up: tuple[Bed, list[object]], shell
     assert result.returncode == 0, result.stderr
     assert "17 messages restored" in result.stdout
     assert phone_view(bed.phone.messages) == original
+    unread = [row for row in bed.phone.messages if row["body"] == "unread one"]
+    assert [row["read"] for row in unread] == [0]  # the read state survives
     assert bed.phone.appop() in ("default", None)  # the shell keeps no extra right
     again = bed.smsbak("restore", "--to", "phone")
     assert again.returncode == 0, again.stderr
@@ -257,19 +327,12 @@ def test_restore_needs_its_own_read_login(bed: Bed) -> None:
 
 
 def test_never_sends_an_sms(backed_up: tuple[Bed, list[object]]) -> None:
-    bed, _ = backed_up
+    bed, original = backed_up
     bed.phone.enable_privileged(rish=True)
     assert bed.smsbak("restore").returncode == 0
+    assert phone_view(bed.phone.messages) == original  # with Shizuku the phone is the target
     assert not bed.phone.sms_send_called()
     assert not bed.phone.calls("termux-sms-send")
-
-
-def test_read_state_survives_the_phone_restore(backed_up: tuple[Bed, list[object]]) -> None:
-    bed, _ = backed_up
-    bed.phone.enable_privileged(su=True)
-    assert bed.smsbak("restore", "--to", "phone").returncode == 0
-    unread = [row for row in bed.phone.messages if row["body"] == "unread one"]
-    assert [row["read"] for row in unread] == [0]
 
 
 def test_a_silently_dropped_insert_is_an_error_not_a_success(
