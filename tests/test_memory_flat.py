@@ -43,8 +43,10 @@ LONG = 600
 """A long (concatenated) SMS body: what a restore that held every record would keep
 grows with it, the codec's time hardly does."""
 SLACK_BYTES = 128 * 1024
-"""What may differ between two streaming runs of another size (allocator noise, the
-ids listed: ~100 B each); holding every decoded record costs ~450 kB more here."""
+"""What the larger of two streaming runs may peak above the smaller (allocator noise,
+the ids listed: ~100 B each; seen up to ~40 kB); holding every decoded record costs
+it 200-700 kB more (the least: a restore holding what it read, beside the zip writer's
+own peak). Added, not scaled: the smaller run's peak is mostly fixed buffers."""
 
 
 @pytest.fixture
@@ -185,7 +187,7 @@ def test_a_first_backup_five_times_larger_peaks_within_a_bound_of_the_smaller(
     large, report = peak_of_first_backup(tmp_path, 1_500)
     # Held in memory, 1,200 more messages cost ~0.6 kB each (~700 kB); spooled, the
     # peak is one page plus one upload chunk whatever the phone holds.
-    assert large <= small * 1.1 + SLACK_BYTES, (small, large)
+    assert large <= small + SLACK_BYTES, (small, large)
     assert report.pages == 30
 
 
@@ -303,7 +305,7 @@ def test_a_restore_five_times_larger_peaks_within_a_bound_of_the_smaller(tmp_pat
     large = peak_of_restore(tmp_path, 600)
     # Held as decoded records, 480 more cost ~1 kB each; spooled, one fetch batch and
     # one written chunk (the ids listed are the one thing that grows: ~100 B each).
-    assert large <= small * 1.1 + SLACK_BYTES, (small, large)
+    assert large <= small + SLACK_BYTES, (small, large)
 
 
 def test_the_spool_counts_orders_marks_and_keeps_the_newest(tmp_path: Path) -> None:
