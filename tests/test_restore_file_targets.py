@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from smsbak.backup import SmsStream
 from smsbak.destinations.memory import MemoryDestination
 from smsbak.formats.sbr import read_messages_xml, write_message_stream_xml, write_messages_xml
 from smsbak.formats.smsie import (
@@ -35,7 +34,8 @@ from smsbak.restore import RestoreEngine, RestoreOptions
 from smsbak.restore_targets import FileTarget
 from smsbak.store import StateStore, place_key
 from tests.fakes import archive_corpus as corpus
-from tests.test_memory_flat import SETTINGS, GeneratedPhone, backup, generated
+from tests.test_memory_flat import LONG, SLACK_BYTES, generated, sms_archive
+from tests.test_memory_flat import small_batches as small_batches  # a fixture used here
 
 SUFFIX = {"xml": ".xml", "smsie": ".zip"}
 
@@ -44,21 +44,15 @@ def read_back(kind: str, path: Path) -> list[Sms | Mms]:
     return list(read_messages_xml(path) if kind == "xml" else read_messages_zip(path))
 
 
+SIZES = (30, 120, 600)
+"""A first restore (its one-time allocations in neither figure), then the two compared."""
+
+
 @pytest.fixture(scope="module")
-def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[int, MemoryDestination]:
-    """Labels of 300 and 3,000 real SMS Backup+ emails (made by the codec), made once:
-    reading them does not change them."""
-    made: dict[int, MemoryDestination] = {}
-    for count in (300, 3_000):
-        archive = MemoryDestination(f"archive-{count}")
-        path = tmp_path_factory.mktemp("archive") / "before.sqlite3"
-        with StateStore(path) as before:
-            assert (
-                backup(before, GeneratedPhone(count), archive, SmsStream(SETTINGS.label)).uploaded
-                == count
-            )
-        made[count] = archive
-    return made
+def archives() -> dict[int, MemoryDestination]:
+    """Labels of real SMS Backup+ emails (made by the codec), made once: reading them
+    does not change them."""
+    return {count: sms_archive(count) for count in SIZES}
 
 
 def peak_of_file_restore(
@@ -80,19 +74,24 @@ def peak_of_file_restore(
     return peak, path
 
 
+@pytest.mark.usefixtures("small_batches")
 @pytest.mark.parametrize("kind", ["xml", "smsie"])
-def test_a_file_restore_ten_times_larger_peaks_within_a_bound_of_the_smaller(
+def test_a_file_restore_five_times_larger_peaks_within_a_bound_of_the_smaller(
     tmp_path: Path, kind: str, archives: dict[int, MemoryDestination]
 ) -> None:
-    small, _ = peak_of_file_restore(tmp_path, kind, archives[300], 300)
-    large, path = peak_of_file_restore(tmp_path, kind, archives[3_000], 3_000)
-    # Gathered into lists, 2,700 more decoded SMS cost ~0.7 kB each (~2 MB); streamed,
+    first, small_count, large_count = SIZES
+    peak_of_file_restore(tmp_path, kind, archives[first], first)
+    small, _ = peak_of_file_restore(tmp_path, kind, archives[small_count], small_count)
+    large, path = peak_of_file_restore(tmp_path, kind, archives[large_count], large_count)
+    # Gathered into lists, 480 more decoded SMS cost ~1 kB each (~450 kB); streamed,
     # one fetch batch and one message (the ids listed grow: ~100 B each).
-    assert large <= small * 1.25 + 512 * 1024, (small, large)
+    assert large <= small + SLACK_BYTES, (small, large)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(".")) == []
     written = read_back(kind, path)
-    assert [m.fingerprint for m in written] == [generated(n).fingerprint for n in range(3_000)]
+    assert [m.fingerprint for m in written] == [
+        generated(n, LONG).fingerprint for n in range(large_count)
+    ]
 
 
 def mixed(count: int) -> Iterator[Sms | Mms]:
@@ -110,7 +109,7 @@ def mixed(count: int) -> Iterator[Sms | Mms]:
                 ),
             )
         else:
-            yield replace(generated(n), date_ms=1_700_000_000_000 + n * 1000)
+            yield replace(generated(n, LONG), date_ms=1_700_000_000_000 + n * 1000)
 
 
 def _peak_writing(write: object, path: Path, count: int) -> int:
@@ -128,11 +127,13 @@ def test_a_mixed_stream_is_written_with_memory_flat_in_its_length(
     tmp_path: Path, kind: str
 ) -> None:
     write = write_message_stream_xml if kind == "xml" else write_message_stream_zip
-    small = _peak_writing(write, tmp_path / f"small{SUFFIX[kind]}", 300)
-    large = _peak_writing(write, tmp_path / f"large{SUFFIX[kind]}", 3_000)
-    assert large <= small * 1.25 + 256 * 1024, (small, large)
+    _peak_writing(write, tmp_path / f"first{SUFFIX[kind]}", 30)  # one-time allocations
+    small = _peak_writing(write, tmp_path / f"small{SUFFIX[kind]}", 120)
+    large = _peak_writing(write, tmp_path / f"large{SUFFIX[kind]}", 600)
+    # Gathered into lists, 384 more long SMS and 96 more MMS cost ~700 kB.
+    assert large <= small + SLACK_BYTES, (small, large)
     back = read_back(kind, tmp_path / f"large{SUFFIX[kind]}")
-    expected = list(mixed(3_000))
+    expected = list(mixed(600))
     sms_first = [m for m in expected if isinstance(m, Sms)] + [
         m for m in expected if isinstance(m, Mms)
     ]

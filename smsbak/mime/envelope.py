@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from email.errors import HeaderParseError
 from email.message import Message
+from email.parser import BytesHeaderParser
 from email.utils import format_datetime
 from typing import TypeVar
 
@@ -190,8 +191,11 @@ def int_header(message: Message, name: str) -> int | None:
 
 
 def datatype_of(raw: bytes) -> str | None:
-    """The ``X-smssync-datatype`` of an email, upper-cased, or None (very old backups)."""
-    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    """The ``X-smssync-datatype`` of an email, upper-cased, or None (very old backups).
+
+    Only the head is parsed: a restore asks this of every email before decoding it,
+    and parsing an MMS's parts here too would decode its MIME tree twice."""
+    message = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
     value = decoded_header(message, "X-smssync-datatype")
     return value.strip().upper() if value is not None else None
 

@@ -17,14 +17,11 @@ replace the file atomically, so concurrent calls do not lose updates.  Stdlib on
 
 from __future__ import annotations
 
-import getopt
 import json
 import os
 import re
 import struct
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
 
 from _termux_common import (
     PHONE_ENV,
@@ -46,7 +43,15 @@ from _termux_common import (
     write_stdout,
 )
 
-Job = dict[str, Any]
+# Imported by every fake call (a process each): typing, collections and datetime cost
+# milliseconds a call, so names used only in annotations are imported for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import getopt
+    from collections.abc import Callable, Sequence
+    from typing import Any, NoReturn
+
+Job = dict[str, "Any"]
 
 BULK_FIELDS = ("messages", "contacts", "calls")  # as FakePhone: not in the settings file
 APP_UID = 10234  # silent: Termux's (and, shared, Termux:API's) uid, as in _privileged
@@ -234,6 +239,8 @@ def getopt_message(exc: getopt.GetoptError) -> str:
 
 def parse_job_args(argv: Sequence[str]) -> dict[str, str]:
     """The shell front: GNU getopt, then only non-empty values become extras."""
+    import getopt
+
     try:
         opts, rest = getopt.gnu_getopt(list(argv), JOB_SHORT, JOB_LONG)
     except getopt.GetoptError as exc:

@@ -14,14 +14,11 @@ Stdlib only; sqlite3 is imported where needed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any, NoReturn
 
 from _termux_common import (
     PHONE_ENV,
@@ -33,6 +30,13 @@ from _termux_common import (
     log_invocation,
     write_stdout,
 )
+
+# Imported by every fake call (a process each): typing, collections and datetime cost
+# milliseconds a call, so names used only in annotations are imported for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, NoReturn
 
 UID_ENV = "FAKE_UID"  # set by rish (2000) and su (0) for the command they run
 SHELL_UID, ROOT_UID = 2000, 0
@@ -1368,6 +1372,8 @@ def mms_delete(phone: Phone, target: ContentTarget, where: str | None) -> bool:
         for part in mms.get("parts") or ():
             source = part_data_file(part)
             if source:
+                import contextlib
+
                 with contextlib.suppress(OSError):
                     os.remove(source)
     phone["mms"] = kept

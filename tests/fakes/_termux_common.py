@@ -12,23 +12,26 @@ Stdlib only.
 
 from __future__ import annotations
 
-import getopt
 import json
 import os
-import random
 import re
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, tzinfo
-from typing import Any, NoReturn
 
+# Imported by every fake call (a process each): typing, collections and datetime cost
+# milliseconds a call, so names used only in annotations are imported for checkers.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import random
+    from collections.abc import Callable, Iterable, Sequence
+    from datetime import tzinfo
+    from typing import Any, NoReturn
 # Heavier modules (pathlib, dataclasses, zoneinfo, tempfile, http.client ...) are
 # imported where needed: every fake call pays the start-up time.
 
-Phone = dict[str, Any]
-Row = dict[str, Any]
+Phone = dict[str, "Any"]
+Row = dict[str, "Any"]
 
 PHONE_ENV = "SMSBAK_FAKE_PHONE"
 LOG_ENV = "SMSBAK_FAKE_LOG"
@@ -213,6 +216,8 @@ def get_zone(name: str | None) -> tzinfo:
     key = name or ""
     zone = _ZONES.get(key)
     if zone is None:
+        from datetime import UTC
+
         zone = UTC
         if key:
             from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -227,6 +232,8 @@ def get_zone(name: str | None) -> tzinfo:
 
 def local_time(ms: int, zone: tzinfo) -> str:
     """``yyyy-MM-dd HH:mm:ss`` of epoch milliseconds, milliseconds dropped (floored)."""
+    from datetime import datetime
+
     t = datetime.fromtimestamp(int(ms) // 1000, zone)
     return (
         f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}"
@@ -473,6 +480,8 @@ class SmsQuery:
 
 
 def parse_sms_list_args(argv: Sequence[str], new: bool) -> SmsQuery:
+    import getopt
+
     tool = "termux-sms-list"
     usage = SMS_LIST_USAGE_NEW if new else SMS_LIST_USAGE_OLD
     try:
@@ -562,6 +571,8 @@ def render_sms_list(phone: Phone, query: SmsQuery, new: bool) -> str:
         # silent: the old app put "LIMIT l OFFSET o" into the sort order; SQLite
         # reads a negative LIMIT as "no limit".
         limit = query.limit if query.limit >= 0 else None
+    import random
+
     rng = random.Random(f"{query.offset}:{query.limit}")
     rows = [m for m in phone.get("messages") or () if m.get("type") in VISIBLE_SMS_TYPES]
     contacts = ContactIndex(phone.get("contacts") or ())
@@ -674,6 +685,8 @@ def main_contact_list(argv: Sequence[str]) -> int:
     tool = "termux-contact-list"
 
     def body(phone: Phone) -> int:
+        import getopt
+
         try:
             opts, rest = getopt.getopt(list(argv), "h")
         except getopt.GetoptError as exc:
@@ -748,6 +761,8 @@ def main_call_log(argv: Sequence[str]) -> int:
     tool = "termux-call-log"
 
     def body(phone: Phone) -> int:
+        import getopt
+
         new = is_new(phone)
         try:
             opts, rest = getopt.getopt(list(argv), "hl:o:")
@@ -1024,6 +1039,8 @@ def main_notification(argv: Sequence[str]) -> int:
     tool = "termux-notification"
 
     def body(phone: Phone) -> int:
+        import getopt
+
         try:
             opts, rest = getopt.gnu_getopt(list(argv), NOTIFICATION_SHORT, NOTIFICATION_LONG)
         except getopt.GetoptError as exc:
