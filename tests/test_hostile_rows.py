@@ -87,11 +87,14 @@ def archive_as_termux_backs_up(bed: Bed) -> None:
         encoded = encode_sms(sms, account=ACCOUNT, contact_name=None, zone=UTC, backup_time=when)
         bed.emulator.add_message(encoded.raw, ["SMS"])
     for row in bed.phone.call_rows:
-        call = Call(row["number"] or "", row["date"] // 1000 * 1000, row["duration"],
-                    CallType(row["type"]), row.get("sim_id"))  # fmt: skip
-        encoded = encode_call(
-            call, account=ACCOUNT, contact_name=None, zone=UTC, backup_time=when
+        call = Call(
+            number=row["number"] or "",
+            date_ms=row["date"] // 1000 * 1000,
+            duration_s=row["duration"],
+            type=CallType(row["type"]),
+            sim_id=row.get("sim_id"),
         )
+        encoded = encode_call(call, account=ACCOUNT, contact_name=None, zone=UTC, backup_time=when)
         bed.emulator.add_message(encoded.raw, ["Call log"])
 
 
