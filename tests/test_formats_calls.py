@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import stat
-import tempfile
 import uuid
 import xml.dom.minidom
 import xml.etree.ElementTree as ET
@@ -27,6 +26,7 @@ from smsbak.formats.common import ReadStats
 from smsbak.formats.sbr import CallsWriteReport, read_calls_xml, write_calls_xml
 from smsbak.formats.smsie import read_calls_json, write_calls_json
 from smsbak.model import Call, CallType
+from tests.format_readers import scratch
 
 NUMBER_SPECIALS = [
     "\x00",
@@ -53,6 +53,8 @@ NUMBER_SPECIALS = [
     "+15551234567",
     "*31#",
 ]
+
+
 def _as_utf16_units(text: str) -> str:
     """A high and a low surrogate side by side are one character in Java's UTF-16, and
     in JSON: the form a phone could actually hold."""
@@ -92,7 +94,7 @@ def sample(number: str = "+15551234567", **changes: object) -> Call:
 @settings(max_examples=300, deadline=None)
 @given(call=calls)
 def test_xml_round_trip_is_exact(call: Call) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch() as tmp:
         path = Path(tmp) / "calls.xml"
         report = write_calls_xml(path, [call], contact_names={call.number: call.number})
         assert report == CallsWriteReport(path=path, count=1)
@@ -108,7 +110,7 @@ def test_xml_round_trip_is_exact(call: Call) -> None:
 def test_xml_round_trip_of_many_calls_with_any_chunk_size(
     many: list[Call], chunk_size: int
 ) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch() as tmp:
         path = Path(tmp) / "calls.xml"
         write_calls_xml(path, many)
         assert list(read_calls_xml(path, chunk_size=chunk_size)) == many
@@ -119,7 +121,7 @@ def test_xml_round_trip_of_many_calls_with_any_chunk_size(
 def test_a_strict_parser_sees_the_exact_number_when_nothing_needed_escaping(number: str) -> None:
     if "\ufffe" in number or "\uffff" in number or "\uefff" in number:
         return
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch() as tmp:
         path = Path(tmp) / "calls.xml"
         write_calls_xml(path, [sample(number)])
         element = ET.parse(path).getroot().find("call")
@@ -282,7 +284,7 @@ def test_xml_reader_rejects_message_files_and_reports_where_it_breaks(tmp_path: 
 @settings(max_examples=300, deadline=None)
 @given(call=calls)
 def test_json_round_trip_is_exact(call: Call) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch() as tmp:
         path = Path(tmp) / "calls-2023-11-14.json"
         report = write_calls_json(path, [call], contact_names={call.number: "Name"})
         assert report == CallsWriteReport(path=path, count=1)
@@ -297,7 +299,7 @@ def test_json_is_an_array_of_string_values_and_streams_back(
     many: list[Call], chunk_size: int
 ) -> None:
     """What SMS Import / Export's ``nextString()`` needs, read back in any chunking."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch() as tmp:
         path = Path(tmp) / "calls.json"
         write_calls_json(path, many)
         rows = json.loads(path.read_bytes())

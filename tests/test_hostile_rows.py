@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import email
 import email.policy
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from smsbak.mime import decode_mms, decode_sms
-from smsbak.model import Box, Call, CallType, sms_fingerprint
+from smsbak.mime import decode_mms, decode_sms, encode_call, encode_sms
+from smsbak.model import Box, Call, CallType, Sms, sms_fingerprint
 from smsbak.phone.call_writer import PhoneCallLog
 from smsbak.phone.privileged import PrivilegedShell
 from smsbak.phone.privileged_reader import PrivilegedPhone
 from smsbak.phone.termux import TermuxPhone, TermuxTools
 from smsbak.phone.writer import PhoneSmsStore
-from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
+from tests.conftest import ACCOUNT, TEST_QUOTA_PER_MINUTE, Bed
 from tests.fakes.phone import PDU_FROM, PDU_TO, FakePhone
 from tests.test_backup_e2e import BASE
 from tests.test_restore_e2e import factory_reset, phone_view
@@ -65,6 +66,36 @@ def hostile_sms(phone: FakePhone, kinds: tuple[str, ...] = KINDS) -> list[str]:
 
 def hostile_phone(bed: Bed, kinds: tuple[str, ...] = KINDS) -> list[str]:
     return hostile_sms(bed.phone, kinds)
+
+
+def archive_as_termux_backs_up(bed: Bed) -> None:
+    """Put the phone's SMS and calls into Gmail as a backup through Termux:API leaves them
+    (whole-second dates, the phone's ids), encoded by smsbak's own encoders, without a
+    backup run: only the restore's reading of the hostile rows is under test, and
+    Termux:API's JSON cannot be forged."""
+    when = datetime.now(UTC)
+    for row in bed.phone.messages:
+        sms = Sms(
+            address=row["address"] or "",
+            body=row["body"] or "",
+            date_ms=row["date"] // 1000 * 1000,
+            box=Box(row["type"]),
+            read=bool(row["read"]),
+            thread_id=row.get("thread_id"),
+            android_id=row["_id"],
+        )
+        encoded = encode_sms(sms, account=ACCOUNT, contact_name=None, zone=UTC, backup_time=when)
+        bed.emulator.add_message(encoded.raw, ["SMS"])
+    for row in bed.phone.call_rows:
+        call = Call(
+            number=row["number"] or "",
+            date_ms=row["date"] // 1000 * 1000,
+            duration_s=row["duration"],
+            type=CallType(row["type"]),
+            sim_id=row.get("sim_id"),
+        )
+        encoded = encode_call(call, account=ACCOUNT, contact_name=None, zone=UTC, backup_time=when)
+        bed.emulator.add_message(encoded.raw, ["Call log"])
 
 
 def configure(bed: Bed) -> None:
@@ -142,9 +173,8 @@ def test_restore_confirms_hostile_messages_and_a_second_run_adds_nothing(
     bed: Bed, kind: str
 ) -> None:
     hostile_phone(bed, KINDS if kind == "all" else (kind,))
-    # Backed up through Termux:API (JSON): only the restore's reading is under test.
-    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, reader="termux", call_log=False)
-    assert bed.smsbak("backup").returncode == 0
+    archive_as_termux_backs_up(bed)
+    assert len(bed.emulator.messages("SMS")) == 6
     original = phone_view(bed.phone.messages)
     factory_reset(bed)
     bed.phone.enable_privileged(rish=True)
@@ -269,9 +299,7 @@ def test_every_row_reader_reads_hostile_rows_exactly(
 
 def test_restore_confirms_hostile_calls_and_a_second_run_adds_nothing(bed: Bed) -> None:
     calls = hostile_call_log(bed.phone)
-    # Backed up through Termux:API (JSON): only the restore's reading is under test.
-    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, reader="termux")
-    assert bed.smsbak("backup").returncode == 0
+    archive_as_termux_backs_up(bed)
     assert len(bed.emulator.messages("Call log")) == len(calls)
     original = sorted((r["number"], r["date"] // 1000, r["type"]) for r in bed.phone.call_rows)
     bed.phone.set(calls=[])

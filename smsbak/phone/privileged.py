@@ -340,25 +340,35 @@ def tell_null_from_text(
     """`content` prints both a NULL value and the text "NULL" as NULL: ask again.
 
     Rare (a message whose text is the word NULL), so one extra query per column
-    that printed NULL at all, for all such rows at once; rows whose value is
+    that printed NULL at all, for all such rows at once, and all those queries in
+    one shell start (each start is a Java start on the phone); rows whose value is
     the text get it back in place.
     """
+    commands: list[str] = []
+    asked: list[str] = []  # the column each command asks about
     for column in columns:
         suspects = sorted(
             {int(row["_id"] or 0) for row in rows if row.get(column) is None and _is_int(row)}
         )
-        really_null: set[int] = set()
         for start in range(0, len(suspects), NULL_CHECK_BATCH):
             listed = ",".join(str(row_id) for row_id in suspects[start : start + NULL_CHECK_BATCH])
             where = f"_id IN ({listed}) AND {column} IS NULL"
-            (answer,) = _run_queries(
-                shell,
-                [content_command("query", "--uri", uri, "--projection", "_id", "--where", where)],
-                what,
+            commands.append(
+                content_command("query", "--uri", uri, "--projection", "_id", "--where", where)
             )
-            really_null.update(_parse_ids(answer))
+            asked.append(column)
+    if not commands:
+        return
+    really_null: dict[str, set[int]] = {column: set() for column in columns}
+    for column, answer in zip(asked, _run_queries(shell, commands, what), strict=True):
+        really_null[column].update(_parse_ids(answer))
+    for column in columns:
         for row in rows:
-            if row.get(column) is None and _is_int(row) and int(row["_id"] or 0) not in really_null:
+            if (
+                row.get(column) is None
+                and _is_int(row)
+                and int(row["_id"] or 0) not in really_null[column]
+            ):
                 row[column] = "NULL"
 
 
