@@ -21,7 +21,9 @@ import sys
 import time
 
 from _termux_common import (
+    BULK_FIELDS,
     PHONE_ENV,
+    SETTINGS_SUFFIX,
     Phone,
     Row,
     fail,
@@ -111,6 +113,13 @@ def save_phone(phone: Phone) -> None:
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(phone, handle, ensure_ascii=False, separators=(",", ":"))
     os.replace(tmp, name)
+    # The small copy without the bulk data, which rish, su and getprop read instead: as
+    # FakePhone.save writes it, so a setting a fake changed (appops) is never stale there.
+    small = os.path.join(directory, f".{base}.{os.getpid()}.settings.tmp")
+    with open(small, "w", encoding="utf-8") as handle:
+        settings = {k: v for k, v in phone.items() if k not in BULK_FIELDS}
+        json.dump(settings, handle, ensure_ascii=False)
+    os.replace(small, name + SETTINGS_SUFFIX)
 
 
 def _exec_shell(args: Sequence[str], uid: int) -> NoReturn:
@@ -149,7 +158,7 @@ def main_rish(argv: Sequence[str]) -> int:
     """
     tool = "rish"
     log_invocation(tool, argv)
-    phone = load_phone(tool)
+    phone = load_phone(tool, settings_only=True)  # its flags, not the messages
     mode = phone.get("rish_mode", "ok")
     if mode not in PRIVILEGED_MODES:
         fail(tool, f"fake rish: unknown rish_mode {mode!r} (one of {PRIVILEGED_MODES})", 2)
@@ -199,7 +208,7 @@ def main_su(argv: Sequence[str]) -> int:
     """
     tool = "su"
     log_invocation(tool, argv)
-    phone = load_phone(tool)
+    phone = load_phone(tool, settings_only=True)  # its flags, not the messages
     mode = phone.get("su_mode", "ok")
     if mode not in PRIVILEGED_MODES:
         fail(tool, f"fake su: unknown su_mode {mode!r} (one of {PRIVILEGED_MODES})", 2)

@@ -106,6 +106,8 @@ def fail(tool: str, message: str, code: int = 1) -> NoReturn:
 SETTINGS_SUFFIX = ".settings.json"
 """Beside the fixture, FakePhone writes its small part (no messages, contacts, calls) so
 tools that need no data (getprop) answer at once, as the real ones do on a phone."""
+BULK_FIELDS = frozenset({"messages", "contacts", "calls", "mms", "threads"})
+"""What the small part leaves out (as tests/fakes/phone.py's BULK_FIELDS)."""
 
 
 def load_phone(tool: str, *, settings_only: bool = False) -> Phone:
