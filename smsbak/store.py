@@ -256,6 +256,11 @@ class StateStore:
             )
         for number in range(version, SCHEMA_VERSION):
             with self._transaction() as db:
+                # Another connection (the daemon's watch and its backup, or a manual
+                # backup) may have migrated since the look above: the write lock taken
+                # now makes this second look the one that counts.
+                if int(db.execute("PRAGMA user_version").fetchone()[0]) > number:
+                    continue
                 for statement in MIGRATIONS[number].split(";"):
                     if statement.strip():
                         db.execute(statement)
