@@ -1,4 +1,11 @@
-"""`smsbak daemon` as a real background process against the emulator and the fake phone."""
+"""`smsbak daemon` as a real background process against the emulator and the fake phone.
+
+Each daemon is a process of its own (signals, the lock, its log); the one-off commands
+around it (`smsbak backup`, `status`) run in the test process (``cli_in_process``), and
+still meet the daemon only through the lock file, the state database and the emulator.
+The tests give the daemon short intervals (its durations take fractions of a second)
+and wait for what it logged or stored, never a fixed time.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,8 @@ from smsbak.errors import ExitCode
 from smsbak.lock import RunLock
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed, write_token
 from tests.test_backup_e2e import BASE, assert_exactly_once
+
+pytestmark = pytest.mark.cli_in_process
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
@@ -81,7 +90,7 @@ def test_backs_up_at_start_when_never_backed_up_and_then_on_schedule(
     configure(bed, watch_every="off")
     for i in range(3):
         bed.phone.add_sms(address="+491", body=f"first {i}", date=BASE + i * 1000)
-    process = start(bed, daemons, "--every", "2s")
+    process = start(bed, daemons, "--every", "1s")
     assert wait_for(lambda: count(bed) == 3)
     with bed.phone.batch():
         for i in range(2):
@@ -129,7 +138,7 @@ def test_waits_when_the_last_backup_is_recent(
 def test_a_new_message_triggers_a_backup_soon(
     bed: Bed, daemons: list[subprocess.Popen[str]]
 ) -> None:
-    configure(bed, watch_every="1s", watch_delay="1s")
+    configure(bed, watch_every="0.5s", watch_delay="0.2s")
     bed.phone.add_sms(address="+494", body="old", date=BASE)
     assert bed.smsbak("backup").returncode == 0
     process = start(bed, daemons, "--every", "1h")
@@ -170,7 +179,8 @@ def test_sigterm_mid_backup_records_the_batch_and_the_next_run_completes(
 def test_a_revoked_login_pauses_the_daemon_until_smsbak_auth_runs(
     bed: Bed, daemons: list[subprocess.Popen[str]]
 ) -> None:
-    configure(bed, watch_every="off")
+    # The daemon looks at token.json as often as it watches the phone (at most every 5 s).
+    configure(bed, watch_every="0.3s", watch_delay="0.2s")
     bed.emulator.revoke(bed.refresh_token)
     bed.phone.add_sms(address="+496", body="waiting", date=BASE)
     process = start(bed, daemons, "--every", "1h")
@@ -185,6 +195,7 @@ def test_a_revoked_login_pauses_the_daemon_until_smsbak_auth_runs(
     if token.stat().st_mtime_ns == before:  # a coarse file clock: the daemon looks at mtime
         os.utime(token, ns=(before + 1_000_000, before + 1_000_000))
     assert wait_for(lambda: count(bed) == 1, timeout=15)
+    assert "a new login was saved" in daemon_log(bed)
     assert process.poll() is None
     assert stop(process)[0] == 0
 
@@ -212,7 +223,7 @@ def test_a_second_daemon_is_refused(bed: Bed, daemons: list[subprocess.Popen[str
     configure(bed, watch_every="off")
     start(bed, daemons, "--every", "1h")
     assert wait_for(lambda: holds_the_lock(bed))
-    second = bed.smsbak("daemon", "--every", "1h", timeout=30)
+    second = bed.process("daemon", "--every", "1h", timeout=30)  # two processes race
     assert second.returncode == ExitCode.BUSY
     assert "already running" in second.stderr
 
@@ -221,7 +232,7 @@ def test_conditions_postpone_a_backup(bed: Bed, daemons: list[subprocess.Popen[s
     configure(bed, watch_every="off", wifi_only=True)
     bed.phone.set_wifi(connected=False)
     bed.phone.add_sms(address="+498", body="on wifi only", date=BASE)
-    process = start(bed, daemons, "--every", "2s")
+    process = start(bed, daemons, "--every", "1s")
     assert wait_for(lambda: "backup postponed" in daemon_log(bed))
     assert count(bed) == 0
     bed.phone.set_wifi(connected=True, ssid="home")
