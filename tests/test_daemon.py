@@ -15,9 +15,11 @@ import re
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -260,3 +262,36 @@ def test_a_sigterm_right_after_start_stops_cleanly(
         assert code == 0, err
         assert "Traceback" not in err
     assert daemon_log(bed).count("daemon stopped") == 2
+
+
+def test_the_watch_and_the_first_backup_may_open_a_new_state_database_at_once(
+    tmp_path: Path,
+) -> None:
+    """The daemon's watch and its first backup (or a manual backup) open a state database
+    that does not exist yet at the same moment: each must find it migrated once."""
+    from smsbak.store import StateStore
+
+    for attempt in range(15):
+        path = tmp_path / f"state-{attempt}.sqlite3"
+        errors: list[BaseException] = []
+        ready = threading.Barrier(4)
+
+        def open_it(
+            target: Path = path,
+            failed: list[BaseException] = errors,
+            together: threading.Barrier = ready,
+        ) -> None:
+            together.wait()
+            try:
+                StateStore(target).close()
+            except BaseException as error:
+                failed.append(error)
+
+        workers = [threading.Thread(target=open_it) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert errors == []
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
