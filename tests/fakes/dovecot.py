@@ -218,6 +218,22 @@ service stats {{
 }}
 """
 
+# Processes serve connection after connection instead of one each (Dovecot's "high
+# performance" mode): a fifth of the server's CPU per login (auth then needs room for
+# every process that may keep a connection to it). For the test suite, which
+# logs in thousands of times; the benchmarks keep Dovecot's default.
+REUSED_PROCESSES = """\
+service imap-login {
+  service_count = 0
+}
+service imap {
+  service_count = 0
+}
+service auth {
+  client_limit = 2000
+}
+"""
+
 
 def _group_runs(group: int) -> bool:
     """Does a process of this process group still run? Killed children that only wait
@@ -245,7 +261,7 @@ class Dovecot:
     """One Dovecot instance: ``port`` (plain and STARTTLS), ``tls_port`` (implicit TLS),
     ``ca_file`` (the CA that signed its certificate), one user with ``PASSWORD``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, reuse_processes: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="smsbak-dovecot-"))
         self.dir.chmod(0o755)
         self.port = free_port()
@@ -277,6 +293,7 @@ class Dovecot:
                 d=self.dir, user=account.pw_name, group=group,
                 port=self.port, tls_port=self.tls_port,
             )
+            + (REUSED_PROCESSES if reuse_processes else "")
         )  # fmt: skip
         if self._run_as:
             for path in [self.dir, *self.dir.rglob("*")]:
