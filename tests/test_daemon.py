@@ -295,3 +295,12 @@ def test_the_watch_and_the_first_backup_may_open_a_new_state_database_at_once(
         assert errors == []
         with sqlite3.connect(path) as db:
             assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+
+
+def test_a_broken_login_is_looked_at_every_5_s_or_as_often_as_the_watch() -> None:
+    from smsbak.daemon import LOGIN_CHECK, DaemonTimes
+
+    assert LOGIN_CHECK == 5.0
+    assert DaemonTimes(every=7200, watch_every=300, watch_delay=60).login_check == 5.0
+    assert DaemonTimes(every=7200, watch_every=None, watch_delay=60).login_check == 5.0
+    assert DaemonTimes(every=3600, watch_every=0.3, watch_delay=0.2).login_check == 0.3
