@@ -41,7 +41,7 @@ RETRY_FIRST = 60.0
 BUSY_RETRY = 60.0
 DAILY_LIMIT_RETRY = 3600.0
 STALE_ALERT = 24 * 3600  # alert about transient failures only after a day without success
-LOGIN_CHECK = 5.0  # seconds between looks at token.json while the login is broken
+LOGIN_CHECK = 5.0  # at most this many seconds between looks at token.json while the login is broken
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,15 @@ class DaemonTimes:
     every: float
     watch_every: float | None
     watch_delay: float
+
+    @property
+    def login_check(self) -> float:
+        """Seconds between looks at token.json while the login is broken: one stat,
+        never less often than the watch looks at the phone, so a daemon told to react
+        quickly to new messages also resumes quickly after `smsbak auth`."""
+        if self.watch_every is None:
+            return LOGIN_CHECK
+        return min(LOGIN_CHECK, self.watch_every)
 
     @classmethod
     def from_settings(cls, settings: Settings, every: str | None = None) -> DaemonTimes:
@@ -246,6 +255,11 @@ class Daemon:
 
     def _check_login(self) -> None:
         """While the login is broken: resume as soon as `smsbak auth` saved a new token."""
+        if self._backing_up.locked():
+            # The run that found the login broken is still telling the person (a slow
+            # termux-notification): the backup asked for now would find it busy and
+            # be dropped, and the daemon would stay paused. Look again next time.
+            return
         if self.auth_broken_at is not None and self._token_mtime() != self.auth_broken_at:
             log.info("a new login was saved: backing up")
             self._login_recovered()
@@ -294,7 +308,7 @@ class Daemon:
         except AuthError as error:
             self.auth_broken_at = self._token_mtime()
             self._scheduler.add_job(
-                self._check_login, "interval", seconds=LOGIN_CHECK, id="login",
+                self._check_login, "interval", seconds=self.times.login_check, id="login",
                 replace_existing=True,
             )  # fmt: skip
             log.error("login problem: %s", error.message)

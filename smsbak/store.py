@@ -191,6 +191,9 @@ class Run:
     place: str = LEGACY
 
 
+OPEN_TIMEOUT = 30.0  # seconds a busy (locked) state database is waited for
+
+
 class StateStore:
     """SQLite state; one instance per process, used from one thread."""
 
@@ -201,8 +204,8 @@ class StateStore:
             if not path.exists():
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE))
             make_private(path)
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db = sqlite3.connect(path, timeout=OPEN_TIMEOUT, isolation_level=None)
+            self._use_wal()
             self._db.execute("PRAGMA synchronous=NORMAL")
             # The spool's TEMP tables go to a file (owner-only, unlinked at once), not
             # to memory: a first backup of a big phone must stay small (see Spool).
@@ -219,6 +222,24 @@ class StateStore:
                 f"cannot open the state database {path}: {error}",
                 "check that the smsbak directory exists and belongs to you",
             ) from error
+
+    def _use_wal(self) -> None:
+        """Switch a new database to WAL, also while another connection opens it.
+
+        The switch needs the database to itself, and SQLite answers "locked" at once,
+        without its busy wait, when two connections try at the same moment (the daemon's
+        watch and its first backup on a new phone): try again for as long as a busy
+        database is waited for anyway.
+        """
+        deadline = time.monotonic() + OPEN_TIMEOUT
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def close(self) -> None:
         self._db.close()
@@ -256,6 +277,11 @@ class StateStore:
             )
         for number in range(version, SCHEMA_VERSION):
             with self._transaction() as db:
+                # Another connection (the daemon's watch and its backup, or a manual
+                # backup) may have migrated since the look above: the write lock taken
+                # now makes this second look the one that counts.
+                if int(db.execute("PRAGMA user_version").fetchone()[0]) > number:
+                    continue
                 for statement in MIGRATIONS[number].split(";"):
                     if statement.strip():
                         db.execute(statement)

@@ -58,19 +58,28 @@ class Browser:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        port_file = self.profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not (port_file.is_file() and len(port_file.read_text().split()) >= 2):
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.close()
-                raise RuntimeError("headless chromium did not start")
-            time.sleep(0.05)
-        port, path = port_file.read_text().split()[:2]
-        self.ws = websocket.create_connection(
-            f"ws://127.0.0.1:{port}{path}", suppress_origin=True, timeout=30
-        )
+        self._websocket = websocket
+        self._ws: Any = None
         self.ids = itertools.count(1)
         self.events: list[dict[str, Any]] = []
+
+    @property
+    def ws(self) -> Any:
+        """The DevTools connection, made on first use: Chromium starts (about a second)
+        while the caller does other work, such as building the site it will open."""
+        if self._ws is None:
+            port_file = self.profile / "DevToolsActivePort"
+            deadline = time.monotonic() + 30
+            while not (port_file.is_file() and len(port_file.read_text().split()) >= 2):
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.close()
+                    raise RuntimeError("headless chromium did not start")
+                time.sleep(0.05)
+            port, path = port_file.read_text().split()[:2]
+            self._ws = self._websocket.create_connection(
+                f"ws://127.0.0.1:{port}{path}", suppress_origin=True, timeout=30
+            )
+        return self._ws
 
     def send(self, method: str, params: dict[str, Any] | None = None, session: str = "") -> Any:
         number = next(self.ids)
@@ -129,8 +138,9 @@ class Browser:
         return page
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.ws.close()
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                self._ws.close()
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -179,8 +189,12 @@ class Page:
         self.eval(f"document.querySelector({json.dumps(selector)}).focus()")
         self.send("Input.insertText", {"text": text})
 
-    def screenshot(self, path: Path) -> None:
-        data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+    def screenshot(self, path: Path, *, whole_page: bool = True) -> None:
+        """A PNG of the whole page, or of what the window shows (``whole_page=False``:
+        a phone's screen; a long page at a phone's pixel density takes seconds whole)."""
+        data = self.send(
+            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": whole_page}
+        )
         path.write_bytes(base64.b64decode(data["data"]))
 
     def dialogs(self) -> list[dict[str, Any]]:

@@ -1,4 +1,11 @@
-"""`smsbak daemon` as a real background process against the emulator and the fake phone."""
+"""`smsbak daemon` as a real background process against the emulator and the fake phone.
+
+Each daemon is a process of its own (signals, the lock, its log); the one-off commands
+around it (`smsbak backup`, `status`) run in the test process (``cli_in_process``), and
+still meet the daemon only through the lock file, the state database and the emulator.
+The tests give the daemon short intervals (its durations take fractions of a second)
+and wait for what it logged or stored, never a fixed time.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,11 @@ import re
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +27,8 @@ from smsbak.errors import ExitCode
 from smsbak.lock import RunLock
 from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed, write_token
 from tests.test_backup_e2e import BASE, assert_exactly_once
+
+pytestmark = pytest.mark.cli_in_process
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
@@ -81,7 +92,7 @@ def test_backs_up_at_start_when_never_backed_up_and_then_on_schedule(
     configure(bed, watch_every="off")
     for i in range(3):
         bed.phone.add_sms(address="+491", body=f"first {i}", date=BASE + i * 1000)
-    process = start(bed, daemons, "--every", "2s")
+    process = start(bed, daemons, "--every", "1s")
     assert wait_for(lambda: count(bed) == 3)
     with bed.phone.batch():
         for i in range(2):
@@ -129,7 +140,7 @@ def test_waits_when_the_last_backup_is_recent(
 def test_a_new_message_triggers_a_backup_soon(
     bed: Bed, daemons: list[subprocess.Popen[str]]
 ) -> None:
-    configure(bed, watch_every="1s", watch_delay="1s")
+    configure(bed, watch_every="0.5s", watch_delay="0.2s")
     bed.phone.add_sms(address="+494", body="old", date=BASE)
     assert bed.smsbak("backup").returncode == 0
     process = start(bed, daemons, "--every", "1h")
@@ -170,7 +181,8 @@ def test_sigterm_mid_backup_records_the_batch_and_the_next_run_completes(
 def test_a_revoked_login_pauses_the_daemon_until_smsbak_auth_runs(
     bed: Bed, daemons: list[subprocess.Popen[str]]
 ) -> None:
-    configure(bed, watch_every="off")
+    # The daemon looks at token.json as often as it watches the phone (at most every 5 s).
+    configure(bed, watch_every="0.3s", watch_delay="0.2s")
     bed.emulator.revoke(bed.refresh_token)
     bed.phone.add_sms(address="+496", body="waiting", date=BASE)
     process = start(bed, daemons, "--every", "1h")
@@ -185,6 +197,7 @@ def test_a_revoked_login_pauses_the_daemon_until_smsbak_auth_runs(
     if token.stat().st_mtime_ns == before:  # a coarse file clock: the daemon looks at mtime
         os.utime(token, ns=(before + 1_000_000, before + 1_000_000))
     assert wait_for(lambda: count(bed) == 1, timeout=15)
+    assert "a new login was saved" in daemon_log(bed)
     assert process.poll() is None
     assert stop(process)[0] == 0
 
@@ -212,7 +225,7 @@ def test_a_second_daemon_is_refused(bed: Bed, daemons: list[subprocess.Popen[str
     configure(bed, watch_every="off")
     start(bed, daemons, "--every", "1h")
     assert wait_for(lambda: holds_the_lock(bed))
-    second = bed.smsbak("daemon", "--every", "1h", timeout=30)
+    second = bed.process("daemon", "--every", "1h", timeout=30)  # two processes race
     assert second.returncode == ExitCode.BUSY
     assert "already running" in second.stderr
 
@@ -221,7 +234,7 @@ def test_conditions_postpone_a_backup(bed: Bed, daemons: list[subprocess.Popen[s
     configure(bed, watch_every="off", wifi_only=True)
     bed.phone.set_wifi(connected=False)
     bed.phone.add_sms(address="+498", body="on wifi only", date=BASE)
-    process = start(bed, daemons, "--every", "2s")
+    process = start(bed, daemons, "--every", "1s")
     assert wait_for(lambda: "backup postponed" in daemon_log(bed))
     assert count(bed) == 0
     bed.phone.set_wifi(connected=True, ssid="home")
@@ -249,3 +262,45 @@ def test_a_sigterm_right_after_start_stops_cleanly(
         assert code == 0, err
         assert "Traceback" not in err
     assert daemon_log(bed).count("daemon stopped") == 2
+
+
+def test_the_watch_and_the_first_backup_may_open_a_new_state_database_at_once(
+    tmp_path: Path,
+) -> None:
+    """The daemon's watch and its first backup (or a manual backup) open a state database
+    that does not exist yet at the same moment: each must find it migrated once."""
+    from smsbak.store import StateStore
+
+    for attempt in range(15):
+        path = tmp_path / f"state-{attempt}.sqlite3"
+        errors: list[BaseException] = []
+        ready = threading.Barrier(4)
+
+        def open_it(
+            target: Path = path,
+            failed: list[BaseException] = errors,
+            together: threading.Barrier = ready,
+        ) -> None:
+            together.wait()
+            try:
+                StateStore(target).close()
+            except BaseException as error:
+                failed.append(error)
+
+        workers = [threading.Thread(target=open_it) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert errors == []
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+
+
+def test_a_broken_login_is_looked_at_every_5_s_or_as_often_as_the_watch() -> None:
+    from smsbak.daemon import LOGIN_CHECK, DaemonTimes
+
+    assert LOGIN_CHECK == 5.0
+    assert DaemonTimes(every=7200, watch_every=300, watch_delay=60).login_check == 5.0
+    assert DaemonTimes(every=7200, watch_every=None, watch_delay=60).login_check == 5.0
+    assert DaemonTimes(every=3600, watch_every=0.3, watch_delay=0.2).login_check == 0.3

@@ -65,7 +65,7 @@ def test_permission_denied_is_named_with_its_fix(bed: Bed) -> None:
 
 
 def test_a_hanging_termux_api_is_named_with_its_fix(bed: Bed) -> None:
-    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, termux_timeout=1)
+    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, termux_timeout=0.5)
     bed.phone.set_mode("termux-sms-list", "hang")
     code, marks, out = doctor(bed)
     assert code == ExitCode.CHECKS_FAILED

@@ -75,7 +75,10 @@ def upload_mms(emulator: GmailEmulator, mms: Mms) -> None:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Bed, Path]]:
+def site(
+    tmp_path_factory: pytest.TempPathFactory, browser: Browser
+) -> Iterator[tuple[Bed, Path]]:
+    """``browser`` first: Chromium starts while the site is built."""
     base = tmp_path_factory.mktemp("html")
     with GmailEmulator(
         account=ACCOUNT, quota_units_per_minute=TEST_QUOTA_PER_MINUTE, burst_units=1_250_000
@@ -87,6 +90,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Bed, Path]]
             emulator=emulator,
             refresh_token=write_token(home, emulator),
         )
+        # Built once through the CLI in this process: what is tested is the site in the
+        # browser, not smsbak's start-up (the emulator and the fake phone stay real).
+        bed.in_process = True
         bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE)
         tricky_corpus(bed.phone)
         with bed.phone.batch():
@@ -318,7 +324,10 @@ def test_dark_mode_follows_the_system_and_a_phone_screen_needs_no_sideways_scrol
         )
         page.goto(url)
         colors[scheme] = page.eval(background)
-        page.screenshot(artifacts_dir() / f"html-conversation-phone-{scheme}.png")
+        # What the phone's screen shows (the whole page is in html-conversation.png).
+        page.screenshot(
+            artifacts_dir() / f"html-conversation-phone-{scheme}.png", whole_page=False
+        )
     assert colors["light"] != colors["dark"]
     assert page.eval("document.documentElement.scrollWidth <= window.innerWidth")
     assert page.eval("window.innerWidth") == 360

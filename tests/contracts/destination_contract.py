@@ -26,6 +26,7 @@ The emails are real ones from the codec (``smsbak.mime``), a 20 MB MMS among the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -178,6 +179,13 @@ def upload(
         on_rejected=outcome.on_rejected,
     )
     return outcome
+
+
+@functools.cache
+def big_mms_item() -> Outgoing:
+    """An MMS over ``BIG_MMS_BYTES``, encoded once per process (the codec takes a good
+    part of a second for 20 MB); an ``Outgoing`` is immutable, each test its own place."""
+    return mms_item(BIG_MMS_BYTES * 3 // 4 + 1000)
 
 
 def fetch_all(destination: Destination, ids: Sequence[str]) -> dict[str, bytes]:
@@ -398,7 +406,7 @@ class DestinationContract:
 
     def test_a_20_mb_mms_goes_through_byte_identical(self, destination: Destination) -> None:
         folder = destination.ensure_folder("SMS")
-        item = mms_item(BIG_MMS_BYTES * 3 // 4 + 1000)
+        item = big_mms_item()
         assert len(item.raw) > BIG_MMS_BYTES
         outcome = upload(destination, folder, [item])
         assert outcome.confirmed_keys == [item.key]

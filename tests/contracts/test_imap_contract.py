@@ -37,9 +37,14 @@ class ImapContract(DestinationContract):
     @pytest.fixture
     def destination(self, dovecot: Dovecot, proxy: LatencyProxy) -> Iterator[Destination]:
         self._proxy = proxy
+        self._dovecot = dovecot
         imap = ImapDestination(self.account(dovecot, proxy), retry_delays=(0.0, 0.0))
         yield imap
         imap.close()
+
+    def stored_copies(self, destination: Destination, folder: str, message_id: str) -> int:
+        """Asked of Dovecot itself, by a client of its own: headers only."""
+        return self._dovecot.message_ids(folder).count(message_id)
 
     def reopen(self, destination: Destination) -> Destination:
         assert isinstance(destination, ImapDestination)

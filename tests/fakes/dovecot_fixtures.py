@@ -20,7 +20,7 @@ def dovecot_server() -> Iterator[Dovecot]:
         pytest.fail(f"SMSBAK_REQUIRE_DOVECOT is set but {reason}")
     if reason:
         pytest.skip(f"needs Dovecot: {reason}")
-    with Dovecot() as server:
+    with Dovecot(reuse_processes=True) as server:
         yield server
 
 
