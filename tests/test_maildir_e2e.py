@@ -1,5 +1,9 @@
-"""Issue 9 end to end for ``destination = "maildir:PATH"``: the real CLI as a subprocess,
-the fake phone on PATH, a real Maildir on disk, and no Gmail login anywhere.
+"""Issue 9 end to end for ``destination = "maildir:PATH"``: the real CLI, the fake phone
+on PATH, a real Maildir on disk, and no Gmail login anywhere.
+
+The CLI runs in the test process (``cli_in_process``) except where the process is the
+point: a run killed with SIGKILL, the daemon, file modes of what a fresh process writes,
+and a laptop's bare PATH, which start ``python -m smsbak`` (``bed.process``/``popen``).
 
 The Maildir is read back here with nothing of smsbak's Maildir code (plain directory
 listings and the codec), so a bug in the adapter cannot hide itself.
@@ -29,6 +33,8 @@ from tests.test_backup_e2e import BASE, expected, some_calls, tricky_corpus
 from tests.test_restore_e2e import phone_view
 
 QUOTA = TEST_QUOTA_PER_MINUTE
+
+pytestmark = pytest.mark.cli_in_process  # bed.process/popen where the process is the point
 
 
 # --- reading the Maildir without smsbak ------------------------------------------------
@@ -125,7 +131,7 @@ def test_tricky_corpus_is_delivered_exactly_once_with_flags_and_dates(
 ) -> None:
     tricky_corpus(mbed.phone)
     mbed.phone.add_sms(address="+4917", body="still unread", date=BASE + 60_000, read=False)
-    result = mbed.smsbak("backup")
+    result = mbed.process("backup")  # a fresh process: the modes below are its umask's
     assert result.returncode == 0, result.stderr
     assert "Backed up 16 new messages" in result.stdout
     assert f"the Maildir {root}" in result.stdout
@@ -407,7 +413,8 @@ def test_restore_into_files_on_a_machine_without_a_phone(
     path = tmp_path / ("out.zip" if kind == "smsie" else "out.xml")
     bare_path = machine_without_a_phone(tmp_path)
     calls_before = len(bed.phone.calls())
-    result = bed.smsbak("restore", "--to", f"{kind}:{path}", PATH=bare_path)
+    # a process of its own: its start-up, too, must need no phone tool on the bare PATH
+    result = bed.process("restore", "--to", f"{kind}:{path}", PATH=bare_path)
     assert result.returncode == 0, result.stderr
     assert "16 messages restored" in result.stdout
     assert len(bed.phone.calls()) == calls_before, "the laptop has no phone to ask"
