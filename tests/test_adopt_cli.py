@@ -1,9 +1,11 @@
-"""Adoption and verify end to end: smsbak as a process, the fake phone, the Gmail
-emulator driven by the real Google client, and a Maildir."""
+"""Adoption and verify end to end: the real CLI (in the test process), the fake phone,
+the Gmail emulator driven by the real Google client, and a Maildir."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from smsbak.errors import ExitCode
 from smsbak.model import Box, Sms
@@ -11,6 +13,8 @@ from tests.conftest import Bed
 from tests.fakes import sbp_corpus
 from tests.test_backup_e2e import BASE
 from tests.test_restore_e2e import restore_login
+
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
 
 
 def fill_phone(bed: Bed, n: int, first: int = 0) -> list[Sms]:
