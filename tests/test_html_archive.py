@@ -1,5 +1,7 @@
 """The HTML archive without a browser: paging, incremental re-runs, safe files,
-`smsbak view` and its termux-open, refusals. (In a browser: test_html_browser.py.)"""
+`smsbak view` and its termux-open, refusals. (In a browser: test_html_browser.py.)
+The CLI runs in the test process (``cli_in_process``); the desktop browser's test starts
+a Python of its own, for a clean PATH and a fresh ``webbrowser`` module."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from tests.conftest import Bed
 from tests.test_backup_e2e import BASE, tricky_corpus
 from tests.test_html_browser import png
 from tests.test_restore_e2e import restore_login
+
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
 
 
 def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
