@@ -174,7 +174,7 @@ def test_the_daemon_backs_up_into_dovecot(
     gone_token: Bed, dovecot: Dovecot, proxy: LatencyProxy, daemons: list[subprocess.Popen[str]]
 ) -> None:
     bed = gone_token
-    use_imap(bed, dovecot, proxy.port, watch_every="1s", watch_delay="1s", call_log=False)
+    use_imap(bed, dovecot, proxy.port, watch_every="1s", watch_delay="0.1s", call_log=False)
     for i in range(3):
         bed.phone.add_sms(address="+491", body=f"first {i}", date=BASE + i * 1000)
     process = bed.popen("daemon", "--every", "1h", SMSBAK_IMAP_PASSWORD=dovecot.password)
