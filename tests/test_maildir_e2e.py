@@ -272,6 +272,8 @@ def test_status_and_doctor_name_the_maildir_and_ask_for_no_login(mbed: Bed, root
     tricky_corpus(mbed.phone)
     mbed.phone.add_call(number="+4930", date=BASE, type=CallType.INCOMING, duration=5)
     assert mbed.smsbak("backup").returncode == 0
+    # the SMS and the call streams share one look-up of the address book
+    assert len(mbed.phone.calls("termux-contact-list")) == 1
     text = mbed.smsbak("status")
     assert text.returncode == 0, text.stderr
     assert f"Destination:        maildir:{root}" in text.stdout
