@@ -234,8 +234,12 @@ def test_view_builds_the_archive_in_the_data_folder_and_opens_it(bed: Bed) -> No
     bed.phone.add_call(number="+4930999", date=BASE, type=1, duration=3)
     assert bed.smsbak("backup").returncode == 0
     restore_login(bed)
+    asked = len(bed.phone.calls("termux-contact-list")), len(bed.phone.calls("getprop"))
     result = bed.smsbak("view")
     assert result.returncode == 0, result.stderr
+    # the SMS, the calls and the final render ask the phone for names and zone once
+    now = len(bed.phone.calls("termux-contact-list")), len(bed.phone.calls("getprop"))
+    assert (now[0] - asked[0], now[1] - asked[1]) == (1, 1)
     index = bed.home / "archive" / "index.html"
     assert index.is_file() and f"The archive: {index}" in result.stdout
     (opened,) = bed.phone.calls("termux-open")
