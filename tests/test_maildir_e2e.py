@@ -115,11 +115,14 @@ def root(tmp_path: Path) -> Path:
 def mbed(bed: Bed, root: Path) -> Bed:
     """The test bed with its destination a Maildir and no Gmail login at all."""
     (bed.home / "token.json").unlink()
-    bed.configure(quota_units_per_minute=QUOTA, destination=f"maildir:{root}")
+    configure(bed, root)
     return bed
 
 
 def configure(bed: Bed, root: Path, **settings: object) -> None:
+    """The Maildir as destination; ``reader = "termux"`` unless given, as the phone here
+    has no Shizuku or root (``auto`` would only try rish and su first on every run)."""
+    settings.setdefault("reader", "termux")
     bed.configure(quota_units_per_minute=QUOTA, destination=f"maildir:{root}", **settings)
 
 
@@ -364,7 +367,8 @@ def reset(mbed: Bed, root: Path) -> tuple[Bed, list[tuple[object, ...]]]:
     mbed.phone.set(calls=[])
     shutil.rmtree(mbed.home)
     mbed.home.mkdir()
-    configure(mbed, root)
+    # the default reader: a phone with Shizuku then reads back what was restored through it
+    configure(mbed, root, reader="auto")
     return mbed, original
 
 
