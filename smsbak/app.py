@@ -475,14 +475,19 @@ def run_restore(
     *,
     progress: Callable[[Progress], None] = lambda _: None,
     now: datetime | None = None,
+    shared_phone: SharedPhone | None = None,
 ) -> RestoreReport:
-    """One locked restore from the configured destination into the chosen target."""
+    """One locked restore from the configured destination into the chosen target
+    (``shared_phone``: the phone an HTML archive asks for zone and names, kept across
+    the runs of one command)."""
     archive = open_destination(paths, settings, for_restore=True)
     try:
         with RunLock(paths.lock_file), open_store(paths, settings) as store:
             store.close_interrupted_runs()
             calls = options.what.kind == KIND_CALL
-            target = _choose_target(paths, settings, store, to, now or datetime.now(), calls)
+            target = _choose_target(
+                paths, settings, store, to, now or datetime.now(), calls, shared_phone
+            )
             engine = RestoreEngine(
                 archive=archive,
                 target=target,
@@ -537,11 +542,12 @@ def _choose_target(
     to: TargetChoice | None,
     now: datetime,
     calls: bool,
+    shared: SharedPhone | None = None,
 ) -> RestoreTarget:
     tools = TermuxTools(settings.termux_timeout)
     if to is not None and to.kind == "html":
         assert to.path is not None
-        return html_target(to.path, settings, store, calls)
+        return html_target(to.path, settings, store, calls, shared)
     if to is None or to.kind == "phone":
         shell = PrivilegedShell.detect(settings.termux_timeout)
         if shell is not None:
@@ -593,7 +599,22 @@ def _choose_target(
     )
 
 
-def html_target(root: Path, settings: Settings, store: StateStore, calls: bool) -> HtmlTargetType:
+@dataclass
+class SharedPhone:
+    """The phone of the first HTML archive target, for the next ones of one command: the
+    zone (getprop) and the address book (termux-contact-list) are then asked once, not
+    per kind restored and again for the final render."""
+
+    phone: TermuxPhone | None = None
+
+
+def html_target(
+    root: Path,
+    settings: Settings,
+    store: StateStore,
+    calls: bool,
+    shared: SharedPhone | None = None,
+) -> HtmlTargetType:
     """The archive target: times in the phone's zone, names from its contacts."""
     import json
 
@@ -601,11 +622,15 @@ def html_target(root: Path, settings: Settings, store: StateStore, calls: bool) 
     from smsbak.html_target import HtmlTarget
     from smsbak.phone.contacts import ContactBook
 
-    phone = TermuxPhone(
-        TermuxTools(settings.termux_timeout),
-        generation=store.get_meta("termux_generation"),
-        remembered_zone=store.get_meta(PHONE_ZONE_KEY),
-    )
+    phone = shared.phone if shared is not None else None
+    if phone is None:
+        phone = TermuxPhone(
+            TermuxTools(settings.termux_timeout),
+            generation=store.get_meta("termux_generation"),
+            remembered_zone=store.get_meta(PHONE_ZONE_KEY),
+        )
+        if shared is not None:
+            shared.phone = phone
 
     def zone() -> tuple[tzinfo, str]:
         info = phone.zone_info
@@ -645,15 +670,18 @@ def build_view(
     choice = TargetChoice("html", root)
     reports: list[RestoreReport] = []
     warnings: list[str] = []
+    shared = SharedPhone()
     for option in options:
         try:
-            reports.append(run_restore(paths, settings, option, choice, progress=progress))
+            reports.append(
+                run_restore(paths, settings, option, choice, progress=progress, shared_phone=shared)
+            )
         except MissingFolder as error:
             if option.what.kind != KIND_CALL:
                 raise
             warnings.append(f"{error.message}: the archive shows no call log")
     with RunLock(paths.lock_file), StateStore(paths.state_db) as store:
-        html_target(root, settings, store, calls=False).builder().build()
+        html_target(root, settings, store, False, shared).builder().build()
     return root / "index.html", reports, warnings
 
 

@@ -1,16 +1,28 @@
-"""Adoption and verify end to end: smsbak as a process, the fake phone, the Gmail
-emulator driven by the real Google client, and a Maildir."""
+"""Adoption and verify end to end: the real CLI (in the test process), the fake phone,
+the Gmail emulator driven by the real Google client, and a Maildir."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from smsbak.errors import ExitCode
 from smsbak.model import Box, Sms
-from tests.conftest import Bed
+from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
 from tests.fakes import sbp_corpus
 from tests.test_backup_e2e import BASE
 from tests.test_restore_e2e import restore_login
+
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
+
+
+@pytest.fixture
+def bed(bed: Bed) -> Bed:
+    """``reader = "termux"``: the fake phone has no Shizuku or root, and ``auto`` would
+    only try rish and su first on every run; the reader is not what this file tests."""
+    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, reader="termux")
+    return bed
 
 
 def fill_phone(bed: Bed, n: int, first: int = 0) -> list[Sms]:
@@ -136,7 +148,7 @@ def test_maildir_state_deleted_then_the_next_backup_doubles_nothing(
     bed: Bed, tmp_path: Path
 ) -> None:
     mail = tmp_path / "Mail"
-    bed.configure(destination=f"maildir:{mail}", quota_units_per_minute=15_000_000)
+    bed.configure(destination=f"maildir:{mail}", quota_units_per_minute=15_000_000, reader="termux")
     fill_phone(bed, 6)
     assert bed.smsbak("backup").returncode == 0
     state = list(bed.home.rglob("state.sqlite3*"))

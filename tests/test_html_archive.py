@@ -1,5 +1,7 @@
 """The HTML archive without a browser: paging, incremental re-runs, safe files,
-`smsbak view` and its termux-open, refusals. (In a browser: test_html_browser.py.)"""
+`smsbak view` and its termux-open, refusals. (In a browser: test_html_browser.py.)
+The CLI runs in the test process (``cli_in_process``); the desktop browser's test starts
+a Python of its own, for a clean PATH and a fresh ``webbrowser`` module."""
 
 from __future__ import annotations
 
@@ -15,10 +17,20 @@ from smsbak.archive_site.builder import PAGE_BYTES, PAGE_MESSAGES
 from smsbak.archive_site.files import download_name, safe_name, sniff_picture
 from smsbak.errors import ExitCode
 from smsbak.model import AddressKind, Box, Mms, MmsPart, Sms
-from tests.conftest import Bed
+from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
 from tests.test_backup_e2e import BASE, tricky_corpus
 from tests.test_html_browser import png
 from tests.test_restore_e2e import restore_login
+
+pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this tests
+
+
+@pytest.fixture
+def bed(bed: Bed) -> Bed:
+    """``reader = "termux"``: the fake phone has no Shizuku or root, and ``auto`` would
+    only try rish and su first on every run; the reader is not what this file tests."""
+    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, reader="termux")
+    return bed
 
 
 def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
@@ -230,8 +242,12 @@ def test_view_builds_the_archive_in_the_data_folder_and_opens_it(bed: Bed) -> No
     bed.phone.add_call(number="+4930999", date=BASE, type=1, duration=3)
     assert bed.smsbak("backup").returncode == 0
     restore_login(bed)
+    asked = len(bed.phone.calls("termux-contact-list")), len(bed.phone.calls("getprop"))
     result = bed.smsbak("view")
     assert result.returncode == 0, result.stderr
+    # the SMS, the calls and the final render ask the phone for names and zone once
+    now = len(bed.phone.calls("termux-contact-list")), len(bed.phone.calls("getprop"))
+    assert (now[0] - asked[0], now[1] - asked[1]) == (1, 1)
     index = bed.home / "archive" / "index.html"
     assert index.is_file() and f"The archive: {index}" in result.stdout
     (opened,) = bed.phone.calls("termux-open")
@@ -246,11 +262,12 @@ def test_view_builds_the_archive_in_the_data_folder_and_opens_it(bed: Bed) -> No
 
 
 def test_view_without_a_call_log_label_warns_and_still_opens(bed: Bed) -> None:
-    bed.configure(quota_units_per_minute=15_000_000, call_log=False)
+    bed.configure(quota_units_per_minute=15_000_000, call_log=False, reader="termux")
     tricky_corpus(bed.phone)
     assert bed.smsbak("backup").returncode == 0
     restore_login(bed)
-    bed.configure(quota_units_per_minute=15_000_000)  # calls on again, but none in Gmail
+    # calls on again, but none in Gmail
+    bed.configure(quota_units_per_minute=15_000_000, reader="termux")
     result = bed.smsbak("view")
     assert result.returncode == 0, result.stderr
     assert "Warning: there is no label (folder) 'Call log' in Gmail" in result.stderr

@@ -1,7 +1,8 @@
 """`smsbak backup`, `restore`, `status` and `doctor` end to end with `destination = "imap"`:
-the fake phone, smsbak as a real process, a real Dovecot (which does not merge a second
-copy of a Message-ID) over TLS with the test CA as imap_ca_file, or plain on loopback
-through the cutting proxy.
+the fake phone, the real CLI, a real Dovecot (which does not merge a second copy of a
+Message-ID) over TLS with the test CA as imap_ca_file, or plain on loopback through the
+cutting proxy. The CLI runs in the test process (``cli_in_process``) but for the run
+killed with SIGKILL, which is a process of its own.
 
 MEANT FOR AFTER THE MERGE: the CLI reaches the IMAP destination only through the wiring
 (`smsbak.app.open_destination`, branch `spine`). Until that exists this whole module is
@@ -32,6 +33,7 @@ if not hasattr(smsbak.app, "open_destination"):
     )
 
 pytest_plugins = ["tests.fakes.dovecot_fixtures"]
+pytestmark = pytest.mark.cli_in_process  # popen for the run SIGKILL ends
 
 
 def use_imap(bed: Bed, dovecot: Dovecot, *, port: int | None = None, **extra: object) -> None:
@@ -162,8 +164,12 @@ def test_doctor_checks_the_imap_login_and_folders(bed: Bed, dovecot: Dovecot) ->
     assert "Gmail login" not in result.stdout
 
 
-def test_a_wrong_password_exits_3_with_the_app_password_steps(bed: Bed, dovecot: Dovecot) -> None:
-    use_imap(bed, dovecot)
+def test_a_wrong_password_exits_3_with_the_app_password_steps(
+    bed: Bed, dovecot: Dovecot, tls_stranger: LatencyProxy
+) -> None:
+    # from a loopback address of its own (TLS passed through): Dovecot slows the next
+    # logins of an address that failed one, and the check below logs in from 127.0.0.1
+    use_imap(bed, dovecot, imap_port=tls_stranger.port)
     bed.phone.add_sms(address="+4911", body="hello", date=BASE)
     result = run(bed, dovecot, "backup", password="wrong")
     assert result.returncode == 3, result.stderr

@@ -2,7 +2,8 @@
 calls into their folder, restore into the phone, the daemon, switching destination
 (Gmail -> IMAP -> Gmail), and status naming the server, all through the real CLI
 against the real throwaway Dovecot (which keeps a second copy of a Message-ID, so
-nothing here leans on the server to merge).
+nothing here leans on the server to merge). The CLI runs in the test process
+(``cli_in_process``) but for the daemon, a process of its own.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tests.test_backup_e2e import BASE, expected, some_calls, tricky_corpus
 from tests.test_restore_e2e import phone_view
 
 pytest_plugins = ["tests.fakes.dovecot_fixtures"]
+pytestmark = pytest.mark.cli_in_process  # popen for the daemon
 
 
 def use_imap(bed: Bed, dovecot: Dovecot, port: int, **extra: object) -> None:
@@ -172,7 +174,7 @@ def test_the_daemon_backs_up_into_dovecot(
     gone_token: Bed, dovecot: Dovecot, proxy: LatencyProxy, daemons: list[subprocess.Popen[str]]
 ) -> None:
     bed = gone_token
-    use_imap(bed, dovecot, proxy.port, watch_every="1s", watch_delay="1s", call_log=False)
+    use_imap(bed, dovecot, proxy.port, watch_every="1s", watch_delay="0.1s", call_log=False)
     for i in range(3):
         bed.phone.add_sms(address="+491", body=f"first {i}", date=BASE + i * 1000)
     process = bed.popen("daemon", "--every", "1h", SMSBAK_IMAP_PASSWORD=dovecot.password)

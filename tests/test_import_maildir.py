@@ -92,7 +92,11 @@ def test_a_phone_backup_after_an_import_adds_only_what_the_file_lacked(
     archive = write_sbr_messages(tmp_path / "sms-old.xml", on_both)
     maildir = tmp_path / "Maildir"
     with GmailEmulator(account="user@example.com") as emulator:
-        bed = Bed(home=tmp_path / "home", phone=phone, emulator=emulator, refresh_token="")
+        # identity, not the process: the CLI in this process (the tests above start one)
+        bed = Bed(
+            home=tmp_path / "home", phone=phone, emulator=emulator, refresh_token="",
+            in_process=True,
+        )  # fmt: skip
         bed.home.mkdir()
         bed.configure(destination=f"maildir:{maildir}", call_log=False, reader="termux")
         imported = bed.smsbak("import", str(archive))

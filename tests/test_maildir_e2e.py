@@ -1,5 +1,9 @@
-"""Issue 9 end to end for ``destination = "maildir:PATH"``: the real CLI as a subprocess,
-the fake phone on PATH, a real Maildir on disk, and no Gmail login anywhere.
+"""Issue 9 end to end for ``destination = "maildir:PATH"``: the real CLI, the fake phone
+on PATH, a real Maildir on disk, and no Gmail login anywhere.
+
+The CLI runs in the test process (``cli_in_process``) except where the process is the
+point: a run killed with SIGKILL, the daemon, file modes of what a fresh process writes,
+and a laptop's bare PATH, which start ``python -m smsbak`` (``bed.process``/``popen``).
 
 The Maildir is read back here with nothing of smsbak's Maildir code (plain directory
 listings and the codec), so a bug in the adapter cannot hide itself.
@@ -29,6 +33,8 @@ from tests.test_backup_e2e import BASE, expected, some_calls, tricky_corpus
 from tests.test_restore_e2e import phone_view
 
 QUOTA = TEST_QUOTA_PER_MINUTE
+
+pytestmark = pytest.mark.cli_in_process  # bed.process/popen where the process is the point
 
 
 # --- reading the Maildir without smsbak ------------------------------------------------
@@ -109,11 +115,14 @@ def root(tmp_path: Path) -> Path:
 def mbed(bed: Bed, root: Path) -> Bed:
     """The test bed with its destination a Maildir and no Gmail login at all."""
     (bed.home / "token.json").unlink()
-    bed.configure(quota_units_per_minute=QUOTA, destination=f"maildir:{root}")
+    configure(bed, root)
     return bed
 
 
 def configure(bed: Bed, root: Path, **settings: object) -> None:
+    """The Maildir as destination; ``reader = "termux"`` unless given, as the phone here
+    has no Shizuku or root (``auto`` would only try rish and su first on every run)."""
+    settings.setdefault("reader", "termux")
     bed.configure(quota_units_per_minute=QUOTA, destination=f"maildir:{root}", **settings)
 
 
@@ -125,7 +134,7 @@ def test_tricky_corpus_is_delivered_exactly_once_with_flags_and_dates(
 ) -> None:
     tricky_corpus(mbed.phone)
     mbed.phone.add_sms(address="+4917", body="still unread", date=BASE + 60_000, read=False)
-    result = mbed.smsbak("backup")
+    result = mbed.process("backup")  # a fresh process: the modes below are its umask's
     assert result.returncode == 0, result.stderr
     assert "Backed up 16 new messages" in result.stdout
     assert f"the Maildir {root}" in result.stdout
@@ -266,6 +275,8 @@ def test_status_and_doctor_name_the_maildir_and_ask_for_no_login(mbed: Bed, root
     tricky_corpus(mbed.phone)
     mbed.phone.add_call(number="+4930", date=BASE, type=CallType.INCOMING, duration=5)
     assert mbed.smsbak("backup").returncode == 0
+    # the SMS and the call streams share one look-up of the address book
+    assert len(mbed.phone.calls("termux-contact-list")) == 1
     text = mbed.smsbak("status")
     assert text.returncode == 0, text.stderr
     assert f"Destination:        maildir:{root}" in text.stdout
@@ -321,7 +332,7 @@ def daemons() -> Iterator[list[subprocess.Popen[str]]]:
 def test_the_daemon_backs_up_into_the_maildir(
     mbed: Bed, root: Path, daemons: list[subprocess.Popen[str]]
 ) -> None:
-    configure(mbed, root, watch_every="1s", watch_delay="1s")
+    configure(mbed, root, watch_every="1s", watch_delay="0.1s")  # no burst to wait out
     for i in range(3):
         mbed.phone.add_sms(address="+491", body=f"first {i}", date=BASE + i * 1000)
     process = mbed.popen("daemon", "--every", "1h")
@@ -356,7 +367,8 @@ def reset(mbed: Bed, root: Path) -> tuple[Bed, list[tuple[object, ...]]]:
     mbed.phone.set(calls=[])
     shutil.rmtree(mbed.home)
     mbed.home.mkdir()
-    configure(mbed, root)
+    # the default reader: a phone with Shizuku then reads back what was restored through it
+    configure(mbed, root, reader="auto")
     return mbed, original
 
 
@@ -407,7 +419,8 @@ def test_restore_into_files_on_a_machine_without_a_phone(
     path = tmp_path / ("out.zip" if kind == "smsie" else "out.xml")
     bare_path = machine_without_a_phone(tmp_path)
     calls_before = len(bed.phone.calls())
-    result = bed.smsbak("restore", "--to", f"{kind}:{path}", PATH=bare_path)
+    # a process of its own: its start-up, too, must need no phone tool on the bare PATH
+    result = bed.process("restore", "--to", f"{kind}:{path}", PATH=bare_path)
     assert result.returncode == 0, result.stderr
     assert "16 messages restored" in result.stdout
     assert len(bed.phone.calls()) == calls_before, "the laptop has no phone to ask"

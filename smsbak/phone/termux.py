@@ -372,6 +372,7 @@ class TermuxPhone:
         self.generation = generation
         self.remembered_zone = remembered_zone
         self._zone: PhoneZone | None = None
+        self._contacts: list[Contact] | None = None
 
     @property
     def zone_info(self) -> PhoneZone:
@@ -450,11 +451,16 @@ class TermuxPhone:
         return iter(())
 
     def contacts(self) -> list[Contact]:
-        data = self.tools.json("termux-contact-list")
-        if not isinstance(data, list):
-            raise PhoneError("termux-contact-list did not answer with a list", INSTALL_HINT)
-        return [
-            Contact(name=str(row["name"]), number=str(row["number"]))
-            for row in data
-            if isinstance(row, dict) and row.get("name") and row.get("number")
-        ]
+        """Looked up once per phone object (one run): termux-contact-list is a round trip
+        through the Termux:API app that grows with the address book, and the SMS, MMS
+        and call streams of one backup each ask. A failure is not kept: asked again."""
+        if self._contacts is None:
+            data = self.tools.json("termux-contact-list")
+            if not isinstance(data, list):
+                raise PhoneError("termux-contact-list did not answer with a list", INSTALL_HINT)
+            self._contacts = [
+                Contact(name=str(row["name"]), number=str(row["number"]))
+                for row in data
+                if isinstance(row, dict) and row.get("name") and row.get("number")
+            ]
+        return list(self._contacts)
