@@ -57,9 +57,13 @@ def run_ci(clone: Path, caches: Path) -> tuple[int, float, list[tuple[float, str
         for key, value in os.environ.items()
         if not key.startswith(("VIRTUAL_ENV", "SMSBAK_"))
     }
+    # bash takes no PS4 from the environment when run as root: BASH_ENV sets it.
+    bash_env = caches / "ps4.sh"
+    bash_env.parent.mkdir(parents=True, exist_ok=True)
+    bash_env.write_text("PS4='+ ${EPOCHREALTIME} '\n", encoding="utf-8")
     env.update(
         CI="true",
-        PS4="+ ${EPOCHREALTIME} ",
+        BASH_ENV=str(bash_env),
         UV_CACHE_DIR=str(caches / "uv"),
         PIP_CACHE_DIR=str(caches / "pip"),
     )
