@@ -44,6 +44,17 @@ STALE_ALERT = 24 * 3600  # alert about transient failures only after a day witho
 LOGIN_CHECK = 5.0  # at most this many seconds between looks at token.json while the login is broken
 
 
+def _leave_signals_to_main() -> None:
+    """Run in each job thread (and inherited by the threads a job starts): SIGTERM and
+    SIGINT blocked, so the kernel delivers them to the main thread.
+
+    A signal the kernel hands to another thread only marks Python's handler as due; the
+    main thread runs it when it next wakes, and between jobs it sleeps until the next
+    one, an hour or more away. A SIGTERM that landed on a job thread was seen only then:
+    `smsbak daemon` did not stop (found by a test that waited 30 s, once in a dozen)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+
+
 @dataclass(frozen=True)
 class DaemonTimes:
     every: float
@@ -151,7 +162,11 @@ class Daemon:
                 timezone=UTC,
                 # Two workers: the watch job runs while a backup runs; _backing_up
                 # keeps backups from overlapping.
-                executors={"default": ThreadPoolExecutor(max_workers=2)},
+                executors={
+                    "default": ThreadPoolExecutor(
+                        max_workers=2, pool_kwargs={"initializer": _leave_signals_to_main}
+                    )
+                },
                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             )
             self._scheduler = scheduler
