@@ -91,6 +91,9 @@ def main() -> int:
         "--purge", action="store_true", help="remove .ci/run's Debian packages first"
     )
     parser.add_argument("--no-write", action="store_true", help="print, do not record")
+    parser.add_argument(
+        "--log", type=Path, default=Path("ci_wall.log"), help=".ci/run's output (ci_wall.log)"
+    )
     args = parser.parse_args()
     facts = machine_facts()
     if args.purge:
@@ -99,6 +102,7 @@ def main() -> int:
         clone = Path(tmp) / "smsbak"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
         code, total, trace, stdout = run_ci(clone, Path(tmp) / "caches")
+    args.log.write_text(stdout, encoding="utf-8")
     pytest_at = first(trace, "pytest")
     ruff_at = first(trace, "ruff")
     needed = sorted(
