@@ -207,6 +207,14 @@ class Bed:
         return list(self.emulator.messages(label))
 
 
+def with_termux_reader(bed: Bed) -> Bed:
+    """The bed with ``reader = "termux"``, for files whose bed is that (``def bed(bed)``):
+    the fake phone has no Shizuku or root, and ``auto`` would only try rish and su first
+    on every run, in files where the reader is not what is tested."""
+    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, reader="termux")
+    return bed
+
+
 @pytest.fixture
 def bed(request: pytest.FixtureRequest, tmp_path: Path, emulator: GmailEmulator) -> Iterator[Bed]:
     home = tmp_path / "home"

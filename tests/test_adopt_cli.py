@@ -9,7 +9,7 @@ import pytest
 
 from smsbak.errors import ExitCode
 from smsbak.model import Box, Sms
-from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
+from tests.conftest import Bed, with_termux_reader
 from tests.fakes import sbp_corpus
 from tests.test_backup_e2e import BASE
 from tests.test_restore_e2e import restore_login
@@ -19,10 +19,7 @@ pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this
 
 @pytest.fixture
 def bed(bed: Bed) -> Bed:
-    """``reader = "termux"``: the fake phone has no Shizuku or root, and ``auto`` would
-    only try rish and su first on every run; the reader is not what this file tests."""
-    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, reader="termux")
-    return bed
+    return with_termux_reader(bed)  # the reader is not what this file tests
 
 
 def fill_phone(bed: Bed, n: int, first: int = 0) -> list[Sms]:

@@ -17,7 +17,7 @@ from smsbak.archive_site.builder import PAGE_BYTES, PAGE_MESSAGES
 from smsbak.archive_site.files import download_name, safe_name, sniff_picture
 from smsbak.errors import ExitCode
 from smsbak.model import AddressKind, Box, Mms, MmsPart, Sms
-from tests.conftest import TEST_QUOTA_PER_MINUTE, Bed
+from tests.conftest import Bed, with_termux_reader
 from tests.test_backup_e2e import BASE, tricky_corpus
 from tests.test_html_browser import png
 from tests.test_restore_e2e import restore_login
@@ -27,10 +27,7 @@ pytestmark = pytest.mark.cli_in_process  # the process boundary is not what this
 
 @pytest.fixture
 def bed(bed: Bed) -> Bed:
-    """``reader = "termux"``: the fake phone has no Shizuku or root, and ``auto`` would
-    only try rish and su first on every run; the reader is not what this file tests."""
-    bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, reader="termux")
-    return bed
+    return with_termux_reader(bed)  # the reader is not what this file tests
 
 
 def snapshot(folder: Path) -> dict[str, tuple[str, int]]:

@@ -373,8 +373,8 @@ class Dovecot:
         client.login(user, self.password)
         return client
 
-    def messages(self, folder: str, user: str = USER) -> list[bytes]:
-        """Raw bytes of every message in ``folder`` (empty when it does not exist)."""
+    def _fetch_all(self, folder: str, user: str, item: str, key: bytes) -> list[bytes]:
+        """``item`` of every message in ``folder`` by UID order (none when it is missing)."""
         client = self.client(user)
         try:
             if not client.folder_exists(folder):
@@ -383,10 +383,14 @@ class Dovecot:
             uids = client.search("ALL")
             if not uids:
                 return []
-            data = client.fetch(uids, ["BODY.PEEK[]"])
-            return [data[uid][b"BODY[]"] for uid in sorted(data)]
+            data = client.fetch(uids, [item])
+            return [data[uid][key] for uid in sorted(data)]
         finally:
             client.logout()
+
+    def messages(self, folder: str, user: str = USER) -> list[bytes]:
+        """Raw bytes of every message in ``folder`` (empty when it does not exist)."""
+        return self._fetch_all(folder, user, "BODY.PEEK[]", b"BODY[]")
 
     def message_ids(self, folder: str, user: str = USER) -> list[str]:
         """The Message-ID of every message in ``folder``, asked of the server for the
@@ -394,23 +398,12 @@ class Dovecot:
         from email.parser import BytesHeaderParser
         from email.policy import compat32
 
-        client = self.client(user)
-        try:
-            if not client.folder_exists(folder):
-                return []
-            client.select_folder(folder, readonly=True)
-            uids = client.search("ALL")
-            if not uids:
-                return []
-            data = client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
-            parser = BytesHeaderParser(policy=compat32)
-            return [
-                str(parser.parsebytes(data[uid][b"BODY[HEADER.FIELDS (MESSAGE-ID)]"])
-                    ["Message-ID"] or "").strip()
-                for uid in sorted(data)
-            ]  # fmt: skip
-        finally:
-            client.logout()
+        headers = self._fetch_all(
+            folder, user, "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]",
+            b"BODY[HEADER.FIELDS (MESSAGE-ID)]",
+        )  # fmt: skip
+        parser = BytesHeaderParser(policy=compat32)
+        return [str(parser.parsebytes(h)["Message-ID"] or "").strip() for h in headers]
 
     def reset(self) -> None:
         """Delete every folder but INBOX and empty INBOX (a clean mailbox per test)."""
