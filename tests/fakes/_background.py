@@ -17,15 +17,13 @@ replace the file atomically, so concurrent calls do not lose updates.  Stdlib on
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import struct
 import sys
 
 from _termux_common import (
-    PHONE_ENV,
-    SETTINGS_SUFFIX,
+    FixtureLock,
     Phone,
     ShowUsage,
     UsageError,
@@ -39,6 +37,7 @@ from _termux_common import (
     mode_of,
     respond,
     run_tool,
+    save_phone,
     sdk_level,
     write_stdout,
 )
@@ -53,50 +52,10 @@ if TYPE_CHECKING:
 
 Job = dict[str, "Any"]
 
-BULK_FIELDS = ("messages", "contacts", "calls")  # as FakePhone: not in the settings file
 APP_UID = 10234  # silent: Termux's (and, shared, Termux:API's) uid, as in _privileged
 
 
 # --------------------------------------------------------------------------- fixture
-
-
-class FixtureLock:
-    """An exclusive ``flock`` on ``<fixture>.lock`` around a read-modify-write (the
-    same lock file the privileged fakes use)."""
-
-    def __init__(self, tool: str) -> None:
-        self.tool = tool
-        self.fd = -1
-
-    def __enter__(self) -> FixtureLock:
-        import fcntl
-
-        name = os.environ.get(PHONE_ENV)
-        if not name:
-            fail(self.tool, f"fake tool: ${PHONE_ENV} is not set (test set-up error)")
-        self.fd = os.open(name + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)  # closing releases the lock
-
-
-def _replace(path: str, text: str) -> None:
-    directory, base = os.path.split(path)
-    tmp = os.path.join(directory, f".{base}.{os.getpid()}.bg.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
-def save_phone(phone: Phone) -> None:
-    """Write the fixture back atomically in FakePhone's format, and its small settings
-    file too (hold :class:`FixtureLock`)."""
-    name = os.environ[PHONE_ENV]
-    _replace(name, json.dumps(phone, ensure_ascii=False, separators=(",", ":")))
-    settings = {k: v for k, v in phone.items() if k not in BULK_FIELDS}
-    _replace(name + SETTINGS_SUFFIX, json.dumps(settings, ensure_ascii=False))
 
 
 def update_phone(tool: str, change: Callable[[Phone], Any]) -> Any:

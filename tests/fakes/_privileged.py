@@ -21,15 +21,15 @@ import sys
 import time
 
 from _termux_common import (
-    BULK_FIELDS,
     PHONE_ENV,
-    SETTINGS_SUFFIX,
+    FixtureLock,
     Phone,
     Row,
     fail,
     hang,
     load_phone,
     log_invocation,
+    save_phone,
     write_stdout,
 )
 
@@ -82,44 +82,6 @@ def appop_mode(phone: Phone, package: str, op: str) -> str:
     ops = (phone.get("appops") or {}).get(package) or {}
     mode = ops.get(op, "default") if isinstance(ops, dict) else "default"
     return str(mode) if mode in APPOP_MODES else "default"
-
-
-class FixtureLock:
-    """An exclusive ``flock`` on ``<fixture>.lock`` around a read-modify-write."""
-
-    def __init__(self, tool: str) -> None:
-        self.tool = tool
-        self.fd = -1
-
-    def __enter__(self) -> FixtureLock:
-        import fcntl
-
-        name = os.environ.get(PHONE_ENV)
-        if not name:
-            fail(self.tool, f"fake tool: ${PHONE_ENV} is not set (test set-up error)")
-        self.fd = os.open(name + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)  # closing releases the lock
-
-
-def save_phone(phone: Phone) -> None:
-    """Write the fixture back atomically, in FakePhone's format (hold FixtureLock)."""
-    name = os.environ[PHONE_ENV]
-    directory, base = os.path.split(name)
-    tmp = os.path.join(directory, f".{base}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(phone, handle, ensure_ascii=False, separators=(",", ":"))
-    os.replace(tmp, name)
-    # The small copy without the bulk data, which rish, su and getprop read instead: as
-    # FakePhone.save writes it, so a setting a fake changed (appops) is never stale there.
-    small = os.path.join(directory, f".{base}.{os.getpid()}.settings.tmp")
-    with open(small, "w", encoding="utf-8") as handle:
-        settings = {k: v for k, v in phone.items() if k not in BULK_FIELDS}
-        json.dump(settings, handle, ensure_ascii=False)
-    os.replace(small, name + SETTINGS_SUFFIX)
 
 
 def _exec_shell(args: Sequence[str], uid: int) -> NoReturn:

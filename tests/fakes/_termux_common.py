@@ -107,7 +107,7 @@ SETTINGS_SUFFIX = ".settings.json"
 """Beside the fixture, FakePhone writes its small part (no messages, contacts, calls) so
 tools that need no data (getprop) answer at once, as the real ones do on a phone."""
 BULK_FIELDS = frozenset({"messages", "contacts", "calls", "mms", "threads"})
-"""What the small part leaves out (as tests/fakes/phone.py's BULK_FIELDS)."""
+"""What the small part leaves out (FakePhone's save uses these too)."""
 
 
 def load_phone(tool: str, *, settings_only: bool = False) -> Phone:
@@ -128,6 +128,46 @@ def load_phone(tool: str, *, settings_only: bool = False) -> Phone:
     if generation not in GENERATIONS:
         fail(tool, f"fake Termux:API tool: bad generation {generation!r} in {name}")
     return data
+
+
+class FixtureLock:
+    """An exclusive ``flock`` on ``<fixture>.lock`` around a read-modify-write, for every
+    fake that changes the phone."""
+
+    def __init__(self, tool: str) -> None:
+        self.tool = tool
+        self.fd = -1
+
+    def __enter__(self) -> FixtureLock:
+        import fcntl
+
+        name = os.environ.get(PHONE_ENV)
+        if not name:
+            fail(self.tool, f"fake tool: ${PHONE_ENV} is not set (test set-up error)")
+        self.fd = os.open(name + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)  # closing releases the lock
+
+
+def _replace(path: str, text: str) -> None:
+    directory, base = os.path.split(path)
+    tmp = os.path.join(directory, f".{base}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def save_phone(phone: Phone) -> None:
+    """Write the fixture back atomically in FakePhone's format, and its small settings
+    copy too, which rish, su and getprop read, so a setting a fake changed (appops, a
+    job) is never stale there (hold :class:`FixtureLock`)."""
+    name = os.environ[PHONE_ENV]
+    _replace(name, json.dumps(phone, ensure_ascii=False, separators=(",", ":")))
+    settings = {k: v for k, v in phone.items() if k not in BULK_FIELDS}
+    _replace(name + SETTINGS_SUFFIX, json.dumps(settings, ensure_ascii=False))
 
 
 def is_new(phone: Phone) -> bool:

@@ -125,14 +125,14 @@ from pathlib import Path
 from types import EllipsisType
 from typing import Any
 
+from tests.fakes._termux_common import BULK_FIELDS, SETTINGS_SUFFIX
+
 BIN_DIR = Path(__file__).resolve().parent / "bin"
 PHONE_FILE = "phone.json"
 LOG_FILE = "termux-calls.jsonl"
 SMS_SEND_MARKER = "sms-send-CALLED"
 BROWSER_LOG = "fake-browser.log"
 
-SETTINGS_SUFFIX = ".settings.json"  # as in _termux_common: read by getprop
-BULK_FIELDS = frozenset({"messages", "contacts", "calls", "mms", "threads"})  # as _termux_common
 
 MODES = ("ok", "permission", "hang", "garbage", "truncated", "empty", "exit1")
 GENERATIONS = ("new", "old")
@@ -660,10 +660,7 @@ class FakePhone:
         if unknown:
             raise ValueError(f"unknown wifi fields: {sorted(unknown)}")
         self.data["wifi"] = {
-            "connected": bool(connected),
-            "ssid": ssid,
-            "cellular": bool(cellular),
-            **extra,
+            "connected": bool(connected), "ssid": ssid, "cellular": bool(cellular), **extra
         }
         self._changed()
 
