@@ -61,11 +61,17 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return 2 * (os.cpu_count() or 1)
 
 
+def scaled_emulator(account: str = ACCOUNT) -> GmailEmulator:
+    """The emulator as the tests run it: the quota scaled up 1000 times, no latency
+    (start it with ``with``)."""
+    return GmailEmulator(
+        account=account, quota_units_per_minute=TEST_QUOTA_PER_MINUTE, burst_units=1250 * 1000
+    )
+
+
 @pytest.fixture
 def emulator() -> Iterator[GmailEmulator]:
-    with GmailEmulator(
-        account=ACCOUNT, quota_units_per_minute=TEST_QUOTA_PER_MINUTE, burst_units=1250 * 1000
-    ) as emu:
+    with scaled_emulator() as emu:
         yield emu
 
 
@@ -215,16 +221,28 @@ def with_termux_reader(bed: Bed) -> Bed:
     return bed
 
 
+def new_bed(directory: Path, emulator: GmailEmulator, *, in_process: bool) -> Bed:
+    """A bed in ``directory`` (its home and phone), logged in to ``emulator``: what the
+    ``bed`` fixture gives each test, for module-scoped set-ups too."""
+    home = directory / "home"
+    refresh_token = write_token(home, emulator)
+    made = Bed(
+        home=home,
+        phone=FakePhone(directory / "phone"),
+        emulator=emulator,
+        refresh_token=refresh_token,
+    )
+    made.in_process = in_process
+    made.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE)
+    return made
+
+
 @pytest.fixture
 def bed(request: pytest.FixtureRequest, tmp_path: Path, emulator: GmailEmulator) -> Iterator[Bed]:
-    home = tmp_path / "home"
-    phone = FakePhone(tmp_path / "phone")
-    refresh_token = write_token(home, emulator)
-    test_bed = Bed(home=home, phone=phone, emulator=emulator, refresh_token=refresh_token)
-    test_bed.in_process = request.node.get_closest_marker("cli_in_process") is not None
-    test_bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE)
+    in_process = request.node.get_closest_marker("cli_in_process") is not None
+    test_bed = new_bed(tmp_path, emulator, in_process=in_process)
     yield test_bed
-    assert not phone.sms_send_called(), "smsbak must never call termux-sms-send"
+    assert not test_bed.phone.sms_send_called(), "smsbak must never call termux-sms-send"
 
 
 @pytest.fixture(autouse=True)
@@ -240,8 +258,13 @@ def _umask_restored() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _no_real_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nothing in the suite may reach Google: proxies off, no ambient credentials."""
+    keep_off_the_network(monkeypatch)
+
+
+def keep_off_the_network(env: pytest.MonkeyPatch) -> None:
+    """Nothing in the suite may reach Google: proxies off, no ambient credentials
+    (every test has it; a module-scoped set-up calls it in its own MonkeyPatch)."""
     for variable in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
+        env.delenv(variable, raising=False)
+    env.setenv("NO_PROXY", "127.0.0.1,localhost")
+    env.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)

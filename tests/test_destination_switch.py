@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from smsbak.errors import ExitCode
-from tests.conftest import ACCOUNT, BACKUP_SCOPES, TEST_QUOTA_PER_MINUTE, Bed
+from tests.conftest import ACCOUNT, BACKUP_SCOPES, TEST_QUOTA_PER_MINUTE, Bed, scaled_emulator
 from tests.fakes.gmail_emulator import GmailEmulator
 from tests.test_mms_backup import group_mms, setup
 
@@ -23,9 +23,7 @@ SECOND = "second@example.com"
 
 @pytest.fixture
 def second() -> Iterator[GmailEmulator]:
-    with GmailEmulator(
-        account=SECOND, quota_units_per_minute=TEST_QUOTA_PER_MINUTE, burst_units=1_250_000
-    ) as emu:
+    with scaled_emulator(SECOND) as emu:
         yield emu
 
 

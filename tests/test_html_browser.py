@@ -20,10 +20,9 @@ import pytest
 from smsbak.mime import encode_mms
 from smsbak.model import AddressKind, Box, Mms, MmsPart
 from tests.browser import CHROMIUM, Browser, Page, artifacts_dir
-from tests.conftest import ACCOUNT, TEST_QUOTA_PER_MINUTE, Bed, write_token
+from tests.conftest import ACCOUNT, Bed, new_bed, scaled_emulator
 from tests.fakes.archive_corpus import png
 from tests.fakes.gmail_emulator import GmailEmulator
-from tests.fakes.phone import FakePhone
 from tests.test_backup_e2e import BASE, tricky_corpus
 from tests.test_restore_e2e import restore_login
 
@@ -75,25 +74,13 @@ def upload_mms(emulator: GmailEmulator, mms: Mms) -> None:
 
 
 @pytest.fixture(scope="module")
-def site(
-    tmp_path_factory: pytest.TempPathFactory, browser: Browser
-) -> Iterator[tuple[Bed, Path]]:
+def site(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[tuple[Bed, Path]]:
     """``browser`` first: Chromium starts while the site is built."""
     base = tmp_path_factory.mktemp("html")
-    with GmailEmulator(
-        account=ACCOUNT, quota_units_per_minute=TEST_QUOTA_PER_MINUTE, burst_units=1_250_000
-    ) as emulator:
-        home = base / "home"
-        bed = Bed(
-            home=home,
-            phone=FakePhone(base / "phone"),
-            emulator=emulator,
-            refresh_token=write_token(home, emulator),
-        )
+    with scaled_emulator() as emulator:
         # Built once through the CLI in this process: what is tested is the site in the
         # browser, not smsbak's start-up (the emulator and the fake phone stay real).
-        bed.in_process = True
-        bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE)
+        bed = new_bed(base, emulator, in_process=True)
         tricky_corpus(bed.phone)
         with bed.phone.batch():
             bed.phone.add_sms(address="+4930999", body=SCRIPT_BODY, date=BASE + 30_000, type=1)
@@ -106,7 +93,7 @@ def site(
         assert bed.smsbak("backup").returncode == 0
         upload_mms(emulator, PICTURE_MMS)
         upload_mms(emulator, GROUP_MMS)
-        (home / "token.json").unlink()
+        (bed.home / "token.json").unlink()
         restore_login(bed)
         folder = base / "archive"
         result = bed.smsbak("restore", "--to", f"html:{folder}")
@@ -325,9 +312,7 @@ def test_dark_mode_follows_the_system_and_a_phone_screen_needs_no_sideways_scrol
         page.goto(url)
         colors[scheme] = page.eval(background)
         # What the phone's screen shows (the whole page is in html-conversation.png).
-        page.screenshot(
-            artifacts_dir() / f"html-conversation-phone-{scheme}.png", whole_page=False
-        )
+        page.screenshot(artifacts_dir() / f"html-conversation-phone-{scheme}.png", whole_page=False)
     assert colors["light"] != colors["dark"]
     assert page.eval("document.documentElement.scrollWidth <= window.innerWidth")
     assert page.eval("window.innerWidth") == 360

@@ -13,10 +13,16 @@ import pytest
 from smsbak.errors import ExitCode
 from smsbak.mime import decode_sms
 from smsbak.model import Box, Sms
-from tests.conftest import ACCOUNT, TEST_QUOTA_PER_MINUTE, Bed, write_token
+from tests.conftest import (
+    TEST_QUOTA_PER_MINUTE,
+    Bed,
+    keep_off_the_network,
+    new_bed,
+    scaled_emulator,
+    write_token,
+)
 from tests.fakes import sbp_corpus
 from tests.fakes.gmail_emulator import GmailEmulator
-from tests.fakes.phone import FakePhone
 from tests.format_readers import mms_only, sms_only
 from tests.test_backup_e2e import BASE, tricky_corpus
 
@@ -58,19 +64,9 @@ def back_up_once(
     reset" each get a fresh Gmail seeded with its emails (:meth:`Archive.seed`), a
     fresh phone and a fresh SMSBAK_HOME, instead of each making the same backup."""
     directory = tmp_path_factory.mktemp("archive")
-    with (
-        pytest.MonkeyPatch.context() as env,
-        GmailEmulator(
-            account=ACCOUNT, quota_units_per_minute=TEST_QUOTA_PER_MINUTE, burst_units=1_250_000
-        ) as emulator,
-    ):
-        for variable in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-            env.delenv(variable, raising=False)
-        env.setenv("NO_PROXY", "127.0.0.1,localhost")
-        env.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
-        home = directory / "home"
-        bed = Bed(home, FakePhone(directory / "phone"), emulator, write_token(home, emulator))
-        bed.in_process = True
+    with pytest.MonkeyPatch.context() as env, scaled_emulator() as emulator:
+        keep_off_the_network(env)
+        bed = new_bed(directory, emulator, in_process=True)
         bed.configure(quota_units_per_minute=TEST_QUOTA_PER_MINUTE, **settings)
         corpus(bed)
         result = bed.smsbak("backup")
