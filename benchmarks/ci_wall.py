@@ -110,7 +110,7 @@ def main() -> int:
     )
     summary = SUMMARY.findall(stdout)
     counts, pytest_s = (summary[-1][0], float(summary[-1][1])) if summary else ("?", None)
-    setup_s = pytest_at if pytest_at is not None else None
+    setup_s = pytest_at
     pytest_wall = (ruff_at - pytest_at) if pytest_at is not None and ruff_at is not None else None
     lint_s = (total - ruff_at) if ruff_at is not None else None
     ok = code == 0 and total <= LIMIT_S
