@@ -113,11 +113,11 @@ before its next access (outside ``batch()``), so ``phone.messages`` shows them.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -223,26 +223,28 @@ def _mms_thread_key(mms: Mapping[str, Any]) -> str | None:
     return others[0] if len(others) == 1 else "~".join(others)
 
 
-def _python_for_fakes() -> str:
-    """``python3`` for the fakes: the interpreter running the tests, started without
-    ``site`` (-S).
+FAKES_PYTHON_DIR = Path(__file__).resolve().parent / "python-for-fakes"
+"""Holds only a checked-in ``python3`` for the fakes' ``#!/usr/bin/env python3``.
 
-    Every fake call is a process start, thousands per suite run: without site (the
-    venv's .pth files, the editable install's finder) a start costs ~16 ms instead
-    of ~60-120 ms, and the fakes use the standard library only. zoneinfo still
-    finds every zone: the system's database first, then the tzdata package's (for
-    machines without /usr/share/zoneinfo), as smsbak itself would.
-    """
-    import shlex
+Every fake call is a process start, thousands per suite run: that ``python3`` starts
+the interpreter running the tests without ``site`` (-S), since the venv's .pth files
+and the editable install's finder cost ~16 ms of a start, and the fakes use the
+standard library only. It is a file in the repository, not one written per test: a
+file written while another thread forks can be held open for writing by the child,
+and exec'ing it then fails with ETXTBSY (exit 126), as a threaded test once showed.
+"""
+
+
+@functools.cache
+def _fakes_tzpath() -> str:
+    """zoneinfo's path for the fakes: the system's zones first, then the tzdata
+    package's (for machines without /usr/share/zoneinfo), as smsbak itself finds them
+    with site, which -S leaves out."""
     import zoneinfo
 
     import tzdata
 
-    tzpath = os.pathsep.join([*zoneinfo.TZPATH, str(Path(tzdata.__file__).parent / "zoneinfo")])
-    return (
-        "#!/bin/sh\n"
-        f'PYTHONTZPATH={shlex.quote(tzpath)} exec {shlex.quote(sys.executable)} -S "$@"\n'
-    )
+    return os.pathsep.join([*zoneinfo.TZPATH, str(Path(tzdata.__file__).parent / "zoneinfo")])
 
 
 class FakePhone:
@@ -740,26 +742,16 @@ class FakePhone:
         SMSBAK_FAKE_PHONE / SMSBAK_FAKE_LOG set.
 
         Second on PATH comes a directory holding only a ``python3`` for the fakes'
-        ``#!/usr/bin/env python3``: see :func:`_python_for_fakes`.
+        ``#!/usr/bin/env python3``: see :data:`FAKES_PYTHON_DIR`.
         """
         env = dict(os.environ if base is None else base)
         path = env.get("PATH") or os.defpath
-        env["PATH"] = os.pathsep.join([str(BIN_DIR), str(self._python_dir()), path])
+        env["PATH"] = os.pathsep.join([str(BIN_DIR), str(FAKES_PYTHON_DIR), path])
+        env["SMSBAK_FAKES_PYTHON"] = sys.executable
+        env["SMSBAK_FAKES_TZPATH"] = _fakes_tzpath()
         env["SMSBAK_FAKE_PHONE"] = str(self.path)
         env["SMSBAK_FAKE_LOG"] = str(self.log_path)
         return env
-
-    def _python_dir(self) -> Path:
-        directory = self.directory / ".python3-for-fakes"
-        wrapper = directory / "python3"
-        if not wrapper.exists():
-            directory.mkdir(exist_ok=True)
-            tmp = directory / f".python3.{os.getpid()}.{threading.get_ident()}"
-            tmp.unlink(missing_ok=True)
-            tmp.write_text(_python_for_fakes())
-            tmp.chmod(0o755)
-            os.replace(tmp, wrapper)
-        return directory
 
     def run(
         self,
