@@ -121,9 +121,10 @@ def browser_times(folder: Path) -> dict[str, tuple[float, int, int]]:
     """Median load time (s), size (bytes) and messages shown of: the largest page of the
     largest conversation, the page of the smallest conversation, and the index."""
     sys.path.insert(0, str(REPO))
-    from tests.browser import CHROMIUM, Browser
+    from tests.browser import Browser, find_chromium
 
-    assert CHROMIUM, "chromium is not installed"
+    chromium = find_chromium()
+    assert chromium, "chromium is not installed"
     site = json.loads((folder / "data" / "site.json").read_text())["conversations"]
     big_id = max(site, key=lambda c: site[c]["pages"])
     big = max((folder / "c" / big_id).glob("p*.html"), key=lambda p: p.stat().st_size)
@@ -133,7 +134,7 @@ def browser_times(folder: Path) -> dict[str, tuple[float, int, int]]:
         "page of the smallest conversation": folder / "c" / small_id / "p1.html",
         "index (every conversation)": folder / "index.html",
     }
-    browser = Browser()
+    browser = Browser(chromium)
     results = {}
     try:
         page = browser.page()

@@ -19,7 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+def find_chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
 FLAGS = [
     "--headless=new",
     "--no-sandbox",
@@ -48,13 +52,12 @@ def artifacts_dir() -> Path:
 
 
 class Browser:
-    def __init__(self) -> None:
-        assert CHROMIUM is not None
+    def __init__(self, chromium: str) -> None:
         import websocket  # the test extra's websocket-client
 
         self.profile = Path(tempfile.mkdtemp(prefix="smsbak-chromium-"))
         self.process = subprocess.Popen(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            [chromium, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import os
 import re
-import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -18,6 +16,7 @@ from click.testing import CliRunner
 from smsbak.cli import main
 from smsbak.config import Settings
 from smsbak.errors import ExitCode
+from tests.system_tools import require
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -121,12 +120,9 @@ def test_nothing_in_smsbak_can_send_an_sms() -> None:
 
 @pytest.mark.parametrize("script", ["termux-setup.sh", ".ci/run"])
 def test_shell_scripts_pass_shellcheck(script: str) -> None:
-    if shutil.which("shellcheck") is None:
-        if os.environ.get("SMSBAK_REQUIRE_SHELLCHECK"):
-            pytest.fail("shellcheck is required here but not installed")
-        pytest.skip("shellcheck is not installed")
+    shellcheck = require("shellcheck", "SMSBAK_REQUIRE_SHELLCHECK", "apt-get install shellcheck")
     result = subprocess.run(
-        ["shellcheck", str(ROOT / script)], capture_output=True, text=True, check=False
+        [shellcheck, str(ROOT / script)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout
 

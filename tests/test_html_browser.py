@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,19 +18,13 @@ import pytest
 
 from smsbak.mime import encode_mms
 from smsbak.model import AddressKind, Box, Mms, MmsPart
-from tests.browser import CHROMIUM, Browser, Page, artifacts_dir
+from tests.browser import Browser, Page, artifacts_dir
 from tests.conftest import ACCOUNT, Bed, new_bed, scaled_emulator
 from tests.fakes.archive_corpus import png
 from tests.fakes.gmail_emulator import GmailEmulator
+from tests.system_tools import require
 from tests.test_backup_e2e import BASE, tricky_corpus
 from tests.test_restore_e2e import restore_login
-
-if CHROMIUM is None and os.environ.get("SMSBAK_REQUIRE_CHROMIUM"):
-    # CI installs chromium: there a missing browser is a failure, never a silent skip.
-    raise RuntimeError("chromium is required here (SMSBAK_REQUIRE_CHROMIUM) but not installed")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (.ci/run installs Debian's chromium)"
-)
 
 SCRIPT_BODY = "<script>alert(1)</script>"
 IMG_BODY = "<img src=x onerror=\"document.title='pwned';alert(2)\">"
@@ -105,7 +98,10 @@ def site(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    chromium = Browser()
+    # CI installs chromium (SMSBAK_REQUIRE_CHROMIUM): there a missing browser is a
+    # failure, never a silent skip.
+    path = require("chromium", "SMSBAK_REQUIRE_CHROMIUM", "apt-get install chromium")
+    chromium = Browser(path)
     yield chromium
     chromium.close()
 

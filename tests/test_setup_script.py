@@ -12,7 +12,6 @@ are the system's.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -334,14 +333,3 @@ def test_bad_timeout_setting(sandbox: Sandbox) -> None:
     assert result.returncode == 2
     assert "SMSBAK_SETUP_API_TIMEOUT" in result.stderr
     assert sandbox.log("pkg.log") == []
-
-
-def test_setup_script_passes_shellcheck() -> None:
-    if shutil.which("shellcheck") is None:
-        if os.environ.get("SMSBAK_REQUIRE_SHELLCHECK"):
-            pytest.fail("shellcheck is required here (SMSBAK_REQUIRE_SHELLCHECK) but not installed")
-        pytest.skip("shellcheck is not installed")
-    result = subprocess.run(
-        ["shellcheck", str(SCRIPT)], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stdout
