@@ -44,14 +44,20 @@ SUMMARY = re.compile(r"=+ (.*?) in ([\d.]+)s")
 
 
 def purge() -> None:
-    """Remove what .ci/run installs, as on a machine that never had it."""
+    """Remove what .ci/run installs, and the downloaded .deb files of every package
+    removed, as on a machine that never had them: the install then downloads again."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(
-        ["apt-get", "purge", "-y", "-qq", *DEBIAN],
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        check=True,
-        capture_output=True,
+        ["apt-get", "purge", "-y", "-qq", *DEBIAN], env=env, check=True, capture_output=True
     )
-    subprocess.run(["apt-get", "autoremove", "-y", "-qq"], check=True, capture_output=True)
+    simulated = subprocess.run(
+        ["apt-get", "-s", "autoremove"], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    removed = {*DEBIAN, *re.findall(r"^Remv (\S+)", simulated, re.M)}
+    subprocess.run(["apt-get", "autoremove", "-y", "-qq"], env=env, check=True, capture_output=True)
+    for name in removed:
+        for deb in Path("/var/cache/apt/archives").glob(f"{name.split(':')[0]}_*.deb"):
+            deb.unlink()
 
 
 def run_ci(clone: Path, caches: Path) -> tuple[int, float, list[tuple[float, str]], str]:
