@@ -5,14 +5,16 @@ Every fake is a thin script that puts ``tests/fakes`` on ``sys.path`` and calls 
 ``/work/shared/reference/termux-api.md`` (quirks included); choices where the reference
 is silent are marked "silent:" in comments.
 
-The fixture phone is a JSON file named by ``SMSBAK_FAKE_PHONE``; it is read afresh on
-every call.  Every invocation appends one JSON line to ``SMSBAK_FAKE_LOG`` (when set).
+The fixture phone is a ``marshal`` file named by ``SMSBAK_FAKE_PHONE`` (FakePhone in
+phone.py writes it with the interpreter the fakes run on); it is read afresh on every
+call.  Every invocation appends one JSON line to ``SMSBAK_FAKE_LOG`` (when set).
 Stdlib only.
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import re
 import signal
@@ -103,7 +105,7 @@ def fail(tool: str, message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-SETTINGS_SUFFIX = ".settings.json"
+SETTINGS_SUFFIX = ".settings"
 """Beside the fixture, FakePhone writes its small part (no messages, contacts, calls) so
 tools that need no data (getprop) answer at once, as the real ones do on a phone."""
 BULK_FIELDS = frozenset({"messages", "contacts", "calls", "mms", "threads"})
@@ -119,11 +121,11 @@ def load_phone(tool: str, *, settings_only: bool = False) -> Phone:
         name += SETTINGS_SUFFIX
     try:
         with open(name, "rb") as handle:
-            data = json.loads(handle.read())
-    except (OSError, ValueError) as exc:
+            data = marshal.loads(handle.read())
+    except (OSError, EOFError, ValueError, TypeError) as exc:
         fail(tool, f"fake Termux:API tool: cannot read fixture phone {name}: {exc}")
     if not isinstance(data, dict):
-        fail(tool, f"fake Termux:API tool: fixture phone {name} is not a JSON object")
+        fail(tool, f"fake Termux:API tool: fixture phone {name} is not a dict")
     generation = data.get("generation", "new")
     if generation not in GENERATIONS:
         fail(tool, f"fake Termux:API tool: bad generation {generation!r} in {name}")
@@ -152,22 +154,24 @@ class FixtureLock:
         os.close(self.fd)  # closing releases the lock
 
 
-def _replace(path: str, text: str) -> None:
+def _replace(path: str, data: bytes) -> None:
     directory, base = os.path.split(path)
     tmp = os.path.join(directory, f".{base}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    with open(tmp, "wb") as handle:
+        handle.write(data)
     os.replace(tmp, path)
 
 
 def save_phone(phone: Phone) -> None:
     """Write the fixture back atomically in FakePhone's format, and its small settings
     copy too, which rish, su and getprop read, so a setting a fake changed (appops, a
-    job) is never stale there (hold :class:`FixtureLock`)."""
+    job) is never stale there (hold :class:`FixtureLock`).  What the fakes store is
+    JSON-shaped already (they make no tuples, and no object twice), so unlike
+    FakePhone's save this one dumps the dict as it is."""
     name = os.environ[PHONE_ENV]
-    _replace(name, json.dumps(phone, ensure_ascii=False, separators=(",", ":")))
+    _replace(name, marshal.dumps(phone))
     settings = {k: v for k, v in phone.items() if k not in BULK_FIELDS}
-    _replace(name + SETTINGS_SUFFIX, json.dumps(settings, ensure_ascii=False))
+    _replace(name + SETTINGS_SUFFIX, marshal.dumps(settings))
 
 
 def is_new(phone: Phone) -> bool:
