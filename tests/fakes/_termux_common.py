@@ -7,8 +7,8 @@ is silent are marked "silent:" in comments.
 
 The fixture phone is a ``marshal`` file named by ``SMSBAK_FAKE_PHONE`` (FakePhone in
 phone.py writes it with the interpreter the fakes run on); it is read afresh on every
-call.  Every invocation appends one JSON line to ``SMSBAK_FAKE_LOG`` (when set).
-Stdlib only.
+call.  Every invocation appends one line, ``repr((tool, argv, time))``, to
+``SMSBAK_FAKE_LOG`` (when set).  Stdlib only.
 """
 
 from __future__ import annotations
@@ -87,11 +87,14 @@ class ShowUsage(Exception):
 
 
 def log_invocation(tool: str, args: Sequence[str]) -> None:
-    """Append ``{"tool", "argv", "t"}`` to $SMSBAK_FAKE_LOG (one write, O_APPEND)."""
+    """Append ``repr((tool, argv, t))`` and a newline to $SMSBAK_FAKE_LOG (one write,
+    O_APPEND); FakePhone.calls reads it back with ``ast.literal_eval``.  Not JSON, whose
+    import costs about as much as the rest of a light call: repr is built in, escapes
+    line breaks and unpaired surrogates, and gives the float of ``t`` as JSON did."""
     path = os.environ.get(LOG_ENV)
     if not path:
         return
-    line = json.dumps({"tool": tool, "argv": list(args), "t": time.time()}) + "\n"
+    line = repr((tool, list(args), time.time())) + "\n"
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode("utf-8"))

@@ -117,8 +117,8 @@ before its next access (outside ``batch()``), so ``phone.messages`` shows them.
 
 from __future__ import annotations
 
+import ast
 import functools
-import json
 import marshal
 import os
 import subprocess
@@ -134,7 +134,7 @@ from tests.fakes._termux_common import BULK_FIELDS, SETTINGS_SUFFIX
 
 BIN_DIR = Path(__file__).resolve().parent / "bin"
 PHONE_FILE = "phone.marshal"
-LOG_FILE = "termux-calls.jsonl"
+LOG_FILE = "termux-calls.log"
 SMS_SEND_MARKER = "sms-send-CALLED"
 BROWSER_LOG = "fake-browser.log"
 
@@ -832,13 +832,21 @@ class FakePhone:
         )
 
     def calls(self, tool: str | None = None) -> list[dict[str, Any]]:
-        """The logged invocations ``{"tool", "argv", "t"}``, optionally of one tool."""
+        """The logged invocations ``{"tool", "argv", "t"}``, optionally of one tool.
+
+        The fakes log a line ``repr((tool, argv, t))`` each (see log_invocation in
+        _termux_common.py); repr escapes every line break, so lines split on "\\n"."""
         try:
             text = self.log_path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return []
-        entries = [json.loads(line) for line in text.splitlines() if line.strip()]
-        return [e for e in entries if tool is None or e["tool"] == tool]
+        entries = []
+        for line in text.split("\n"):
+            if line.strip():
+                name, argv, t = ast.literal_eval(line)
+                if tool is None or name == tool:
+                    entries.append({"tool": name, "argv": argv, "t": t})
+        return entries
 
     def sms_send_called(self) -> bool:
         return (self.log_path.parent / SMS_SEND_MARKER).exists()
