@@ -9,14 +9,14 @@ where they are silent the choice follows a reading of AOSP (Content.java,
 SmsProvider, MmsProvider) and is marked "silent:".  Fixture keys are documented in
 phone.py.  Kept apart from ``_termux_common`` so the Termux:API fakes do not compile
 this on every call.
-Stdlib only; sqlite3 is imported where needed.
+Stdlib only.  sqlite3, json and re are imported where needed, so rish, su and id start
+in about the time of a bare interpreter; content parses its arguments and URIs with str
+methods that do exactly what the patterns they replace did (each says which).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sys
 import time
 
@@ -27,6 +27,7 @@ from _termux_common import (
     Row,
     fail,
     hang,
+    is_uint,
     load_phone,
     log_invocation,
     save_phone,
@@ -304,14 +305,15 @@ AppOps service (appops) commands:
   <MODE> is one of allow, ignore, deny, or default
 """
 _OP_NUMBERS = {"14": "READ_SMS", "15": "WRITE_SMS", "16": "RECEIVE_SMS", "20": "SEND_SMS"}
-_OP_NAME_RE = re.compile(r"[A-Z][A-Z0-9_]*\Z")
+_OP_NAME_DELETE = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
 def _op_name(raw: str) -> str | None:
     if raw in _OP_NUMBERS:
         return _OP_NUMBERS[raw]
     name = raw[len("android:") :].upper() if raw.startswith("android:") else raw
-    return name if _OP_NAME_RE.match(name) else None
+    # [A-Z][A-Z0-9_]*\Z
+    return name if "A" <= name[:1] <= "Z" and not name.translate(_OP_NAME_DELETE) else None
 
 
 def main_appops(argv: Sequence[str]) -> int:
@@ -549,8 +551,51 @@ SMS_CORE_KEYS = ("_id", "thread_id", "address", "body", "date", "type", "read")
 SMS_BOXES = {"inbox": 1, "sent": 2, "draft": 3, "outbox": 4, "failed": 5, "queued": 6}
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
-_JAVA_INT_RE = re.compile(r"[+-]?[0-9]+\Z")
-_CONTENT_URI_RE = re.compile(r"content://([^/?#]*)(/[^?#]*)?(?:\?([^#]*))?\Z")
+
+
+def parse_content_uri(uri: str) -> tuple[str, str | None, str | None] | None:
+    """The groups of ``content://([^/?#]*)(/[^?#]*)?(?:\\?([^#]*))?\\Z`` matched on
+    ``uri``: (authority, path from its "/", query after "?"), or None.
+
+    No group takes a "#", so any "#" fails; otherwise the match is unique: the
+    authority runs to the first "/" or "?", a path from that "/" to the first "?", the
+    query is all after that "?"."""
+    prefix = "content://"
+    if not uri.startswith(prefix) or "#" in uri:
+        return None
+    rest = uri[len(prefix) :]
+    cut = len(rest)
+    for stop in ("/", "?"):
+        found = rest.find(stop)
+        if 0 <= found < cut:
+            cut = found
+    authority, rest = rest[:cut], rest[cut:]
+    path = query = None
+    if rest.startswith("/"):
+        cut = rest.find("?")
+        path, rest = (rest, "") if cut < 0 else (rest[:cut], rest[cut:])
+    if rest.startswith("?"):
+        query = rest[1:]
+    return authority, path, query
+
+
+def uri_authority(uri: str) -> str:
+    """The authority Content.java names in "Error while accessing provider:"."""
+    parsed = parse_content_uri(uri)
+    return parsed[0] if parsed else "null"
+
+
+def split_projection(text: str) -> list[str]:
+    """``re.split(r"\\s*:\\s*", text)``: split on ":", dropping the whitespace next to
+    each ":" (``\\s`` of a str pattern is what str.strip strips) but not at the ends."""
+    parts = text.split(":")
+    last = len(parts) - 1
+    for i in range(len(parts)):
+        if i > 0:
+            parts[i] = parts[i].lstrip()
+        if i < last:
+            parts[i] = parts[i].rstrip()
+    return parts
 
 
 class ContentArgError(Exception):
@@ -576,7 +621,8 @@ class ContentCommand:
 
 
 def _java_int(value: str, bounds: tuple[int, int]) -> int:
-    if not _JAVA_INT_RE.match(value) or not bounds[0] <= int(value) <= bounds[1]:
+    digits = value[1:] if value[:1] in ("+", "-") else value  # [+-]?[0-9]+\Z
+    if not is_uint(digits) or not bounds[0] <= int(value) <= bounds[1]:
         raise ContentArgError(f'For input string: "{value}"')
     return int(value)
 
@@ -585,6 +631,8 @@ def _java_double(value: str) -> float:
     text = value.strip()
     if text[-1:] in ("f", "F", "d", "D"):
         text = text[:-1]
+    import re
+
     if not re.fullmatch(r"[+-]?(NaN|Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)", text):
         raise ContentArgError(f'For input string: "{value}"' if value else "empty String")
     return float(text.replace("Infinity", "inf"))
@@ -697,7 +745,7 @@ def parse_content_args(argv: Sequence[str], escaping: str) -> ContentCommand:
         elif argument == "--extra":
             parse_binding(tokens.next(), escaping)  # silent: extras are ignored
         elif argument == "--projection":
-            command.projection = re.split(r"\s*:\s*", tokens.value_of(argument))
+            command.projection = split_projection(tokens.value_of(argument))
         elif argument == "--where":
             command.where = tokens.value_of(argument)
         elif argument == "--sort":
@@ -761,11 +809,11 @@ class ContentTarget:
 
 
 def resolve_uri(uri: str) -> ContentTarget:
-    match = _CONTENT_URI_RE.match(uri)
-    authority = match.group(1) if match else "null"
-    path = (match.group(2) or "").strip("/") if match else ""
+    match = parse_content_uri(uri)
+    authority = match[0] if match else "null"
+    path = (match[1] or "").strip("/") if match else ""
     if authority == "mms-sms" and path == "threadID":
-        return ContentTarget(authority, "threadID", query=match.group(3) if match else None)
+        return ContentTarget(authority, "threadID", query=match[2] if match else None)
     if match is None or authority not in ("sms", "call_log", "mms"):
         if authority == "mms-sms":
             raise ProviderError(
@@ -872,6 +920,8 @@ def table_rows(phone: Phone, target: ContentTarget) -> list[Row]:
 def _sql_value(value: Any) -> Any:
     if value is None or isinstance(value, (int, float, str, bytes)):
         return value
+    import json
+
     return json.dumps(value)
 
 
@@ -1226,10 +1276,34 @@ def pdu_visibility(phone: Phone) -> list[str]:
     return conditions
 
 
+def has_select(text: str) -> bool:
+    """``re.search(r"\\bselect\\b", text, re.I)`` finds something.  For ASCII text that
+    is "select" in any case with no word character (ASCII letter, digit, "_") either
+    side; beyond ASCII \\w and IGNORECASE have their own rules (the long s matches
+    "s"), so the pattern decides."""
+    if not text.isascii():
+        import re
+
+        return re.search(r"\bselect\b", text, re.I) is not None
+    lower = text.lower()
+    start = lower.find("select")
+    while start >= 0:
+        before = lower[start - 1 : start]
+        after = lower[start + 6 : start + 7]
+        if not _word_char(before) and not _word_char(after):
+            return True
+        start = lower.find("select", start + 1)
+    return False
+
+
+def _word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"  # "" (an end of the text) is not
+
+
 def refuse_subqueries(command: ContentCommand) -> None:
     """Restricted callers may not use the word SELECT (no subqueries past the view)."""
     texts = [*(command.projection or []), command.where or "", command.sort or ""]
-    if any(re.search(r"\bselect\b", text, re.I) for text in texts):
+    if any(has_select(text) for text in texts):
         raise ProviderError(
             "java.lang.IllegalArgumentException: Restricted caller: SELECT is not allowed "
             "in projection, selection or sort order"
@@ -1242,6 +1316,8 @@ def strict_projection(phone: Phone, command: ContentCommand) -> None:
     silent: AOSP's MmsProvider sets no projection map, so by default expressions pass."""
     if not phone.get("content_strict_projection"):
         return
+    import re
+
     for column in command.projection or ():
         if not re.fullmatch(r"\w+", column):
             raise ProviderError(f"java.lang.IllegalArgumentException: Invalid column {column}")
@@ -1489,8 +1565,7 @@ def main_content(argv: Sequence[str]) -> int:
         return 0
     if command.uri is None:
         fail(tool, f"fake content: '{command.operation}' is not modelled by the fake", 2)
-    match = _CONTENT_URI_RE.match(command.uri)
-    authority = match.group(1) if match else "null"
+    authority = uri_authority(command.uri)
     uid = caller_uid()
     if uid is None:
         return provider_failure(

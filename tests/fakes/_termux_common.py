@@ -13,11 +13,8 @@ call.  Every invocation appends one line, ``repr((tool, argv, time))``, to
 
 from __future__ import annotations
 
-import json
 import marshal
 import os
-import re
-import signal
 import sys
 import time
 
@@ -26,11 +23,16 @@ import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import random
+    import re
     from collections.abc import Callable, Iterable, Sequence
     from datetime import tzinfo
+    from types import ModuleType
     from typing import Any, NoReturn
 # Heavier modules (pathlib, dataclasses, zoneinfo, tempfile, http.client ...) are
-# imported where needed: every fake call pays the start-up time.
+# imported where needed: every fake call pays the start-up time.  So are json, re and
+# signal, which all bring enum (json and signal through re, re itself): a few
+# milliseconds a call, on a start of about ten.  Where a pattern was on the path of
+# every call, plain str methods do exactly what it did.
 
 Phone = dict[str, "Any"]
 Row = dict[str, "Any"]
@@ -195,6 +197,8 @@ def android_json(value: Any) -> str:
     escapes U+2028/U+2029 (Python does not), empty arrays are ``[]``.  A newline
     ends the output.
     """
+    import json
+
     text = json.dumps(value, indent=2, ensure_ascii=False)
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
 
@@ -225,6 +229,8 @@ def mode_of(phone: Phone, tool: str) -> str:
 
 def hang() -> NoReturn:
     """Block forever like termux-api waiting on its socket; default signal dispositions."""
+    import signal
+
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     while True:
@@ -297,14 +303,39 @@ def sdk_level(phone: Phone) -> int:
         return 34
 
 
-_INT_RE = re.compile(r"-?[0-9]+\Z")
-_UINT_RE = re.compile(r"[0-9]+\Z")
+def is_uint(text: str) -> bool:
+    """``[0-9]+\\Z`` matches: ASCII digits only, at least one."""
+    return text.isascii() and text.isdigit()
+
+
+def is_int(text: str) -> bool:
+    """``-?[0-9]+\\Z`` matches."""
+    return is_uint(text[1:] if text[:1] == "-" else text)
 
 
 def parse_int(tool: str, option: str, value: str, usage: str) -> int:
-    if not _INT_RE.match(value):
+    if not is_int(value):
         raise UsageError(f"{tool}: the {option} value '{value}' is not a number", usage)
     return int(value)
+
+
+def import_getopt() -> ModuleType:
+    """The getopt module, imported without gettext's: getopt passes its messages
+    through ``gettext.gettext``, which gives them back unchanged as long as there is no
+    catalog for its default domain (Python ships none), and importing gettext brings re
+    and enum, a few milliseconds of every call that parses options.  A stand-in that
+    gives the messages back is in ``sys.modules`` only while getopt is imported."""
+    if "getopt" not in sys.modules and "gettext" not in sys.modules:
+        stand_in = type(sys)("gettext")
+        stand_in.gettext = lambda message: message  # type: ignore[attr-defined]
+        sys.modules["gettext"] = stand_in
+        try:
+            import getopt
+        finally:
+            del sys.modules["gettext"]
+    import getopt
+
+    return getopt
 
 
 def run_tool(
@@ -332,7 +363,15 @@ def run_tool(
 # --------------------------------------------------------------------------- contacts
 
 
-_DIALABLE_RE = re.compile(r"[0-9+\-().\s/]*[0-9][0-9+\-().\s/]*\Z")
+_DIALABLE_DELETE = str.maketrans("", "", "0123456789+-()./")
+
+
+def is_dialable(text: str) -> bool:
+    """``[0-9+\\-().\\s/]*[0-9][0-9+\\-().\\s/]*\\Z`` matches: nothing but ASCII digits,
+    ``+-()./`` and whitespace (``\\s`` of a str pattern is what str.isspace says), and at
+    least one digit."""
+    rest = text.translate(_DIALABLE_DELETE)
+    return (not rest or rest.isspace()) and any("0" <= ch <= "9" for ch in text)
 
 
 def _digits(number: str) -> str:
@@ -361,7 +400,7 @@ class ContactIndex:
             if not isinstance(name, str) or not isinstance(number, str):
                 continue
             self._exact.setdefault(number, name)
-            if _DIALABLE_RE.match(number):
+            if is_dialable(number):
                 digits = _digits(number)
                 self._by_digits.setdefault(digits, name)
                 if len(digits) >= self.MIN_MATCH:
@@ -374,7 +413,7 @@ class ContactIndex:
         if address in self._cache:
             return self._cache[address]
         result: str | None
-        if not _DIALABLE_RE.match(address):
+        if not is_dialable(address):
             result = self._exact.get(address)
         else:
             digits = _digits(address)
@@ -391,7 +430,28 @@ class ContactIndex:
 # --------------------------------------------------------------------------- sorting
 
 
-_SORT_TERM_RE = re.compile(r"\s*(date|_id)(?:\s+(asc|desc))?\s*\Z", re.IGNORECASE)
+_SORT_TERM = r"\s*(date|_id)(?:\s+(asc|desc))?\s*\Z"  # re.IGNORECASE
+
+
+def sort_term(part: str) -> tuple[str, bool] | None:
+    """One term of a sort order by ``_SORT_TERM``: (column, descending), or None.
+
+    An ASCII term is split on whitespace and compared in lower case, which is what the
+    pattern does with ASCII; beyond ASCII ``\\s`` and IGNORECASE have their own rules
+    (``_Id`` with a dotless i matches), so the pattern decides those."""
+    if part.isascii():
+        words = [word.lower() for word in part.split()]
+        if not 1 <= len(words) <= 2 or words[0] not in ("date", "_id"):
+            return None
+        if len(words) == 2 and words[1] not in ("asc", "desc"):
+            return None
+        return words[0], words[1:] == ["desc"]
+    import re
+
+    match = re.match(_SORT_TERM, part, re.IGNORECASE)
+    if match is None:
+        return None
+    return match.group(1).lower(), (match.group(2) or "asc").lower() == "desc"
 
 
 def parse_sort_order(order: str) -> list[tuple[str, bool]]:
@@ -402,10 +462,10 @@ def parse_sort_order(order: str) -> list[tuple[str, bool]]:
     """
     terms: list[tuple[str, bool]] = []
     for part in order.split(","):
-        match = _SORT_TERM_RE.match(part)
-        if match is None:
+        term = sort_term(part)
+        if term is None:
             return [("date", True)]
-        terms.append((match.group(1).lower(), (match.group(2) or "asc").lower() == "desc"))
+        terms.append(term)
     return terms
 
 
@@ -529,8 +589,7 @@ class SmsQuery:
 
 
 def parse_sms_list_args(argv: Sequence[str], new: bool) -> SmsQuery:
-    import getopt
-
+    getopt = import_getopt()
     tool = "termux-sms-list"
     usage = SMS_LIST_USAGE_NEW if new else SMS_LIST_USAGE_OLD
     try:
@@ -586,6 +645,8 @@ def parse_sms_list_args(argv: Sequence[str], new: bool) -> SmsQuery:
 
 def _like_regex(pattern: str) -> re.Pattern[str]:
     """SQLite LIKE: % and _ wildcards, ASCII case-insensitive, no default escape."""
+    import re
+
     parts = [".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern]
     return re.compile("".join(parts), re.IGNORECASE | re.ASCII | re.DOTALL)
 
@@ -734,8 +795,7 @@ def main_contact_list(argv: Sequence[str]) -> int:
     tool = "termux-contact-list"
 
     def body(phone: Phone) -> int:
-        import getopt
-
+        getopt = import_getopt()
         try:
             opts, rest = getopt.getopt(list(argv), "h")
         except getopt.GetoptError as exc:
@@ -810,8 +870,7 @@ def main_call_log(argv: Sequence[str]) -> int:
     tool = "termux-call-log"
 
     def body(phone: Phone) -> int:
-        import getopt
-
+        getopt = import_getopt()
         new = is_new(phone)
         try:
             opts, rest = getopt.getopt(list(argv), "hl:o:")
@@ -824,7 +883,7 @@ def main_call_log(argv: Sequence[str]) -> int:
             values[opt] = value
         if new:
             for opt, value in values.items():
-                if not _UINT_RE.match(value):
+                if not is_uint(value):
                     write_stdout(CALL_LOG_USAGE)  # the script prints its usage on stdout
                     raise UsageError(f"ERROR: The {opt} value '{value}' is not a positive number.")
         if rest:
@@ -935,6 +994,7 @@ def browse(url: str) -> int:
     """GET ``url`` following redirects (at most 10), loopback http only.  Reports
     each step as a JSON line on stdout (the browser log in the child)."""
     import http.client
+    import json
     from urllib.parse import urljoin, urlsplit
 
     current = url
@@ -1038,6 +1098,8 @@ def main_sms_send(argv: Sequence[str]) -> int:
         import tempfile
 
         directory = tempfile.gettempdir()
+    import json
+
     line = json.dumps({"argv": list(argv), "t": time.time()}) + "\n"
     with open(os.path.join(directory, SMS_SEND_MARKER), "a", encoding="utf-8") as marker:
         marker.write(line)
@@ -1088,8 +1150,7 @@ def main_notification(argv: Sequence[str]) -> int:
     tool = "termux-notification"
 
     def body(phone: Phone) -> int:
-        import getopt
-
+        getopt = import_getopt()
         try:
             opts, rest = getopt.gnu_getopt(list(argv), NOTIFICATION_SHORT, NOTIFICATION_LONG)
         except getopt.GetoptError as exc:
