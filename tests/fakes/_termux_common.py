@@ -195,12 +195,91 @@ def android_json(value: Any) -> str:
 
     Two-space indent, ``": "`` after keys, non-ASCII raw; JsonWriter additionally
     escapes U+2028/U+2029 (Python does not), empty arrays are ``[]``.  A newline
-    ends the output.
+    ends the output.  The text is ``json.dumps(value, indent=2, ensure_ascii=False)``'s,
+    written by :func:`json_text` since json's import would cost more than the rest of
+    most Termux:API fakes.
     """
-    import json
-
-    text = json.dumps(value, indent=2, ensure_ascii=False)
+    try:
+        from _json import encode_basestring  # what json.dumps uses for ensure_ascii=False
+    except ImportError:  # an interpreter without json's C part
+        from json.encoder import py_encode_basestring as encode_basestring
+    out: list[str] = []
+    json_text(value, "\n", out, encode_basestring)
+    text = "".join(out)
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
+
+
+def json_text(value: Any, newline: str, out: list[str], encode: Callable[[str], str]) -> None:
+    """Append what ``json.dumps(value, indent=2, ensure_ascii=False)`` writes to ``out``
+    (``newline``: a newline and the current indent), piece by piece as json.encoder's
+    ``_make_iterencode`` lays it out, strings escaped by ``encode`` (json's own);
+    types checked in its order, TypeError where it raises one."""
+    if isinstance(value, str):
+        out.append(encode(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        out.append(_json_float(value))
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            out.append("[]")
+            return
+        inner = newline + "  "
+        out.append("[" + inner)
+        for index, item in enumerate(value):
+            if index:
+                out.append("," + inner)
+            json_text(item, inner, out, encode)
+        out.append(newline + "]")
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner = newline + "  "
+        out.append("{" + inner)
+        first = True
+        for key, item in value.items():
+            if first:
+                first = False
+            else:
+                out.append("," + inner)
+            out.append(encode(_json_key(key)) + ": ")
+            json_text(item, inner, out, encode)
+        out.append(newline + "}")
+    else:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _json_float(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value == float("inf"):
+        return "Infinity"
+    if value == float("-inf"):
+        return "-Infinity"
+    return float.__repr__(value)
+
+
+def _json_key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, float):
+        return _json_float(key)
+    if key is True:
+        return "true"
+    if key is False:
+        return "false"
+    if key is None:
+        return "null"
+    if isinstance(key, int):
+        return int.__repr__(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 
 def permission_error_json(missing: Sequence[str]) -> str:
@@ -469,7 +548,23 @@ def parse_sort_order(order: str) -> list[tuple[str, bool]]:
     return terms
 
 
-def order_rows(rows: Sequence[Row], sort_order: str, rng: random.Random) -> list[Row]:
+class LazyRandom:
+    """``random.Random(seed)``, made when first asked to shuffle: most pages have no
+    ties, and random's import (with bisect, math, sha512) costs milliseconds a call."""
+
+    def __init__(self, seed: str) -> None:
+        self.seed = seed
+        self._rng: random.Random | None = None
+
+    def shuffle(self, items: list[Row]) -> None:
+        if self._rng is None:
+            import random
+
+            self._rng = random.Random(self.seed)
+        self._rng.shuffle(items)
+
+
+def order_rows(rows: Sequence[Row], sort_order: str, rng: LazyRandom) -> list[Row]:
     """Sort like SQLite would, with an unstable order among ties when the sort
     does not include ``_id``: each tie group is shuffled with ``rng``."""
     terms = parse_sort_order(sort_order)
@@ -681,9 +776,7 @@ def render_sms_list(phone: Phone, query: SmsQuery, new: bool) -> str:
         # silent: the old app put "LIMIT l OFFSET o" into the sort order; SQLite
         # reads a negative LIMIT as "no limit".
         limit = query.limit if query.limit >= 0 else None
-    import random
-
-    rng = random.Random(f"{query.offset}:{query.limit}")
+    rng = LazyRandom(f"{query.offset}:{query.limit}")
     rows = [m for m in phone.get("messages") or () if m.get("type") in VISIBLE_SMS_TYPES]
     contacts = ContactIndex(phone.get("contacts") or ())
     zone = get_zone(phone.get("timezone", ""))
@@ -718,7 +811,7 @@ def render_conversations(
     query: SmsQuery,
     new: bool,
     limit: int | None,
-    rng: random.Random,
+    rng: LazyRandom,
     encode: Callable[[Iterable[Row]], list[Row]],
 ) -> str:
     """``-c``: one entry per thread (its newest message), threads newest-first from
