@@ -9,9 +9,10 @@ where they are silent the choice follows a reading of AOSP (Content.java,
 SmsProvider, MmsProvider) and is marked "silent:".  Fixture keys are documented in
 phone.py.  Kept apart from ``_termux_common`` so the Termux:API fakes do not compile
 this on every call.
-Stdlib only.  sqlite3, json and re are imported where needed, so rish, su and id start
-in about the time of a bare interpreter; content parses its arguments and URIs with str
-methods that do exactly what the patterns they replace did (each says which).
+Stdlib only.  SQLite (see :func:`sqlite`), json and re are imported where needed, so
+rish, su and id start in about the time of a bare interpreter; content parses its
+arguments and URIs with str methods that do exactly what the patterns they replace did
+(each says which).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from _termux_common import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from types import ModuleType
     from typing import Any, NoReturn
 
 UID_ENV = "FAKE_UID"  # set by rish (2000) and su (0) for the command they run
@@ -917,6 +919,18 @@ def table_rows(phone: Phone, target: ContentTarget) -> list[Row]:
     return rows
 
 
+def sqlite() -> ModuleType:
+    """sqlite3's C module, ``_sqlite3``: ``connect`` and ``Error`` of the sqlite3 package
+    are its own; the package adds DB-API names and adapters for date and datetime
+    values, which the fakes never bind, and importing it costs a content call datetime
+    and collections.abc on top, milliseconds."""
+    try:
+        import _sqlite3
+    except ImportError:  # an interpreter whose sqlite3 is made otherwise
+        import sqlite3 as _sqlite3
+    return _sqlite3
+
+
 def _sql_value(value: Any) -> Any:
     if value is None or isinstance(value, (int, float, str, bytes)):
         return value
@@ -1003,8 +1017,7 @@ def cell_text(value: Any) -> str:
 
 
 def content_query(phone: Phone, target: ContentTarget, command: ContentCommand) -> str:
-    import sqlite3
-
+    sqlite3 = sqlite()
     db = sqlite3.connect(":memory:")
     try:
         build_table(db, target, table_rows(phone, target))
@@ -1039,8 +1052,7 @@ def content_query(phone: Phone, target: ContentTarget, command: ContentCommand) 
 
 
 def _matching_ids(phone: Phone, target: ContentTarget, where: str | None) -> set[int]:
-    import sqlite3
-
+    sqlite3 = sqlite()
     db = sqlite3.connect(":memory:")
     try:
         build_table(db, target, phone.get(target.fixture_key) or ())
@@ -1060,8 +1072,7 @@ def _typed_values(target: ContentTarget, phone: Phone, values: dict[str, Any]) -
     """The bound values as SQLite stores them (column affinity), or None when the
     real ``SQLiteDatabase.insert`` would fail (unknown column, bad primary key):
     it logs the error and returns -1, so the insert is silently lost."""
-    import sqlite3
-
+    sqlite3 = sqlite()
     known = {c for c, _, _ in target.columns}
     for row in phone.get(target.fixture_key) or ():
         known.update(row)
@@ -1428,8 +1439,7 @@ def mms_delete(phone: Phone, target: ContentTarget, where: str | None) -> bool:
 
 
 def _matching_pdu_ids(phone: Phone, target: ContentTarget, where: str | None) -> set[int]:
-    import sqlite3
-
+    sqlite3 = sqlite()
     db = sqlite3.connect(":memory:")
     try:
         build_table(db, target, mms_table_rows(phone, "pdu"))
