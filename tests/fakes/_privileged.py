@@ -630,11 +630,11 @@ def _java_int(value: str, bounds: tuple[int, int]) -> int:
 
 
 def _java_double(value: str) -> float:
+    import re
+
     text = value.strip()
     if text[-1:] in ("f", "F", "d", "D"):
         text = text[:-1]
-    import re
-
     if not re.fullmatch(r"[+-]?(NaN|Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)", text):
         raise ContentArgError(f'For input string: "{value}"' if value else "empty String")
     return float(text.replace("Infinity", "inf"))

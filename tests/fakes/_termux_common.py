@@ -30,9 +30,9 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 # Heavier modules (pathlib, dataclasses, zoneinfo, tempfile, http.client ...) are
 # imported where needed: every fake call pays the start-up time.  So are json, re and
-# signal, which all bring enum (json and signal through re, re itself): a few
-# milliseconds a call, on a start of about ten.  Where a pattern was on the path of
-# every call, plain str methods do exactly what it did.
+# signal, which each bring enum (json by way of re): a few milliseconds a call, on a
+# start of about ten.  Where a pattern was on the path of every call, plain str
+# methods do exactly what it did.
 
 Phone = dict[str, "Any"]
 Row = dict[str, "Any"]
@@ -196,8 +196,8 @@ def android_json(value: Any) -> str:
     Two-space indent, ``": "`` after keys, non-ASCII raw; JsonWriter additionally
     escapes U+2028/U+2029 (Python does not), empty arrays are ``[]``.  A newline
     ends the output.  The text is ``json.dumps(value, indent=2, ensure_ascii=False)``'s,
-    written by :func:`json_text` since json's import would cost more than the rest of
-    most Termux:API fakes.
+    written by :func:`json_text`: importing json (with re and enum) would cost these
+    fakes as much as all else they do, or more.
     """
     try:
         from _json import encode_basestring  # what json.dumps uses for ensure_ascii=False
@@ -517,7 +517,7 @@ def sort_term(part: str) -> tuple[str, bool] | None:
 
     An ASCII term is split on whitespace and compared in lower case, which is what the
     pattern does with ASCII; beyond ASCII ``\\s`` and IGNORECASE have their own rules
-    (``_Id`` with a dotless i matches), so the pattern decides those."""
+    (``_ıd``, with a dotless i, matches), so the pattern decides those."""
     if part.isascii():
         words = [word.lower() for word in part.split()]
         if not 1 <= len(words) <= 2 or words[0] not in ("date", "_id"):
