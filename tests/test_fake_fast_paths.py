@@ -47,6 +47,16 @@ def fake_module(name: str) -> ModuleType:
 
 
 @pytest.fixture(scope="module")
+def api() -> ModuleType:
+    return fake_module("_termux_api")
+
+
+@pytest.fixture(scope="module")
+def content() -> ModuleType:
+    return fake_module("_content")
+
+
+@pytest.fixture(scope="module")
 def privileged() -> ModuleType:
     return fake_module("_privileged")
 
@@ -65,45 +75,45 @@ def test_int_checks(text: str) -> None:
 
 @settings(deadline=None)
 @given(texts("+49 170", "(0)", "12-34", "VODAFONE"))
-def test_dialable(text: str) -> None:
+def test_dialable(api: ModuleType, text: str) -> None:
     pattern = r"[0-9+\-().\s/]*[0-9][0-9+\-().\s/]*\Z"
-    assert common.is_dialable(text) == bool(re.match(pattern, text))
+    assert api.is_dialable(text) == bool(re.match(pattern, text))
 
 
 @settings(deadline=None)
 @given(texts("date", "DATE", "_id", "_ID", "asc", "desc", "DeSc", " "))
-def test_sort_term(text: str) -> None:
+def test_sort_term(api: ModuleType, text: str) -> None:
     match = re.match(r"\s*(date|_id)(?:\s+(asc|desc))?\s*\Z", text, re.IGNORECASE)
     want = None if match is None else (match[1].lower(), (match[2] or "asc").lower() == "desc")
-    assert common.sort_term(text) == want
+    assert api.sort_term(text) == want
 
 
 @pytest.mark.parametrize("text", ["_ıd", "_İd", "date deſc", "\x1cdate\x85desc\u3000", "Date"])
-def test_sort_term_beyond_ascii(text: str) -> None:
+def test_sort_term_beyond_ascii(api: ModuleType, text: str) -> None:
     match = re.match(r"\s*(date|_id)(?:\s+(asc|desc))?\s*\Z", text, re.IGNORECASE)
     want = None if match is None else (match[1].lower(), (match[2] or "asc").lower() == "desc")
-    assert common.sort_term(text) == want
+    assert api.sort_term(text) == want
 
 
 @settings(deadline=None)
 @given(texts("content://", "sms", "mms-sms", "/", "?", "#", "threadID", "recipient="))
-def test_content_uri(privileged: ModuleType, text: str) -> None:
+def test_content_uri(content: ModuleType, text: str) -> None:
     for uri in (text, "content://" + text):
         match = re.match(r"content://([^/?#]*)(/[^?#]*)?(?:\?([^#]*))?\Z", uri)
-        assert privileged.parse_content_uri(uri) == (match.groups() if match else None)
-        assert privileged.uri_authority(uri) == (match[1] if match else "null")
+        assert content.parse_content_uri(uri) == (match.groups() if match else None)
+        assert content.uri_authority(uri) == (match[1] if match else "null")
 
 
 @settings(deadline=None)
 @given(texts("_id", "body", ":", " : ", "hex(_data)"))
-def test_projection_split(privileged: ModuleType, text: str) -> None:
-    assert privileged.split_projection(text) == re.split(r"\s*:\s*", text)
+def test_projection_split(content: ModuleType, text: str) -> None:
+    assert content.split_projection(text) == re.split(r"\s*:\s*", text)
 
 
 @settings(deadline=None)
 @given(texts("select", "SELECT", "Select", "ſelect", "sel", "ect", "(", "_", "1"))
-def test_the_word_select(privileged: ModuleType, text: str) -> None:
-    assert privileged.has_select(text) == bool(re.search(r"\bselect\b", text, re.I))
+def test_the_word_select(content: ModuleType, text: str) -> None:
+    assert content.has_select(text) == bool(re.search(r"\bselect\b", text, re.I))
 
 
 @settings(deadline=None)
@@ -118,14 +128,14 @@ def test_op_names(privileged: ModuleType, text: str) -> None:
 
 @settings(deadline=None)
 @given(texts("+", "-", "0", "2147483647", "9223372036854775808", "12"))
-def test_java_ints(privileged: ModuleType, text: str) -> None:
-    for bounds in (privileged.INT32, privileged.INT64):
+def test_java_ints(content: ModuleType, text: str) -> None:
+    for bounds in (content.INT32, content.INT64):
         ok = re.match(r"[+-]?[0-9]+\Z", text) and bounds[0] <= int(text) <= bounds[1]
         if ok:
-            assert privileged._java_int(text, bounds) == int(text)
+            assert content._java_int(text, bounds) == int(text)
         else:
-            with pytest.raises(privileged.ContentArgError):
-                privileged._java_int(text, bounds)
+            with pytest.raises(content.ContentArgError):
+                content._java_int(text, bounds)
 
 
 @settings(deadline=None)

@@ -27,8 +27,8 @@ all tools, or dict tool -> list; ``set_mode`` writes the dict form), ``messages`
 ``api_app_installed`` (false drops the ``TERMUX_API_VERSION`` line from termux-info).
 
 Privileged tools (``rish``, ``su``, ``content``, ``appops`` in ``bin``; a fake ``id``
-in ``privileged-bin``, which rish/su put first on PATH; logic in ``_privileged.py``)
-read these keys, all optional:
+in ``privileged-bin``, which rish/su put first on PATH; logic in ``_privileged.py``,
+for content in ``_content.py``) read these keys, all optional:
 
 - ``privileged``: ``{"rish": bool, "su": bool}``, default both false.  Without it
   ``rish`` says "Server is not running" and ``su`` "Permission denied" (exit 1).
