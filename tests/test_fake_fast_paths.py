@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -197,3 +198,74 @@ def test_the_call_log_gives_back_every_argv(
     first, second = phone.calls()
     assert (first["tool"], first["argv"], second["argv"]) == ("content", argv, ["-c", "true"])
     assert isinstance(first["t"], float) and phone.calls("rish") == [second]
+
+
+LIGHT_CALLS = [
+    ("getprop", "ro.build.version.sdk"),
+    ("rish", "-c", "true"),
+    ("su", "-c", "true"),
+    ("appops", "get", "com.android.shell", "WRITE_SMS"),
+    ("content", "query", "--uri", "content://sms", "--projection", "_id:body"),
+    ("termux-contact-list",),
+    ("termux-job-scheduler", "-p"),
+    ("termux-battery-status",),
+]
+
+
+def test_the_light_fakes_import_no_enum(tmp_path: Path) -> None:
+    """What the fakes avoid for their start-up time stays out: enum, and re, json and
+    signal, which bring it (gettext too, which getopt would import)."""
+    phone = FakePhone(tmp_path)
+    phone.enable_privileged(rish=True, su=True)
+    phone.add_contact("Anna", "+4917012345678")
+    env = phone.env()
+    env.update(FAKE_UID="2000", RISH_APPLICATION_ID="com.termux")
+    env["PYTHONTZPATH"] = env["SMSBAK_FAKES_TZPATH"]
+    for tool, *args in [*LIGHT_CALLS, ("id", "-u")]:
+        script = FAKES / ("privileged-bin" if tool == "id" else "bin") / tool
+        result = subprocess.run(
+            [sys.executable, "-S", "-X", "importtime", str(script), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, (tool, result.stderr)
+        imported = {
+            line.split("|")[-1].strip()
+            for line in result.stderr.splitlines()
+            if line.startswith("import time:")
+        }
+        assert "_termux_common" in imported, tool
+        assert not imported & {"enum", "re", "json", "signal", "gettext"}, tool
+
+
+def test_getopt_without_gettext_says_what_getopt_says() -> None:
+    """import_getopt's getopt (gettext left out) words its errors as getopt does."""
+    cases = [["-x"], ["--nope"], ["-l"], ["--limit"], ["--help=1"], ["--li"], ["--l"]]
+    program = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(FAKES)!r})\n"
+        "if sys.argv[1] == 'fake':\n"
+        "    import _termux_common\n"
+        "    getopt = _termux_common.import_getopt()\n"
+        "    assert 'gettext' not in sys.modules\n"
+        "else:\n"
+        "    import getopt\n"
+        f"for args in {cases!r}:\n"
+        "    try:\n"
+        "        getopt.gnu_getopt(args, 'hl:', ['help', 'limit=', 'long'])\n"
+        "    except getopt.GetoptError as exc:\n"
+        "        print(repr((exc.msg, exc.opt)))\n"
+    )
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-S", "-c", program, which],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for which in ("fake", "real")
+    ]
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0].splitlines()) == len(cases)
