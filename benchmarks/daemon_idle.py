@@ -469,7 +469,7 @@ def report(
             "app's time (shared/reference/termux-api.md: broadcast to the app, its query, the "
             "answer over a socket), on top of the shell script and the `termux-api` binary. "
             "**This machine cannot measure that**: the fakes are Python scripts that read a "
-            "JSON fixture, so their wall and CPU times above stand for process start-up, not "
+            "fixture file, so their wall and CPU times above stand for process start-up, not "
             "for the app.",
             "",
             f'### Derived: per hour at the default `watch_every = "{default_watch}"` '

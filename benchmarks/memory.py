@@ -93,7 +93,7 @@ def measure(count: int, *, timeline: bool) -> tuple[RunResult, int, int, RssTime
         b.configure(quota_units_per_minute=SCALED_QUOTA_PER_MINUTE)
         fill_phone(b.phone, count)
         phone_mb = b.phone.path.stat().st_size / 1e6
-        print(f"backup of {count} messages (phone.json {phone_mb:.1f} MB) ...", flush=True)
+        print(f"backup of {count} messages (phone.marshal {phone_mb:.1f} MB) ...", flush=True)
         watch = RssTimeline(b.emulator, enabled=timeline)
         with watch:
             result = run_timed(smsbak_command("backup"), b.env(), timeout=3600, poll_memory=True)
@@ -186,7 +186,7 @@ def main() -> int:
             table(
                 [
                     "SMS on the phone",
-                    "phone.json",
+                    "phone.marshal",
                     "stored",
                     "wall time",
                     "peak RSS (VmHWM)",

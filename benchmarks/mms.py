@@ -168,7 +168,7 @@ class Timeline:
             text = self.b.phone.log_path.read_text(encoding="utf-8")
         except OSError:
             return 0
-        return text.count('"tool": "content", "argv": ["read"')
+        return text.count("('content', ['read'")  # the log's lines: repr((tool, argv, t))
 
     def _run(self) -> None:
         started = time.monotonic()

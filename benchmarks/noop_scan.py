@@ -52,7 +52,7 @@ def measure(size: int, runs: int) -> dict[str, object]:
         b.configure(quota_units_per_minute=SCALED_QUOTA_PER_MINUTE, reader="termux", call_log=False)
         fill_phone(b.phone, size)
         phone_mb = b.phone.path.stat().st_size / 1e6
-        print(f"{size}: first backup (phone.json {phone_mb:.1f} MB) ...", flush=True)
+        print(f"{size}: first backup (phone.marshal {phone_mb:.1f} MB) ...", flush=True)
         first = run_timed(smsbak_command("backup"), b.env(), timeout=3600)
         check(first, f"first backup of {size}")
         stored = b.stored()
@@ -148,7 +148,7 @@ def report(results: list[dict[str, object]], runs: int) -> str:
             table(
                 [
                     "SMS on phone",
-                    "phone.json",
+                    "phone.marshal",
                     "first (full) backup",
                     "no-op backup, median",
                     "min - max",
@@ -164,7 +164,7 @@ def report(results: list[dict[str, object]], runs: int) -> str:
             "",
             "The fake getprop reads only a small settings file beside the fixture (as a "
             "real getprop answers at once), but the fake termux-sms-list loads the whole "
-            "fixture phone.json and sorts all of it on every call, where a real phone "
+            "fixture phone.marshal and sorts all of it on every call, where a real phone "
             "answers from its SMS database with a LIMIT. So part of the growth is the "
             "fake's. Replaying the same tool calls alone (argv from the "
             "call log) and subtracting them from the no-op median leaves smsbak's own share: "

@@ -328,7 +328,7 @@ def test_writes_keep_the_rest_of_the_fixture(phone: FakePhone, script: Path) -> 
     jobs(phone, "-s", str(script), "--job-id", "1")
     assert len(phone.messages) == 1
     assert phone.data["battery"]["percentage"] == 55
-    settings = json.loads(Path(str(phone.path) + ".settings.json").read_text())
+    settings = phone.on_disk(settings=True)
     assert settings["jobs"][0]["job_id"] == 1 and "messages" not in settings
 
 

@@ -11,7 +11,6 @@ printed raw, whatever the free text holds.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -241,7 +240,7 @@ def test_no_mms_and_unknown_uris(phone: FakePhone) -> None:
     # Without the WRITE_SMS app-op an insert is silent and stores nothing.
     insert = content(phone, "insert", "--uri", "content://mms", "--bind", "msg_box:i:1")
     assert (insert.returncode, insert.stdout, insert.stderr) == (0, b"", b"")
-    assert not json.loads(phone.path.read_text()).get("mms")
+    assert not phone.on_disk().get("mms")
 
 
 # --------------------------------------------------------------------------- read
@@ -369,7 +368,7 @@ def test_add_mms_ids_threads_and_files(phone: FakePhone) -> None:
         phone.add_mms(date_s=DATE_S, box=INBOX, addresses=[], parts=[{"text": "x"}])
 
     # MMS live in the fixture, not in the small settings file the light fakes read.
-    settings = json.loads(Path(str(phone.path) + ".settings.json").read_text())
+    settings = phone.on_disk(settings=True)
     assert "mms" not in settings
     phone.reload()  # thread numbering survives a re-read: a new SMS gets a fresh thread
     assert phone.add_sms(address=CARL, body="c", date=1)["thread_id"] == group["thread_id"] + 1

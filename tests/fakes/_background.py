@@ -18,8 +18,6 @@ replace the file atomically, so concurrent calls do not lose updates.  Stdlib on
 from __future__ import annotations
 
 import os
-import re
-import struct
 import sys
 
 from _termux_common import (
@@ -30,7 +28,9 @@ from _termux_common import (
     android_json,
     fail,
     hang,
+    import_getopt,
     is_new,
+    is_uint,
     load_phone,
     log_invocation,
     missing_permissions,
@@ -82,15 +82,32 @@ class BadExtra(Exception):
     """An extra the ``am`` parser rejects (text as am prints it)."""
 
 
-_JAVA_INT_RE = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|#[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\Z")
+_HEX_DELETE = str.maketrans("", "", "0123456789abcdefABCDEF")
+_OCTAL_DELETE = str.maketrans("", "", "01234567")
+
+
+def _java_int_parts(text: str) -> tuple[str, str] | None:
+    """The groups of ``([+-]?)(0[xX][0-9a-fA-F]+|#[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\\Z``
+    matched on ``text``, by str methods (no re: see _termux_common)."""
+    sign = text[:1] if text[:1] in ("+", "-") else ""
+    digits = text[len(sign) :]
+    if digits[:2] in ("0x", "0X") and len(digits) > 2 and not digits[2:].translate(_HEX_DELETE):
+        return sign, digits
+    if digits[:1] == "#" and len(digits) > 1 and not digits[1:].translate(_HEX_DELETE):
+        return sign, digits
+    if digits[:1] == "0" and not digits.translate(_OCTAL_DELETE):
+        return sign, digits
+    if "1" <= digits[:1] <= "9" and is_uint(digits):
+        return sign, digits
+    return None
 
 
 def java_decode_int(text: str) -> int:
     """``Integer.decode``: decimal, ``0x``/``#`` hex, leading-0 octal, 32-bit."""
-    match = _JAVA_INT_RE.match(text)
-    if match is None:
+    parts = _java_int_parts(text)
+    if parts is None:
         raise BadExtra(f'java.lang.NumberFormatException: For input string: "{text}"')
-    sign, digits = match.groups()
+    sign, digits = parts
     if digits[:2].lower() == "0x":
         value = int(digits[2:], 16)
     elif digits.startswith("#"):
@@ -198,8 +215,7 @@ def getopt_message(exc: getopt.GetoptError) -> str:
 
 def parse_job_args(argv: Sequence[str]) -> dict[str, str]:
     """The shell front: GNU getopt, then only non-empty values become extras."""
-    import getopt
-
+    getopt = import_getopt()
     try:
         opts, rest = getopt.gnu_getopt(list(argv), JOB_SHORT, JOB_LONG)
     except getopt.GetoptError as exc:
@@ -504,6 +520,8 @@ HEALTHS = ("GOOD", "COLD", "DEAD", "OVERHEAT", "OVER_VOLTAGE", "UNKNOWN", "UNSPE
 
 
 def float32(value: float) -> float:
+    import struct
+
     return float(struct.unpack("f", struct.pack("f", value))[0])
 
 

@@ -15,16 +15,20 @@ Every mutating method saves the file at once (atomically) unless inside
 ``with phone.batch():``; the fakes read it afresh on every call.  For large corpora
 use :meth:`FakePhone.add_many` (one save).
 
-Fixture format (see ``_termux_common.py``): ``generation`` ("new"|"old"),
-``timezone``, ``props``, ``modes`` (tool -> ok|permission|hang|garbage|truncated|
-empty|exit1), ``missing_permissions`` (list for all tools, or dict tool -> list;
-``set_mode`` writes the dict form), ``messages`` (Android SMS rows, ``date`` in epoch
-ms), ``contacts``, ``calls``, and optionally ``api_app_installed`` (false drops the
-``TERMUX_API_VERSION`` line from termux-info).
+The fixture is a ``marshal`` file, ``phone.marshal`` (see ``_termux_common.py``): the
+fakes run on the interpreter that runs the tests, which has marshal built in, while
+``import json`` alone would double the start-up time of a fake call.  What is saved is
+what a JSON round trip would give back (lists for tuples, string keys, new containers;
+TypeError for other types), so the fakes see the types they always saw.  Keys:
+``generation`` ("new"|"old"), ``timezone``, ``props``, ``modes`` (tool ->
+ok|permission|hang|garbage|truncated|empty|exit1), ``missing_permissions`` (list for
+all tools, or dict tool -> list; ``set_mode`` writes the dict form), ``messages``
+(Android SMS rows, ``date`` in epoch ms), ``contacts``, ``calls``, and optionally
+``api_app_installed`` (false drops the ``TERMUX_API_VERSION`` line from termux-info).
 
 Privileged tools (``rish``, ``su``, ``content``, ``appops`` in ``bin``; a fake ``id``
-in ``privileged-bin``, which rish/su put first on PATH; logic in ``_privileged.py``)
-read these keys, all optional:
+in ``privileged-bin``, which rish/su put first on PATH; logic in ``_privileged.py``,
+for content in ``_content.py``) read these keys, all optional:
 
 - ``privileged``: ``{"rish": bool, "su": bool}``, default both false.  Without it
   ``rish`` says "Server is not running" and ``su`` "Permission denied" (exit 1).
@@ -107,14 +111,15 @@ queries take column names only, ``hex(col)`` is an invalid column).
 ``content`` runs only under rish/su (they export ``FAKE_UID`` 2000 / 0); it reads
 and writes ``messages`` and ``calls`` of this same file, so what it inserts is what
 termux-sms-list then lists.  The fakes replace the file atomically under a lock on
-``phone.json.lock``; this object notices such outside writes and re-reads the file
+``phone.marshal.lock``; this object notices such outside writes and re-reads the file
 before its next access (outside ``batch()``), so ``phone.messages`` shows them.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
-import json
+import marshal
 import os
 import subprocess
 import sys
@@ -128,8 +133,8 @@ from typing import Any
 from tests.fakes._termux_common import BULK_FIELDS, SETTINGS_SUFFIX
 
 BIN_DIR = Path(__file__).resolve().parent / "bin"
-PHONE_FILE = "phone.json"
-LOG_FILE = "termux-calls.jsonl"
+PHONE_FILE = "phone.marshal"
+LOG_FILE = "termux-calls.log"
 SMS_SEND_MARKER = "sms-send-CALLED"
 BROWSER_LOG = "fake-browser.log"
 
@@ -208,6 +213,52 @@ def to_millis(value: int | datetime) -> int:
     return value
 
 
+def _as_json_would(value: Any) -> Any:
+    """``value`` as ``json.loads(json.dumps(value))`` gives it back, without the text:
+    new dicts and lists throughout (marshal would keep tuples, and share an object met
+    twice), keys made strings as JSON writes them, TypeError where JSON would raise."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else _json_key(k): _as_json_would(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_as_json_would(v) for v in value]
+    # Subclasses, in the order json's encoder checks them.
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int(int.__repr__(value))
+    if isinstance(value, float):
+        return float(float.__repr__(value))
+    if isinstance(value, (list, tuple)):
+        return [_as_json_would(v) for v in value]
+    if isinstance(value, dict):
+        return {_json_key(k): _as_json_would(v) for k, v in value.items()}
+    raise TypeError(f"Object of type {kind.__name__} is not JSON serializable")
+
+
+def _json_key(key: Any) -> str:
+    """A dict key as JSON writes it (in the order its encoder checks)."""
+    if isinstance(key, str):
+        return str.__str__(key)
+    if isinstance(key, float):
+        if key != key:
+            return "NaN"
+        if key == float("inf") or key == float("-inf"):
+            return "Infinity" if key > 0 else "-Infinity"
+        return float.__repr__(key)
+    if key is True:
+        return "true"
+    if key is False:
+        return "false"
+    if key is None:
+        return "null"
+    if isinstance(key, int):
+        return int.__repr__(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+
+
 def _mms_thread_key(mms: Mapping[str, Any]) -> str | None:
     """The thread an MMS belongs to, as FakePhone keys threads: its addresses other
     than the user's placeholder; one address is that address's SMS thread."""
@@ -276,23 +327,31 @@ class FakePhone:
     # ------------------------------------------------------------------ storage
 
     def save(self) -> None:
-        """Write the fixture atomically (temporary file + ``os.replace``)."""
+        """Write the fixture atomically (temporary file + ``os.replace``), as JSON
+        would have stored it (see the module docstring), and its settings copy."""
+        data = _as_json_would(self.data)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(self.data, handle, ensure_ascii=False, separators=(",", ":"))
+        tmp.write_bytes(marshal.dumps(data))
         os.replace(tmp, self.path)
         self._stamp = self._disk_stamp()
-        settings = {k: v for k, v in self.data.items() if k not in BULK_FIELDS}
+        settings = {k: v for k, v in data.items() if k not in BULK_FIELDS}
         small = self.path.with_name(f".{self.path.name}.{os.getpid()}.settings.tmp")
-        small.write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
+        small.write_bytes(marshal.dumps(settings))
         os.replace(small, Path(str(self.path) + SETTINGS_SUFFIX))
 
     def reload(self) -> None:
-        """Re-read the fixture file (after editing it by hand)."""
+        """Re-read the fixture file (after writing it other than through this object)."""
         stamp = self._disk_stamp()
-        self.data = json.loads(self.path.read_text(encoding="utf-8"))
+        self.data = self.on_disk()
         self._stamp = stamp
         self._reindex()
+
+    def on_disk(self, *, settings: bool = False) -> dict[str, Any]:
+        """The fixture as the fakes read it from the file (``settings``: the small
+        copy rish, su and getprop read), leaving this object as it is."""
+        path = Path(str(self.path) + SETTINGS_SUFFIX) if settings else self.path
+        data: dict[str, Any] = marshal.loads(path.read_bytes())
+        return data
 
     @property
     def data(self) -> dict[str, Any]:
@@ -773,13 +832,21 @@ class FakePhone:
         )
 
     def calls(self, tool: str | None = None) -> list[dict[str, Any]]:
-        """The logged invocations ``{"tool", "argv", "t"}``, optionally of one tool."""
+        """The logged invocations ``{"tool", "argv", "t"}``, optionally of one tool.
+
+        The fakes log a line ``repr((tool, argv, t))`` each (see log_invocation in
+        _termux_common.py); repr escapes every line break, so lines split on "\\n"."""
         try:
             text = self.log_path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return []
-        entries = [json.loads(line) for line in text.splitlines() if line.strip()]
-        return [e for e in entries if tool is None or e["tool"] == tool]
+        entries = []
+        for line in text.split("\n"):
+            if line.strip():
+                name, argv, t = ast.literal_eval(line)
+                if tool is None or name == tool:
+                    entries.append({"tool": name, "argv": argv, "t": t})
+        return entries
 
     def sms_send_called(self) -> bool:
         return (self.log_path.parent / SMS_SEND_MARKER).exists()
