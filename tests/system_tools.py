@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 PENDING_ENV = "SMSBAK_PACKAGES_PENDING"
+NEEDS_DEBIAN_PACKAGES = frozenset({"dovecot_server", "browser", "shellcheck"})
+"""The fixtures that hand out a Debian program (and wait for its install)."""
 WAIT_S = 900.0
 """How long a test waits for the background install: apt-get on a slow mirror, bounded."""
 

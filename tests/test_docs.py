@@ -16,7 +16,6 @@ from click.testing import CliRunner
 from smsbak.cli import main
 from smsbak.config import Settings
 from smsbak.errors import ExitCode
-from tests.system_tools import require
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -119,8 +118,7 @@ def test_nothing_in_smsbak_can_send_an_sms() -> None:
 
 
 @pytest.mark.parametrize("script", ["termux-setup.sh", ".ci/run"])
-def test_shell_scripts_pass_shellcheck(script: str) -> None:
-    shellcheck = require("shellcheck", "SMSBAK_REQUIRE_SHELLCHECK", "apt-get install shellcheck")
+def test_shell_scripts_pass_shellcheck(script: str, shellcheck: str) -> None:
     result = subprocess.run(
         [shellcheck, str(ROOT / script)], capture_output=True, text=True, check=False
     )
