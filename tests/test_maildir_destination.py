@@ -293,35 +293,30 @@ def test_an_email_without_message_id_is_rejected_for_good(
 def test_a_no_op_over_a_large_folder_opens_no_message_file(
     maildir: MaildirDestination, root: Path
 ) -> None:
-    """5,000 messages another tool put there: the first look reads their headers once;
+    """1,000 messages another tool put there: the first look reads their headers once;
     after that a lookup lists the folder only. Proven by emptying every file: a run that
-    read them would no longer find their Message-IDs."""
+    read them would no longer find their Message-IDs. (How long it takes is measured by
+    benchmarks/noop_destinations.py, not asserted here.)"""
     folder = maildir.ensure_folder("SMS")
     template = sms_item(0).raw
     old_id = message_id_of(template).encode()
-    ids = [f"<bulk{n}@smsbak.local>" for n in range(5_000)]
+    ids = [f"<bulk{n}@smsbak.local>" for n in range(1_000)]
     cur = root / ".SMS" / "cur"
     for n, message_id in enumerate(ids):
         (cur / f"1600000000.M{n}P1.bulk:2,S").write_bytes(
             template.replace(old_id, message_id.encode())
         )
-    started = time.monotonic()
-    assert len(maildir.find_message_ids(folder, ids)) == 5_000
-    first_look = time.monotonic() - started
+    assert len(maildir.find_message_ids(folder, ids)) == 1_000
     for path in cur.iterdir():
         path.write_bytes(b"")
-    started = time.monotonic()
     again = MaildirDestination(root)
     found = again.find_message_ids(folder, ids)
     outcome = Outcome()
     items = [Outgoing(f"k{n}", template.replace(old_id, i.encode()), i) for n, i in enumerate(ids)]
     again.upload(items, folder, on_confirmed=outcome.on_confirmed, on_rejected=outcome.on_rejected)
-    no_op = time.monotonic() - started
-    assert len(found) == 5_000
-    assert len(outcome.confirmed) == 5_000
-    assert len(list(cur.iterdir())) == 5_000
-    assert no_op < 5.0, f"a no-op over 5,000 messages took {no_op:.2f}s"
-    print(f"first look {first_look:.3f}s, no-op lookup+upload {no_op:.3f}s")
+    assert len(found) == 1_000
+    assert len(outcome.confirmed) == 1_000
+    assert len(list(cur.iterdir())) == 1_000
 
 
 # --- atomicity: a killed writer, a full disk, an unwritable folder ---------------------------
