@@ -244,7 +244,7 @@ def json_text(value: Any, newline: str, out: list[str], encode: Callable[[str], 
                 first = False
             else:
                 out.append("," + inner)
-            out.append(encode(_json_key(key)) + ": ")
+            out.append(encode(json_key(key)) + ": ")
             json_text(item, inner, out, encode)
         out.append(newline + "}")
     else:
@@ -261,9 +261,11 @@ def _json_float(value: float) -> str:
     return float.__repr__(value)
 
 
-def _json_key(key: Any) -> str:
+def json_key(key: Any) -> str:
+    """A dict key as JSON writes it (in the order its encoder checks); FakePhone's save
+    turns keys into these too, as a JSON round trip would."""
     if isinstance(key, str):
-        return key
+        return str.__str__(key)
     if isinstance(key, float):
         return _json_float(key)
     if key is True:

@@ -130,7 +130,7 @@ from pathlib import Path
 from types import EllipsisType
 from typing import Any
 
-from tests.fakes._termux_common import BULK_FIELDS, SETTINGS_SUFFIX
+from tests.fakes._termux_common import BULK_FIELDS, SETTINGS_SUFFIX, json_key
 
 BIN_DIR = Path(__file__).resolve().parent / "bin"
 PHONE_FILE = "phone.marshal"
@@ -221,7 +221,7 @@ def _as_json_would(value: Any) -> Any:
     if kind is str or kind is int or kind is float or kind is bool or value is None:
         return value
     if kind is dict:
-        return {k if type(k) is str else _json_key(k): _as_json_would(v) for k, v in value.items()}
+        return {k if type(k) is str else json_key(k): _as_json_would(v) for k, v in value.items()}
     if kind is list or kind is tuple:
         return [_as_json_would(v) for v in value]
     # Subclasses, in the order json's encoder checks them.
@@ -234,29 +234,8 @@ def _as_json_would(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_as_json_would(v) for v in value]
     if isinstance(value, dict):
-        return {_json_key(k): _as_json_would(v) for k, v in value.items()}
+        return {json_key(k): _as_json_would(v) for k, v in value.items()}
     raise TypeError(f"Object of type {kind.__name__} is not JSON serializable")
-
-
-def _json_key(key: Any) -> str:
-    """A dict key as JSON writes it (in the order its encoder checks)."""
-    if isinstance(key, str):
-        return str.__str__(key)
-    if isinstance(key, float):
-        if key != key:
-            return "NaN"
-        if key == float("inf") or key == float("-inf"):
-            return "Infinity" if key > 0 else "-Infinity"
-        return float.__repr__(key)
-    if key is True:
-        return "true"
-    if key is False:
-        return "false"
-    if key is None:
-        return "null"
-    if isinstance(key, int):
-        return int.__repr__(key)
-    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 
 def _mms_thread_key(mms: Mapping[str, Any]) -> str | None:
