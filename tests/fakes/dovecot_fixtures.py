@@ -3,25 +3,19 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from tests.fakes.dovecot import Dovecot, LatencyProxy, dovecot_available, stranger_ip
-from tests.system_tools import await_background_install
+from tests.fakes.dovecot import DOVECOT, Dovecot, LatencyProxy, stranger_ip
+from tests.system_tools import require
 
 
 @pytest.fixture(scope="session")
 def dovecot_server() -> Iterator[Dovecot]:
     """One Dovecot per test session (so one per pytest-xdist worker); skipped without it,
     unless ``SMSBAK_REQUIRE_DOVECOT`` is set (CI), where a missing Dovecot fails."""
-    await_background_install()
-    reason = dovecot_available()
-    if reason and os.environ.get("SMSBAK_REQUIRE_DOVECOT"):
-        pytest.fail(f"SMSBAK_REQUIRE_DOVECOT is set but {reason}")
-    if reason:
-        pytest.skip(f"needs Dovecot: {reason}")
+    require(DOVECOT, "SMSBAK_REQUIRE_DOVECOT", "apt-get install dovecot-imapd")
     with Dovecot(reuse_processes=True) as server:
         yield server
 

@@ -220,21 +220,17 @@ def _as_json_would(value: Any) -> Any:
     kind = type(value)
     if kind is str or kind is int or kind is float or kind is bool or value is None:
         return value
-    if kind is dict:
-        return {k if type(k) is str else json_key(k): _as_json_would(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
+    # Containers, then subclasses of the scalars, in the order json's encoder checks.
+    if isinstance(value, dict):
+        return {json_key(k): _as_json_would(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
         return [_as_json_would(v) for v in value]
-    # Subclasses, in the order json's encoder checks them.
     if isinstance(value, str):
         return str.__str__(value)
     if isinstance(value, int):
         return int(int.__repr__(value))
     if isinstance(value, float):
         return float(float.__repr__(value))
-    if isinstance(value, (list, tuple)):
-        return [_as_json_would(v) for v in value]
-    if isinstance(value, dict):
-        return {json_key(k): _as_json_would(v) for k, v in value.items()}
     raise TypeError(f"Object of type {kind.__name__} is not JSON serializable")
 
 
